@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// Entry point: `git-autosync` runs the supervisor on LISTING_PATH; `git-autosync agent …` runs one
+// repo agent on its own; `--agent` is how the supervisor forks its agents (IPC on).
+
+import { parseArgs } from 'node:util';
+import { ConfigError, defaultsFromEnv } from './shared/env-defaults.js';
+
+const USAGE = `usage:
+  git-autosync                         run the daemon on the listing at LISTING_PATH
+  git-autosync agent --entry '<json>'  sync one listing entry on its own
+  git-autosync agent --path P --repo URL [--branch B | --ref R] [--interval MS] [--publish in-place]
+options for agent:
+  --once    sync once and exit (0 on success), e.g. in an init container`;
+
+async function main(argv: string[]): Promise<void> {
+  if (argv[0] === '--agent') {
+    const { runSupervisedAgent } = await import('./repo-agent/main.js');
+    runSupervisedAgent();
+    return;
+  }
+  if (argv[0] === 'agent') {
+    const { values } = parseArgs({
+      args: argv.slice(1),
+      options: {
+        entry: { type: 'string' },
+        path: { type: 'string' },
+        repo: { type: 'string' },
+        branch: { type: 'string' },
+        ref: { type: 'string' },
+        interval: { type: 'string' },
+        publish: { type: 'string' },
+        depth: { type: 'string' },
+        once: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    });
+    if (values.help) {
+      console.log(USAGE);
+      return;
+    }
+    let raw: unknown;
+    if (values.entry !== undefined) {
+      try {
+        raw = JSON.parse(values.entry);
+      } catch (err) {
+        throw new ConfigError(`--entry is not valid JSON: ${(err as Error).message}`);
+      }
+    } else {
+      const e: Record<string, unknown> = { path: values.path, repo: values.repo };
+      if (values.branch !== undefined) e.branch = values.branch;
+      if (values.ref !== undefined) e.ref = values.ref;
+      if (values.publish !== undefined) e.publish = values.publish;
+      if (values.interval !== undefined) e.interval = Number(values.interval);
+      if (values.depth !== undefined) e.depth = Number(values.depth);
+      raw = e;
+    }
+    const { runStandaloneAgent } = await import('./repo-agent/main.js');
+    await runStandaloneAgent(raw, defaultsFromEnv(process.env), values.once);
+    return;
+  }
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
+  const { runSupervisor } = await import('./supervisor/main.js');
+  await runSupervisor(process.env);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    console.error(`git-autosync: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  console.error(err);
+  process.exit(1);
+});

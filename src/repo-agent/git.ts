@@ -1,0 +1,150 @@
+// Every git command the agent runs goes through here: simple-git underneath, a deadline that
+// kills git's whole process group, a locked-down environment, and failures turned into typed,
+// redacted errors with the argv, exit code and stderr.
+
+import { fileURLToPath } from 'node:url';
+import { simpleGit, type SimpleGit } from 'simple-git';
+import { SyncError, type SyncErrorKind } from '../shared/errors.js';
+import { redact } from '../shared/redact.js';
+
+const DEADLINE_WRAPPER = fileURLToPath(new URL('../../libexec/git-with-deadline', import.meta.url));
+const DEADLINE_EXIT = 124;
+const KILLED_EXIT = 137;
+
+// Transports a listing may use; everything else (ext::, fd::, remote helpers) is refused by git
+// itself, including for anything a fetched repository might ask for.
+const PROTOCOL_CONFIG = [
+  'protocol.allow=never',
+  'protocol.https.allow=always',
+  'protocol.http.allow=always',
+  'protocol.ssh.allow=always',
+  'protocol.git.allow=always',
+  'protocol.file.allow=always',
+  // Credentials come only from our askpass; no helper may store them on disk.
+  'credential.helper=',
+  // A detached auto-gc would outlive the command, hold locks and escape the deadline.
+  'gc.autoDetach=false',
+  'maintenance.auto=false',
+  'advice.detachedHead=false',
+];
+
+// Variables we set on purpose; simple-git's environment guard strips every other GIT_* variable
+// inherited from the process (GIT_DIR and friends would redirect commands).
+const ALLOWED_ENV = [
+  'GIT_TERMINAL_PROMPT',
+  'GIT_SSH_COMMAND',
+  'GIT_ASKPASS',
+  'GIT_AUTOSYNC_DEADLINE_S',
+  'GIT_AUTOSYNC_USERNAME_FILE',
+  'GIT_AUTOSYNC_PASSWORD_FILE',
+];
+
+export class GitCommandError extends SyncError {
+  constructor(
+    kind: SyncErrorKind,
+    message: string,
+    readonly argv: string[],
+    readonly exitCode: number | null,
+    readonly stderr: string,
+    readonly timedOut: boolean,
+  ) {
+    super(kind, message);
+  }
+}
+
+export interface GitEnvironment {
+  /** Variables for transport and credentials (from credentials.ts). */
+  env: Record<string, string>;
+}
+
+export interface RunOptions {
+  timeoutMs: number;
+  env?: Record<string, string>;
+}
+
+/** Runs git commands in one directory. */
+export class GitRunner {
+  private readonly git: SimpleGit;
+
+  constructor(readonly cwd: string) {
+    this.git = simpleGit({
+      baseDir: cwd,
+      binary: DEADLINE_WRAPPER,
+      config: PROTOCOL_CONFIG,
+      allowEnvironment: ALLOWED_ENV,
+      trimmed: false,
+      maxConcurrentProcesses: 1,
+      unsafe: {
+        allowUnsafeCustomBinary: true,
+        allowUnsafeProtocolOverride: true,
+        allowUnsafeCredentialHelper: true,
+        allowUnsafeSshCommand: true,
+        allowUnsafeAskPass: true,
+      },
+      errors: (error, result) => {
+        if (error === undefined && result.exitCode === 0) return undefined;
+        const stderr = Buffer.concat(result.stdErr).toString('utf8');
+        return Object.assign(new Error(stderr || String(error)), { exitCode: result.exitCode, stderrText: stderr });
+      },
+    });
+  }
+
+  async run(args: string[], options: RunOptions): Promise<string> {
+    const env: Record<string, string> = {
+      ...baseEnv(),
+      ...options.env,
+      GIT_TERMINAL_PROMPT: '0',
+      // Deadline in seconds with a decimal part, as coreutils timeout takes it.
+      GIT_AUTOSYNC_DEADLINE_S: (options.timeoutMs / 1000).toFixed(3),
+    };
+    try {
+      return await this.git.env(env).raw(args);
+    } catch (err) {
+      throw toGitCommandError(args, err, options.timeoutMs);
+    }
+  }
+}
+
+function baseEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of ['PATH', 'HOME', 'USER', 'TMPDIR', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy']) {
+    const v = process.env[key];
+    if (v !== undefined) out[key] = v;
+  }
+  // English messages, so failures can be classified.
+  out.LC_ALL = 'C';
+  out.LANG = 'C';
+  return out;
+}
+
+function toGitCommandError(args: string[], err: unknown, timeoutMs: number): GitCommandError {
+  const e = err as { message?: string; exitCode?: number; stderrText?: string };
+  const exitCode = typeof e.exitCode === 'number' ? e.exitCode : null;
+  const stderr = redact((e.stderrText ?? e.message ?? String(err)).trim());
+  const argv = ['git', ...args].map(redact);
+  const timedOut = exitCode === DEADLINE_EXIT || exitCode === KILLED_EXIT;
+  const kind = timedOut ? 'timeout' : classifyStderr(stderr);
+  const summary = timedOut
+    ? `git ${args[0] ?? ''} did not finish within ${Math.round(timeoutMs / 1000)}s and was killed`
+    : `git ${args[0] ?? ''} failed (exit ${exitCode ?? 'unknown'}): ${lastLines(stderr)}`;
+  return new GitCommandError(kind, summary, argv, exitCode, stderr, timedOut);
+}
+
+function lastLines(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('hint:'));
+  return lines.slice(-3).join(' | ') || 'no error output';
+}
+
+const PATTERNS: Array<[RegExp, SyncErrorKind]> = [
+  [/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/i, 'auth'],
+  [/Permission denied|Authentication failed|could not read (Username|Password)|terminal prompts disabled|HTTP Basic: Access denied|\b401\b|\b403\b|invalid credentials|Load key .*: (invalid format|error in libcrypto)/i, 'auth'],
+  [/Repository not found|does not appear to be a git repository|not found: did you run git update-server-info|\b404\b|repository .* not found|No such file or directory.*\.git|access denied or repository not exported|not a git repository/i, 'not-found'],
+  [/couldn't find remote ref|Remote branch .* not found|invalid refspec|not our ref|unadvertised object|bad object/i, 'invalid-ref'],
+  [/Could not resolve host|Name or service not known|Temporary failure in name resolution|Connection refused|Connection timed out|Connection reset|unable to connect|early EOF|remote end hung up|Network is unreachable|Could not read from remote repository|Operation timed out|SSL|TLS|transfer closed/i, 'network'],
+  [/index\.lock|shallow\.lock|\.lock': File exists|unable to create .*: |corrupt|fatal: loose object|unable to read|No space left on device|Read-only file system|is not a valid (object|ref)/i, 'local-state'],
+];
+
+export function classifyStderr(stderr: string): SyncErrorKind {
+  for (const [re, kind] of PATTERNS) if (re.test(stderr)) return kind;
+  return 'git';
+}

@@ -1,0 +1,44 @@
+// Where an entry keeps its state on disk. Git state lives in a hidden folder beside `path`, so
+// the published path holds nothing but the tree, and two entries never share a folder.
+
+import { basename, dirname, join } from 'node:path';
+
+export interface Layout {
+  /** What readers open: a symlink (symlink mode) or a plain clone (in-place mode). */
+  readonly path: string;
+  readonly parent: string;
+  /** Hidden folder beside `path`: `.<name>.git-autosync`. */
+  readonly stateDir: string;
+  /** The bare repository (symlink mode) or `path/.git` (in-place mode). */
+  readonly gitDir: string;
+  readonly worktreesDir: string;
+  /** Private copies of credentials that ssh insists on reading with tight permissions. */
+  readonly secretsDir: string;
+  /** Old directories moved aside (a taken-over clone) until it is safe to delete them. */
+  readonly asideDir: string;
+}
+
+export function layoutFor(path: string, publish: 'symlink' | 'in-place'): Layout {
+  const parent = dirname(path);
+  // In-place mode is for a `path` that is itself a mount point, whose parent may not be
+  // writable: keep our few files inside its .git instead.
+  const stateDir = publish === 'symlink' ? join(parent, `.${basename(path)}.git-autosync`) : join(path, '.git', 'git-autosync');
+  return {
+    path,
+    parent,
+    stateDir,
+    gitDir: publish === 'symlink' ? join(stateDir, 'repo.git') : join(path, '.git'),
+    worktreesDir: join(stateDir, 'worktrees'),
+    secretsDir: join(stateDir, 'secrets'),
+    asideDir: join(stateDir, 'aside'),
+  };
+}
+
+export function worktreeDir(layout: Layout, commit: string): string {
+  return join(layout.worktreesDir, commit);
+}
+
+/** The symlink target, relative to the link's folder so that other mounts of the volume resolve it. */
+export function linkTarget(layout: Layout, commit: string): string {
+  return join(basename(layout.stateDir), 'worktrees', commit);
+}

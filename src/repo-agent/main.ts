@@ -1,0 +1,221 @@
+// The agent process: one entry, one loop. It syncs on its interval or when told, reports every
+// outcome, and exits only when told to stop or when an invariant breaks (a bug), which is what
+// the supervisor restarts. A failed sync is not a crash: it is reported and retried with backoff.
+
+import { SyncError } from '../shared/errors.js';
+import { resolveEntry, type AgentDefaults, type ResolvedEntry } from '../shared/listing-schema.js';
+import { createLogger, type Logger } from '../shared/log.js';
+import { PROTOCOL_VERSION, parseSupervisorMessage, type AgentMessage, type SyncReason } from '../shared/protocol.js';
+import { redact } from '../shared/redact.js';
+import { isFullSha } from '../shared/ref-and-url.js';
+import { nextDelay, waitFrom } from './poll.js';
+import { RepoSync } from './sync.js';
+
+const HEARTBEAT_MS = 5_000;
+export const EXIT_CONFIG = 78; // EX_CONFIG: the entry itself is invalid, restarting will not help
+const EXIT_BUG = 70; // EX_SOFTWARE
+
+export type Reporter = (message: AgentMessage) => void;
+
+export class AgentLoop {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private pending: SyncReason | null = null;
+  private failures = 0;
+  private stopping = false;
+  private published: string | null = null;
+
+  constructor(
+    private readonly entry: ResolvedEntry,
+    private readonly sync: RepoSync,
+    private readonly report: Reporter,
+    private readonly log: Logger,
+    private readonly onBug: (err: unknown) => void,
+  ) {}
+
+  async start(): Promise<void> {
+    this.published = await this.sync.prepare();
+    this.report({ type: 'ready', publishedCommit: this.published });
+    this.log.info('agent ready', { path: this.entry.path, publishedCommit: this.published });
+    this.trigger('startup');
+  }
+
+  /** Sync now; while a sync runs, any number of triggers make exactly one more sync afterwards. */
+  trigger(reason: SyncReason): void {
+    if (this.stopping) return;
+    if (this.running !== null) {
+      this.pending = reason;
+      return;
+    }
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.running = this.runOnce(reason).finally(() => {
+      this.running = null;
+    });
+  }
+
+  /** Resolves once the sync under way (if any) has finished. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    await this.running;
+    this.sync.close();
+  }
+
+  /** One sync and nothing after it (one-time mode); resolves to the outcome's success. */
+  async once(): Promise<boolean> {
+    this.published = await this.sync.prepare();
+    this.stopping = true;
+    await this.runOnce('startup');
+    this.sync.close();
+    return this.failures === 0;
+  }
+
+  private async runOnce(reason: SyncReason): Promise<void> {
+    const started = Date.now();
+    this.report({ type: 'sync-started', reason });
+    try {
+      const outcome = await this.sync.sync();
+      const durationMs = Date.now() - started;
+      this.failures = 0;
+      this.published = outcome.commit;
+      if (outcome.result === 'synced') {
+        this.report({ type: 'synced', commit: outcome.commit, previousCommit: outcome.previousCommit, durationMs, fetched: outcome.fetched });
+        this.log.info('published', { commit: outcome.commit, previousCommit: outcome.previousCommit, durationMs });
+      } else {
+        this.report({ type: 'unchanged', commit: outcome.commit, durationMs });
+        this.log.debug('unchanged', { commit: outcome.commit, durationMs });
+      }
+    } catch (err) {
+      if (!(err instanceof SyncError)) {
+        this.onBug(err);
+        return;
+      }
+      this.failures += 1;
+      const durationMs = Date.now() - started;
+      const retryInMs = nextDelay(this.failures, this.entry.intervalMs);
+      const message = redact(err.message);
+      this.report({ type: 'failed', error: { kind: err.kind, message }, consecutiveFailures: this.failures, retryInMs, durationMs });
+      this.log.warn('sync failed', { kind: err.kind, error: message, consecutiveFailures: this.failures, retryInMs, durationMs });
+    }
+    this.scheduleAfter(started);
+  }
+
+  private scheduleAfter(started: number): void {
+    if (this.stopping) return;
+    if (this.pending !== null) {
+      const reason = this.pending;
+      this.pending = null;
+      queueMicrotask(() => this.trigger(reason));
+      return;
+    }
+    // A pinned commit, once published, never changes: no more polling.
+    if (this.failures === 0 && this.entry.ref !== null && isFullSha(this.entry.ref) && this.published === this.entry.ref) return;
+    const delay = waitFrom(started, nextDelay(this.failures, this.entry.intervalMs), Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.trigger(this.failures > 0 ? 'retry' : 'interval');
+    }, delay);
+  }
+}
+
+/** Validate the raw entry as the agent's own boundary check; prints and exits on failure. */
+function resolveOrExit(raw: unknown, index: number, defaults: AgentDefaults, log: Logger): ResolvedEntry {
+  const result = resolveEntry(raw, index, defaults);
+  if ('errors' in result) {
+    for (const e of result.errors) log.error('invalid entry', { error: e.message });
+    process.exit(EXIT_CONFIG);
+  }
+  return result.entry;
+}
+
+function installShutdown(loop: AgentLoop, log: Logger, extra: () => void = () => undefined): () => void {
+  let done = false;
+  const shutdown = () => {
+    if (done) return;
+    done = true;
+    extra();
+    loop.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('error while stopping', { error: String(err) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  return shutdown;
+}
+
+function bugHandler(log: Logger): (err: unknown) => void {
+  return (err) => {
+    log.error('agent invariant broken; exiting so the supervisor restarts it', { error: redact(err instanceof Error ? (err.stack ?? err.message) : String(err)) });
+    process.exit(EXIT_BUG);
+  };
+}
+
+/** Run under a supervisor: handshake over IPC, then follow its messages. */
+export function runSupervisedAgent(): void {
+  const send = (m: AgentMessage) => {
+    // The channel may be closing while we exit; a lost report is not worth a crash.
+    if (process.connected) process.send?.(m, undefined, undefined, () => undefined);
+  };
+  send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, pid: process.pid });
+  let loop: AgentLoop | null = null;
+  let shutdown: (() => void) | null = null;
+  let log = createLogger({ component: 'agent' });
+  process.on('message', (raw) => {
+    const msg = parseSupervisorMessage(raw);
+    if (msg === null) {
+      log.error('malformed message from supervisor', {});
+      return;
+    }
+    switch (msg.type) {
+      case 'configure': {
+        if (msg.protocolVersion !== PROTOCOL_VERSION || loop !== null) {
+          log.error('protocol mismatch or second configure', { theirs: msg.protocolVersion, ours: PROTOCOL_VERSION });
+          process.exit(EXIT_BUG);
+        }
+        const entry = resolveOrExit(msg.entry, msg.index, msg.defaults, log);
+        log = createLogger({ repo: entry.name });
+        const l = new AgentLoop(entry, new RepoSync(entry, log), send, log, bugHandler(log));
+        loop = l;
+        shutdown = installShutdown(l, log, () => clearInterval(heartbeat));
+        const heartbeat = setInterval(() => send({ type: 'heartbeat', at: Date.now() }), HEARTBEAT_MS);
+        l.start().catch(bugHandler(log));
+        break;
+      }
+      case 'sync-now':
+        loop?.trigger('sync-now');
+        break;
+      case 'shutdown':
+        if (shutdown !== null) shutdown();
+        else process.exit(0);
+        break;
+      default: {
+        const _never: never = msg;
+        void _never;
+      }
+    }
+  });
+  // Without a supervisor nobody reads our reports or stops us: leave with it.
+  process.on('disconnect', () => {
+    if (shutdown !== null) shutdown();
+    else process.exit(0);
+  });
+}
+
+/** Run on its own (tests, debugging, one-time init containers). */
+export async function runStandaloneAgent(raw: unknown, defaults: AgentDefaults, once: boolean): Promise<void> {
+  let log = createLogger({ component: 'agent' });
+  const entry = resolveOrExit(raw, 0, defaults, log);
+  log = createLogger({ repo: entry.name });
+  const loop = new AgentLoop(entry, new RepoSync(entry, log), () => undefined, log, bugHandler(log));
+  if (once) {
+    const ok = await loop.once().catch(bugHandler(log));
+    process.exit(ok === true ? 0 : 1);
+  }
+  installShutdown(loop, log);
+  await loop.start().catch(bugHandler(log));
+}

@@ -1,0 +1,70 @@
+// Heals what a killed agent or git leaves behind: git processes still running in our folders,
+// stale lock files, and git state too damaged to use.
+
+import { readdir, readlink, readFile, rm } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+
+/**
+ * Kill git processes (and their ssh children) still working in `dirs`: left by an agent that was
+ * killed mid-command, they would race us for lock files. A process is ours when its working
+ * directory lies inside one of our folders, since every git command we run starts there.
+ */
+export async function killLeftoverGit(dirs: string[]): Promise<number[]> {
+  const killed: number[] = [];
+  let pids: string[];
+  try {
+    pids = (await readdir('/proc')).filter((p) => /^\d+$/.test(p));
+  } catch {
+    return killed; // no /proc: nothing we can do safely
+  }
+  const ownGroup = await processGroup(process.pid);
+  for (const pidText of pids) {
+    const pid = Number(pidText);
+    if (pid === process.pid) continue;
+    const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => null);
+    if (cwd === null || !dirs.some((d) => cwd === d || cwd.startsWith(d + sep))) continue;
+    const group = await processGroup(pid);
+    try {
+      // The deadline wrapper gives each git command its own group: kill the whole of it.
+      if (group !== null && group !== ownGroup && group > 1) process.kill(-group, 'SIGKILL');
+      else process.kill(pid, 'SIGKILL');
+      killed.push(pid);
+    } catch {
+      // already gone
+    }
+  }
+  return killed;
+}
+
+async function processGroup(pid: number): Promise<number | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (stat === null) return null;
+  // Fields after the parenthesised command name: state ppid pgrp ...
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const pgrp = Number(rest[2]);
+  return Number.isInteger(pgrp) ? pgrp : null;
+}
+
+/** Remove lock files a killed git left; only called once no git of ours is running. */
+export async function removeStaleLocks(gitDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  async function walk(dir: string, depth: number): Promise<void> {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      if (e.isFile() && e.name.endsWith('.lock')) {
+        await rm(p, { force: true });
+        removed.push(p);
+      } else if (e.isDirectory() && depth < 6 && e.name !== 'objects') {
+        await walk(p, depth + 1);
+      }
+    }
+  }
+  await walk(gitDir, 0);
+  return removed;
+}

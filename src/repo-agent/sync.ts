@@ -1,0 +1,326 @@
+// One repository's sync: check the remote cheaply, fetch only when it moved, publish exactly the
+// commit fetched. Every step that touches git state runs one at a time (see `exclusive`).
+
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SyncError } from '../shared/errors.js';
+import { isFullSha, type ResolvedEntry } from '../shared/listing-schema.js';
+import type { Logger } from '../shared/log.js';
+import { displayUrl } from '../shared/redact.js';
+import { credentialEnv } from './credentials.js';
+import { GitRunner } from './git.js';
+import { layoutFor, worktreeDir, type Layout } from './layout.js';
+import { localError, readPublished, swapLink, type PublishedState } from './publish.js';
+import { killLeftoverGit, removeStaleLocks } from './repair.js';
+
+export interface SyncOutcome {
+  result: 'synced' | 'unchanged';
+  commit: string;
+  previousCommit: string | null;
+  fetched: boolean;
+}
+
+interface RemoteTarget {
+  /** What to fetch: a full ref name, HEAD, or a sha. */
+  source: string;
+  /** The commit ls-remote saw; null when not asked (first sync, or a pinned sha). */
+  seen: string | null;
+}
+
+// Where fetched commits are kept reachable, so gc never takes the tree being published.
+const TARGET_REF = 'refs/autosync/target';
+const MARKER = 'owner';
+
+export class RepoSync {
+  readonly layout: Layout;
+  private readonly retiring = new Map<string, NodeJS.Timeout>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  /** Set once the bare repository was checked in this process; cleared when git reports damage. */
+  private gitDirChecked = false;
+
+  constructor(
+    readonly entry: ResolvedEntry,
+    private readonly log: Logger,
+  ) {
+    this.layout = layoutFor(entry.path, entry.publish);
+  }
+
+  /** Run `fn` after everything queued before it: syncs and tree removals never overlap. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Heal leftovers of a killed predecessor and report what is published now. */
+  prepare(): Promise<string | null> {
+    return this.exclusive(async () => {
+      const killed = await killLeftoverGit(this.entry.publish === 'symlink' ? [this.layout.stateDir] : [this.layout.path]);
+      if (killed.length > 0) this.log.warn('killed leftover git processes', { pids: killed });
+      const locks = await removeStaleLocks(this.layout.gitDir);
+      if (locks.length > 0) this.log.warn('removed stale git locks', { locks });
+      if (this.entry.publish === 'in-place') return this.inPlaceHead();
+      const published = await readPublished(this.layout);
+      const current = published.kind === 'ours' && published.healthy ? published.commit : null;
+      // Trees left by a crash mid-checkout, or whose removal timer died with the old agent.
+      const leftovers = (await readdir(this.layout.worktreesDir).catch(() => [] as string[])).filter((c) => c !== current);
+      for (const commit of leftovers) this.retireLater(commit);
+      await this.retireAsideLater();
+      return current;
+    });
+  }
+
+  sync(): Promise<SyncOutcome> {
+    return this.exclusive(async () => {
+      try {
+        return await (this.entry.publish === 'symlink' ? this.syncSymlink() : this.syncInPlace());
+      } catch (err) {
+        // Damage may be behind it: look at the git state again (and re-create it) next time.
+        if (err instanceof SyncError && (err.kind === 'local-state' || err.kind === 'git')) this.gitDirChecked = false;
+        throw err;
+      }
+    });
+  }
+
+  /** Stop timers; trees waiting for removal are cleaned by the next agent's prepare(). */
+  close(): void {
+    this.closed = true;
+    for (const t of this.retiring.values()) clearTimeout(t);
+    this.retiring.clear();
+  }
+
+  // ---- symlink mode -------------------------------------------------------------------------
+
+  private async syncSymlink(): Promise<SyncOutcome> {
+    const published = await readPublished(this.layout);
+    await this.refuseForeign(published);
+    const previous = published.kind === 'ours' ? published.commit : null;
+    const git = await this.bareRepo();
+    const env = await credentialEnv(this.entry, this.layout.secretsDir);
+
+    // With nothing published yet there is nothing to compare: go straight to the fetch.
+    const target = await this.resolveRemote(previous === null ? null : git, env);
+    if (published.kind === 'ours' && published.healthy && target.seen === published.commit) {
+      return { result: 'unchanged', commit: published.commit, previousCommit: previous, fetched: false };
+    }
+
+    const commit = await this.fetch(git, target.source, env);
+    if (published.kind === 'ours' && published.healthy && commit === published.commit) {
+      return { result: 'unchanged', commit, previousCommit: previous, fetched: true };
+    }
+
+    const tree = worktreeDir(this.layout, commit);
+    this.cancelRetirement(commit);
+    const reuse = await this.isCheckoutOf(tree, commit);
+    if (!reuse) {
+      await rm(tree, { recursive: true, force: true });
+      await git.run(['worktree', 'prune'], this.opts());
+      await git.run(['worktree', 'add', '--detach', '--force', tree, commit], this.opts());
+    }
+    const { movedAside } = await swapLink(this.layout, commit, published);
+    if (previous !== null && previous !== commit) this.retireLater(previous);
+    if (movedAside !== null) await this.retireAsideLater();
+    return { result: 'synced', commit, previousCommit: previous, fetched: true };
+  }
+
+  /** Refuse to publish over anything we did not make, unless it is the original tool's clone of this repo. */
+  private async refuseForeign(published: PublishedState): Promise<void> {
+    const p = this.layout.path;
+    if (published.kind === 'foreign') {
+      throw new SyncError('local-state', `${p} is ${published.what}; git-autosync will not replace it. Move it away or choose another path`);
+    }
+    if (published.kind === 'directory') {
+      const url = await new GitRunner(p).run(['config', '--get', 'remote.origin.url'], this.opts()).catch(() => '');
+      if (!sameRemote(url.trim(), this.entry.repo)) {
+        throw new SyncError(
+          'local-state',
+          `${p} is a non-empty directory that is not a clone of ${displayUrl(this.entry.repo)}; git-autosync will not delete or overwrite it. Move it away or choose another path`,
+        );
+      }
+      this.log.info('taking over an existing clone', { path: p });
+    }
+  }
+
+  /** The bare repository, created (or re-created when damaged) as needed. */
+  private async bareRepo(): Promise<GitRunner> {
+    const { gitDir, worktreesDir } = this.layout;
+    await mkdir(worktreesDir, { recursive: true }).catch((err) => {
+      throw localError(`cannot create ${worktreesDir}`, err);
+    });
+    if (this.gitDirChecked) return new GitRunner(gitDir);
+    const git = new GitRunner(this.layout.stateDir);
+    const healthy = await stat(join(gitDir, 'HEAD')).then(
+      () => new GitRunner(gitDir).run(['rev-parse', '--is-bare-repository'], this.opts()).then((out) => out.trim() === 'true'),
+      () => false,
+    ).catch(() => false);
+    if (!healthy) {
+      const existed = await stat(gitDir).then(() => true, () => false);
+      if (existed) this.log.warn('git state is damaged; re-creating it', { gitDir });
+      await rm(gitDir, { recursive: true, force: true });
+      await git.run(['init', '--bare', '--quiet', gitDir], this.opts());
+      const bare = new GitRunner(gitDir);
+      // We are the only writer and never run gc beside another command: unreachable objects
+      // can go at once, which keeps disk flat over thousands of syncs.
+      for (const [k, v] of [['gc.pruneExpire', 'now'], ['gc.worktreePruneExpire', 'now'], ['core.logAllRefUpdates', 'false']]) {
+        await bare.run(['config', k as string, v as string], this.opts());
+      }
+    }
+    this.gitDirChecked = true;
+    return new GitRunner(gitDir);
+  }
+
+  /** True when `tree` is already a complete checkout of `commit` (e.g. the link was deleted). */
+  private async isCheckoutOf(tree: string, commit: string): Promise<boolean> {
+    const exists = await stat(join(tree, '.git')).then(() => true, () => false);
+    if (!exists) return false;
+    const head = await new GitRunner(tree).run(['rev-parse', 'HEAD'], this.opts()).catch(() => '');
+    if (head.trim() !== commit) return false;
+    const dirty = await new GitRunner(tree).run(['status', '--porcelain', '--untracked-files=no'], this.opts()).catch(() => 'x');
+    return dirty.trim() === '';
+  }
+
+  // ---- in-place mode ------------------------------------------------------------------------
+
+  private async inPlaceHead(): Promise<string | null> {
+    const head = await new GitRunner(this.layout.path).run(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], this.opts()).catch(() => '');
+    return /^[0-9a-f]{40,64}$/.test(head.trim()) ? head.trim() : null;
+  }
+
+  private async syncInPlace(): Promise<SyncOutcome> {
+    const git = await this.inPlaceRepo();
+    const previous = await this.inPlaceHead();
+    const env = await credentialEnv(this.entry, this.layout.secretsDir);
+    const target = await this.resolveRemote(previous === null ? null : git, env);
+    if (previous !== null && target.seen === previous) {
+      return { result: 'unchanged', commit: previous, previousCommit: previous, fetched: false };
+    }
+    const commit = await this.fetch(git, target.source, env);
+    // Not atomic by design: readers can see a mix while files are rewritten.
+    await git.run(['reset', '--hard', '--quiet', commit], this.opts());
+    await git.run(['clean', '-ffd', '--quiet'], this.opts());
+    return { result: previous === commit ? 'unchanged' : 'synced', commit, previousCommit: previous, fetched: true };
+  }
+
+  private async inPlaceRepo(): Promise<GitRunner> {
+    const { path, stateDir } = this.layout;
+    await mkdir(path, { recursive: true }).catch((err) => {
+      throw localError(`cannot create ${path}`, err);
+    });
+    const git = new GitRunner(path);
+    const hasGit = await stat(join(path, '.git')).then(() => true, () => false);
+    if (!hasGit) {
+      if ((await readdir(path)).length > 0) {
+        throw new SyncError('local-state', `${path} is a non-empty directory that is not a git clone; git-autosync will not overwrite it. Empty it or choose another path`);
+      }
+      await git.run(['init', '--quiet'], this.opts());
+    } else {
+      const ours = await stat(join(stateDir, MARKER)).then(() => true, () => false);
+      const url = (await git.run(['config', '--get', 'remote.origin.url'], this.opts()).catch(() => '')).trim();
+      if (!ours && !sameRemote(url, this.entry.repo)) {
+        throw new SyncError('local-state', `${path} is a clone of another repository; git-autosync will not overwrite it. Empty it or choose another path`);
+      }
+    }
+    await mkdir(stateDir, { recursive: true });
+    await rm(join(stateDir, MARKER), { force: true });
+    await mkdir(join(stateDir, MARKER));
+    await git.run(['config', 'remote.origin.url', this.entry.repo], this.opts());
+    return git;
+  }
+
+  // ---- shared steps -------------------------------------------------------------------------
+
+  /** Find the remote commit with one ls-remote; `git` null skips the call (nothing to compare). */
+  private async resolveRemote(git: GitRunner | null, env: Record<string, string>): Promise<RemoteTarget> {
+    const ref = this.entry.ref;
+    if (ref !== null && isFullSha(ref)) return { source: ref, seen: ref }; // pinned: never polled
+    if (git === null) return { source: this.fetchSource(), seen: null };
+    const patterns = ref === null ? ['HEAD'] : ref.startsWith('refs/') ? [ref, `${ref}^{}`] : [`refs/heads/${ref}`, `refs/tags/${ref}`, `refs/tags/${ref}^{}`];
+    const out = await git.run(['ls-remote', '--end-of-options', this.entry.repo, ...patterns], this.opts(env));
+    const refs = new Map<string, string>();
+    for (const line of out.split('\n')) {
+      const [sha, name] = line.split('\t');
+      if (sha !== undefined && name !== undefined) refs.set(name, sha);
+    }
+    const candidates = ref === null ? ['HEAD'] : ref.startsWith('refs/') ? [ref] : [`refs/heads/${ref}`, `refs/tags/${ref}`];
+    for (const name of candidates) {
+      const sha = refs.get(`${name}^{}`) ?? refs.get(name);
+      if (sha !== undefined) return { source: name, seen: sha };
+    }
+    throw new SyncError('invalid-ref', `ref "${ref ?? 'HEAD'}" was not found on ${displayUrl(this.entry.repo)}`);
+  }
+
+  private fetchSource(): string {
+    const ref = this.entry.ref;
+    if (ref === null) return 'HEAD';
+    if (ref.startsWith('refs/') || isFullSha(ref)) return ref;
+    // Without ls-remote we cannot tell a branch from a tag; git's own rules (refs/heads first, then refs/tags) pick it.
+    return ref;
+  }
+
+  /** Fetch `source` and return exactly the commit fetched (FETCH_HEAD), never a hash read earlier. */
+  private async fetch(git: GitRunner, source: string, env: Record<string, string>): Promise<string> {
+    const args = ['fetch', '--no-tags', '--no-recurse-submodules', '--quiet'];
+    if (this.entry.depth > 0) args.push(`--depth=${this.entry.depth}`);
+    else if (await stat(join(this.layout.gitDir, 'shallow')).then(() => true, () => false)) args.push('--unshallow');
+    args.push('--end-of-options', this.entry.repo, `+${source}:${TARGET_REF}`);
+    await git.run(args, this.opts(env));
+    const commit = (await git.run(['rev-parse', '--verify', 'FETCH_HEAD^{commit}'], this.opts())).trim();
+    if (!/^[0-9a-f]{40,64}$/.test(commit)) throw new SyncError('git', `unexpected FETCH_HEAD: ${commit.slice(0, 80)}`);
+    return commit;
+  }
+
+  private opts(env?: Record<string, string>): { timeoutMs: number; env?: Record<string, string> } {
+    return env === undefined ? { timeoutMs: this.entry.timeoutMs } : { timeoutMs: this.entry.timeoutMs, env };
+  }
+
+  // ---- removal of replaced trees ------------------------------------------------------------
+
+  private retireLater(commit: string): void {
+    if (this.closed || this.retiring.has(commit)) return;
+    const timer = setTimeout(() => {
+      this.retiring.delete(commit);
+      void this.exclusive(() => this.removeTree(commit)).catch((err: unknown) =>
+        this.log.warn('could not remove a replaced tree', { commit, error: (err as Error).message }),
+      );
+    }, this.entry.staleAfterMs);
+    timer.unref();
+    this.retiring.set(commit, timer);
+  }
+
+  private cancelRetirement(commit: string): void {
+    const t = this.retiring.get(commit);
+    if (t !== undefined) clearTimeout(t);
+    this.retiring.delete(commit);
+  }
+
+  private async removeTree(commit: string): Promise<void> {
+    const published = await readPublished(this.layout);
+    if (published.kind === 'ours' && published.commit === commit) return; // republished meanwhile
+    await rm(worktreeDir(this.layout, commit), { recursive: true, force: true });
+    await new GitRunner(this.layout.gitDir).run(['worktree', 'prune'], this.opts()).catch(() => undefined);
+    this.log.debug('removed replaced tree', { commit });
+  }
+
+  private async retireAsideLater(): Promise<void> {
+    const aside = await readdir(this.layout.asideDir).catch(() => [] as string[]);
+    if (aside.length === 0 || this.closed) return;
+    const timer = setTimeout(() => {
+      void this.exclusive(async () => {
+        for (const name of aside) await rm(join(this.layout.asideDir, name), { recursive: true, force: true });
+      });
+    }, this.entry.staleAfterMs);
+    timer.unref();
+  }
+}
+
+/** The same remote, spelled either way: case of scheme and host, trailing slash or ".git". */
+export function sameRemote(a: string, b: string): boolean {
+  const norm = (u: string) => {
+    let s = u.trim().replace(/\/+$/, '').replace(/\.git$/, '');
+    const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/]*)(.*)$/i.exec(s);
+    if (m) s = `${m[1]!.toLowerCase()}${m[2]!.toLowerCase()}${m[3]}`;
+    return s;
+  };
+  return a !== '' && norm(a) === norm(b);
+}

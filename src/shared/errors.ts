@@ -1,0 +1,26 @@
+// The closed set of failure kinds that travel over IPC and become metric labels and status fields.
+
+export const SYNC_ERROR_KINDS = [
+  'auth',
+  'network',
+  'timeout',
+  'not-found',
+  'invalid-ref',
+  'local-state',
+  'config',
+  'git',
+] as const;
+
+export type SyncErrorKind = (typeof SYNC_ERROR_KINDS)[number];
+
+/** An expected failure of a sync: it is reported and retried, it never crashes the agent. */
+export class SyncError extends Error {
+  override readonly name = 'SyncError';
+  constructor(
+    readonly kind: SyncErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,212 @@
+// The listing entry: its schema (the one source of truth for the validator, the shipped JSON
+// Schema and the docs) and the resolved form an agent works from.
+
+import { basename, isAbsolute, normalize, relative, sep } from 'node:path';
+import { z } from 'zod';
+import { checkRefName, checkRemoteUrl, isFullSha, type Transport } from './ref-and-url.js';
+
+const CONTROL = /[\u0000-\u001f\u007f]/;
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+const absolutePath = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .refine((p) => !CONTROL.test(p), { message: `${what} must not contain control characters` })
+    .refine((p) => isAbsolute(p), { message: `${what} must be an absolute path` })
+    .refine((p) => normalize(p) === p && (p === '/' || !p.endsWith('/')), {
+      message: `${what} must be normalised (no "..", "." or "//" segments and no trailing "/")`,
+    })
+    // A single quote would break the quoting of GIT_SSH_COMMAND, where key paths end up.
+    .refine((p) => !p.includes("'"), { message: `${what} must not contain a single quote` });
+
+const refString = z.string().superRefine((ref, ctx) => {
+  const reason = checkRefName(ref);
+  if (reason !== null) ctx.addIssue({ code: 'custom', message: reason });
+});
+
+const millis = (min: number) => z.number().int().min(min);
+
+export const listingEntrySchema = z
+  .strictObject({
+    path: absolutePath('path').refine((p) => p !== '/', { message: 'path must not be "/"' }).describe(
+      'Absolute path the repository is published at. In symlink mode it becomes a relative symlink to the current commit\'s tree.',
+    ),
+    repo: z
+      .string()
+      .superRefine((url, ctx) => {
+        const result = checkRemoteUrl(url);
+        if ('reason' in result) ctx.addIssue({ code: 'custom', message: result.reason });
+      })
+      .describe('Remote URL: https://, http://, ssh://, git://, file://, user@host:path or an absolute path. No credentials.'),
+    branch: refString.optional().describe('Branch to follow (the original field). Use either branch or ref.'),
+    ref: refString.optional().describe('Branch, tag, full ref (refs/…) or full commit sha. Defaults to the remote HEAD.'),
+    name: z
+      .string()
+      .regex(NAME_PATTERN, 'name must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit')
+      .optional()
+      .describe('Name used in logs, metrics and the status API. Defaults to the last segment of path.'),
+    interval: millis(100).optional().describe('Poll interval in ms. Defaults to SCRAPE_INTERVAL.'),
+    depth: z.number().int().min(0).optional().describe('History depth to fetch; 0 fetches full history. Default 1.'),
+    publish: z.enum(['symlink', 'in-place']).optional().describe('symlink (atomic, default) or in-place (fetch + hard reset + clean, not atomic).'),
+    timeout: millis(1000).optional().describe('Timeout for each git operation in ms. Default 120000.'),
+    staleAfter: millis(0)
+      .optional()
+      .describe('How long (ms) a replaced tree stays on disk so readers that resolved the old link can finish. Default 10000.'),
+    sshKeyFile: absolutePath('sshKeyFile').optional().describe('File holding the ssh private key (a mounted secret).'),
+    knownHostsFile: absolutePath('knownHostsFile').optional().describe('known_hosts file; host keys are checked strictly.'),
+    usernameFile: absolutePath('usernameFile').optional().describe('File holding the http(s) user name.'),
+    passwordFile: absolutePath('passwordFile').optional().describe('File holding the http(s) password or token.'),
+  })
+  .superRefine((entry, ctx) => {
+    if (entry.branch !== undefined && entry.ref !== undefined && entry.branch !== entry.ref) {
+      ctx.addIssue({ code: 'custom', path: ['ref'], message: 'give either "branch" or "ref", not both' });
+    }
+    if ((entry.usernameFile === undefined) !== (entry.passwordFile === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [entry.usernameFile === undefined ? 'usernameFile' : 'passwordFile'],
+        message: '"usernameFile" and "passwordFile" go together',
+      });
+    }
+    const remote = checkRemoteUrl(entry.repo);
+    if (!('reason' in remote)) {
+      if ((entry.sshKeyFile ?? entry.knownHostsFile) !== undefined && remote.transport !== 'ssh') {
+        ctx.addIssue({ code: 'custom', path: ['sshKeyFile'], message: `ssh credentials need an ssh remote, but "repo" uses ${remote.transport}` });
+      }
+      if (entry.passwordFile !== undefined && remote.transport !== 'https' && remote.transport !== 'http') {
+        ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: `http credentials need an http(s) remote, but "repo" uses ${remote.transport}` });
+      }
+    }
+  });
+
+export type ListingEntry = z.infer<typeof listingEntrySchema>;
+
+/** Process-wide defaults that entries may override. */
+export interface AgentDefaults {
+  intervalMs: number;
+  timeoutMs: number;
+  staleAfterMs: number;
+  depth: number;
+  /** When set, every path must lie inside it. */
+  syncRoot?: string | undefined;
+}
+
+export const DEFAULTS: AgentDefaults = {
+  intervalMs: 60_000,
+  timeoutMs: 120_000,
+  staleAfterMs: 10_000,
+  depth: 1,
+};
+
+/** What an agent works from: every default applied, every value checked. */
+export interface ResolvedEntry {
+  name: string;
+  path: string;
+  repo: string;
+  transport: Transport;
+  /** What the user asked for: a branch, tag, full ref, sha, or null for the remote HEAD. */
+  ref: string | null;
+  intervalMs: number;
+  depth: number;
+  publish: 'symlink' | 'in-place';
+  timeoutMs: number;
+  staleAfterMs: number;
+  credentials: {
+    sshKeyFile?: string | undefined;
+    knownHostsFile?: string | undefined;
+    usernameFile?: string | undefined;
+    passwordFile?: string | undefined;
+  };
+}
+
+export class EntryError extends Error {
+  override readonly name = 'EntryError';
+  constructor(
+    readonly index: number,
+    readonly entryName: string | undefined,
+    readonly field: string | undefined,
+    readonly reason: string,
+  ) {
+    const who = entryName === undefined ? `listing entry ${index}` : `listing entry ${index} ("${entryName}")`;
+    super(field === undefined ? `${who}: ${reason}` : `${who}: "${field}" ${stripFieldPrefix(field, reason)}`);
+  }
+}
+
+function stripFieldPrefix(field: string, reason: string): string {
+  return reason.startsWith(`${field} `) ? reason.slice(field.length + 1) : reason;
+}
+
+function isInside(root: string, p: string): boolean {
+  const rel = relative(root, p);
+  return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
+}
+
+/**
+ * Validate one raw listing entry and apply defaults. Returns every problem found, each naming
+ * the entry and the field, so one bad entry can be reported without touching the others.
+ */
+export function resolveEntry(raw: unknown, index: number, defaults: AgentDefaults): { entry: ResolvedEntry } | { errors: EntryError[] } {
+  const guessName = guessEntryName(raw);
+  const parsed = listingEntrySchema.safeParse(raw);
+  if (!parsed.success) {
+    return {
+      errors: parsed.error.issues.map((issue) => {
+        if (issue.code === 'unrecognized_keys') {
+          return new EntryError(index, guessName, undefined, `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling)`);
+        }
+        if (issue.path.length === 0 && issue.code === 'invalid_type') {
+          return new EntryError(index, guessName, undefined, 'must be an object like {"path": …, "repo": …, "branch": …}');
+        }
+        const field = issue.path.length > 0 ? issue.path.map(String).join('.') : undefined;
+        const reason = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+        return new EntryError(index, guessName, field, reason);
+      }),
+    };
+  }
+  const e = parsed.data;
+  const name = e.name ?? basename(e.path);
+  const errors: EntryError[] = [];
+  if (e.name === undefined && !NAME_PATTERN.test(name)) {
+    errors.push(new EntryError(index, undefined, 'name', `cannot be derived from path "${e.path}"; set "name" (1-63 letters, digits, ".", "_" or "-")`));
+  }
+  if (defaults.syncRoot !== undefined && !isInside(defaults.syncRoot, e.path)) {
+    errors.push(new EntryError(index, name, 'path', `must be inside SYNC_ROOT (${defaults.syncRoot})`));
+  }
+  if (errors.length > 0) return { errors };
+  const remote = checkRemoteUrl(e.repo);
+  if ('reason' in remote) throw new Error('unreachable: repo was validated by the schema');
+  return {
+    entry: {
+      name,
+      path: e.path,
+      repo: e.repo,
+      transport: remote.transport,
+      ref: e.ref ?? e.branch ?? null,
+      intervalMs: e.interval ?? defaults.intervalMs,
+      depth: e.depth ?? defaults.depth,
+      publish: e.publish ?? 'symlink',
+      timeoutMs: e.timeout ?? defaults.timeoutMs,
+      staleAfterMs: e.staleAfter ?? defaults.staleAfterMs,
+      credentials: {
+        sshKeyFile: e.sshKeyFile,
+        knownHostsFile: e.knownHostsFile,
+        usernameFile: e.usernameFile,
+        passwordFile: e.passwordFile,
+      },
+    },
+  };
+}
+
+function guessEntryName(raw: unknown): string | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const r = raw as Record<string, unknown>;
+  if (typeof r.name === 'string' && NAME_PATTERN.test(r.name)) return r.name;
+  if (typeof r.path === 'string' && !CONTROL.test(r.path)) {
+    const b = basename(r.path);
+    if (NAME_PATTERN.test(b)) return b;
+  }
+  return undefined;
+}
+
+export { isFullSha };

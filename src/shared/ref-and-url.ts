@@ -1,0 +1,71 @@
+// Checks on the two listing values that reach git: the remote URL and the ref.
+// Each returns a reason (for the error message) or null when the value is safe to hand to git.
+
+import { isAbsolute, normalize } from 'node:path';
+
+export type Transport = 'https' | 'http' | 'ssh' | 'git' | 'file';
+
+// Control characters and whitespace never belong in a URL or ref; some would let a value
+// spill into another argument or a config line.
+const CONTROL_OR_SPACE = /[\u0000-\u0020\u007f]/;
+// scp-like ssh syntax: [user@]host:path, where host has no slash before the colon.
+const SCP_LIKE = /^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9.-]+:(?!\/\/)[^:]/;
+
+export interface ParsedRemote {
+  transport: Transport;
+}
+
+export function checkRemoteUrl(url: string): { reason: string } | ParsedRemote {
+  if (url.length === 0) return { reason: 'must not be empty' };
+  if (url.startsWith('-')) return { reason: 'must not start with "-" (it would be read as a git option)' };
+  if (CONTROL_OR_SPACE.test(url)) return { reason: 'must not contain spaces or control characters' };
+  // "<transport>::<address>" runs a remote helper (ext:: runs any command); refused outright.
+  if (/^[A-Za-z0-9+.-]+::/.test(url)) return { reason: 'remote-helper URLs ("<transport>::…", such as ext::) are not allowed' };
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
+  if (scheme !== undefined) {
+    const transports: Record<string, Transport> = { https: 'https', http: 'http', ssh: 'ssh', 'git+ssh': 'ssh', 'ssh+git': 'ssh', git: 'git', file: 'file' };
+    const transport: Transport | undefined = transports[scheme];
+    if (transport === undefined) return { reason: `transport "${scheme}" is not allowed (use https, http, ssh, git or file)` };
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return { reason: 'is not a valid URL' };
+    }
+    if (parsed.password !== '') {
+      return { reason: 'must not contain a password: put it in a file and name it with "passwordFile"' };
+    }
+    if ((transport === 'https' || transport === 'http') && parsed.username !== '') {
+      return { reason: 'must not contain a user name for http(s): name a file with "usernameFile"' };
+    }
+    if (transport !== 'file' && parsed.hostname === '') return { reason: 'has no host' };
+    return { transport };
+  }
+  if (isAbsolute(url)) {
+    if (normalize(url) !== url) return { reason: 'local paths must be normalised (no "..", "//" or trailing "/")' };
+    return { transport: 'file' };
+  }
+  if (SCP_LIKE.test(url)) return { transport: 'ssh' };
+  return { reason: 'is not a URL git can fetch from (expected https://, http://, ssh://, git://, file://, user@host:path or an absolute path)' };
+}
+
+const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
+export function isFullSha(ref: string): boolean {
+  return FULL_SHA.test(ref);
+}
+
+/** git check-ref-format's rules, plus a refusal of leading "-" so a ref can never be an option. */
+export function checkRefName(ref: string): string | null {
+  if (ref.length === 0) return 'must not be empty';
+  if (ref.length > 255) return 'is longer than 255 characters';
+  if (ref.startsWith('-')) return 'must not start with "-" (it would be read as a git option)';
+  if (CONTROL_OR_SPACE.test(ref)) return 'must not contain spaces or control characters';
+  if (/[~^:?*[\\]/.test(ref)) return 'must not contain any of ~ ^ : ? * [ \\';
+  if (ref.includes('..')) return 'must not contain ".."';
+  if (ref.includes('@{') || ref === '@') return 'must not contain "@{" or be "@"';
+  if (ref.startsWith('/') || ref.endsWith('/') || ref.includes('//')) return 'must not start or end with "/" or contain "//"';
+  if (ref.endsWith('.') || ref.endsWith('.lock')) return 'must not end with "." or ".lock"';
+  if (ref.split('/').some((part) => part.startsWith('.'))) return 'no part of it may start with "."';
+  return null;
+}

@@ -1,0 +1,98 @@
+// Small test primitives: temp dirs that clean themselves up, bounded polling
+// instead of sleeps, and a free port on 127.0.0.1.
+import { mkdtemp, realpath, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { inspect } from 'node:util';
+
+/** The part of node:test's TestContext the fixtures need, so they accept any test or suite context. */
+export interface Cleanup {
+  after(fn: () => unknown): void;
+}
+
+export async function makeTempDir(t: Cleanup, prefix = 'gas-'): Promise<string> {
+  // realpath: os.tmpdir() may be a symlink (macOS /var → /private/var), and git
+  // prints resolved paths, so tests comparing paths would otherwise disagree.
+  const dir = await realpath(await mkdtemp(join(tmpdir(), prefix)));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 3 }));
+  return dir;
+}
+
+export interface WaitForOptions {
+  timeoutMs?: number;
+  intervalMs?: number;
+  message?: string;
+}
+
+/** T without its falsy members, so `() => ready && value` yields just the value's type. */
+export type Truthy<T> = Exclude<T, false | 0 | 0n | '' | null | undefined>;
+
+/**
+ * Polls `check` until it returns a truthy value and returns that value. A check that
+ * throws counts as "not yet"; a check that hangs is cut off at the deadline.
+ */
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  opts: WaitForOptions = {},
+): Promise<Truthy<T>> {
+  const { timeoutMs = 20_000, intervalMs = 50, message = 'condition' } = opts;
+  const deadline = Date.now() + timeoutMs;
+  let last: { error: unknown } | { value: unknown } = { value: undefined };
+  for (;;) {
+    const remaining = deadline - Date.now();
+    try {
+      const value = await withDeadline(Promise.resolve().then(check), remaining);
+      if (value) return value as Truthy<T>;
+      last = { value };
+    } catch (error) {
+      last = { error };
+    }
+    if (Date.now() >= deadline) {
+      const detail =
+        'error' in last
+          ? `last error: ${last.error instanceof Error ? last.error.message : inspect(last.error)}`
+          : `last value: ${inspect(last.value)}`;
+      throw new Error(`waitFor: ${message} not met within ${timeoutMs} ms; ${detail}`, {
+        cause: 'error' in last ? last.error : undefined,
+      });
+    }
+    await delay(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
+  }
+}
+
+const deadlinePassed = Symbol('deadline passed');
+
+async function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  const controller = new AbortController();
+  const timer = delay(Math.max(0, ms), deadlinePassed, { signal: controller.signal }).catch(() => undefined);
+  try {
+    const winner = await Promise.race([promise, timer]);
+    if (winner === deadlinePassed) throw new Error(`check still running after ${ms} ms`);
+    return winner as T;
+  } finally {
+    controller.abort();
+  }
+}
+
+/**
+ * A port nobody listens on right now. Another process can still take it before the
+ * caller binds it; the server starters notice that and retry.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const address = server.address();
+      if (address === null || typeof address === 'string') {
+        server.close();
+        reject(new Error(`freePort: unexpected server address ${inspect(address)}`));
+        return;
+      }
+      server.close(() => resolve(address.port));
+    });
+  });
+}
