@@ -3,7 +3,7 @@
 // redacted errors with the argv, exit code and stderr.
 
 import { fileURLToPath } from 'node:url';
-import { simpleGit, type SimpleGit } from 'simple-git';
+import { GitError, simpleGit, type SimpleGit } from 'simple-git';
 import { SyncError, type SyncErrorKind } from '../shared/errors.js';
 import { redact } from '../shared/redact.js';
 
@@ -84,7 +84,8 @@ export class GitRunner {
       errors: (error, result) => {
         if (error === undefined && result.exitCode === 0) return undefined;
         const stderr = Buffer.concat(result.stdErr).toString('utf8');
-        return Object.assign(new Error(stderr || String(error)), { exitCode: result.exitCode, stderrText: stderr });
+        // simple-git re-wraps anything that is not a GitError, dropping our fields.
+        return Object.assign(new GitError(undefined, stderr || String(error)), { exitCode: result.exitCode, stderrText: stderr });
       },
     });
   }
@@ -130,9 +131,13 @@ function toGitCommandError(args: string[], err: unknown, timeoutMs: number): Git
   return new GitCommandError(kind, summary, argv, exitCode, stderr, timedOut);
 }
 
+// git's boilerplate after a transport failure; the real reason is on the lines before it.
+const BOILERPLATE = /^(Please make sure you have the correct access rights|and the repository exists\.|fatal: Could not read from remote repository\.)$/;
+
 function lastLines(stderr: string): string {
   const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('hint:'));
-  return lines.slice(-3).join(' | ') || 'no error output';
+  const useful = lines.filter((l) => !BOILERPLATE.test(l));
+  return (useful.length > 0 ? useful : lines).slice(-3).join(' | ') || 'no error output';
 }
 
 const PATTERNS: Array<[RegExp, SyncErrorKind]> = [
