@@ -1,7 +1,7 @@
 // One repository's sync: check the remote cheaply, fetch only when it moved, publish exactly the
 // commit fetched. Every step that touches git state runs one at a time (see `exclusive`).
 
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SyncError } from '../shared/errors.js';
 import { isFullSha, type ResolvedEntry } from '../shared/listing-schema.js';
@@ -76,9 +76,12 @@ export class RepoSync {
       try {
         return await (this.entry.publish === 'symlink' ? this.syncSymlink() : this.syncInPlace());
       } catch (err) {
+        // A file-system failure (disk full, permissions) is a failed sync, not a broken agent.
+        const failure = err instanceof SyncError ? err : typeof (err as NodeJS.ErrnoException).code === 'string' ? localError('file system error', err) : null;
+        if (failure === null) throw err;
         // Damage may be behind it: look at the git state again (and re-create it) next time.
-        if (err instanceof SyncError && (err.kind === 'local-state' || err.kind === 'git')) this.gitDirChecked = false;
-        throw err;
+        if (failure.kind === 'local-state' || failure.kind === 'git') this.gitDirChecked = false;
+        throw failure;
       }
     });
   }
@@ -183,6 +186,7 @@ export class RepoSync {
   // ---- in-place mode ------------------------------------------------------------------------
 
   private async inPlaceHead(): Promise<string | null> {
+    if (!(await stat(join(this.layout.path, '.git')).then(() => true, () => false))) return null;
     const head = await new GitRunner(this.layout.path).run(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], this.opts()).catch(() => '');
     return /^[0-9a-f]{40,64}$/.test(head.trim()) ? head.trim() : null;
   }
@@ -204,27 +208,29 @@ export class RepoSync {
 
   private async inPlaceRepo(): Promise<GitRunner> {
     const { path, stateDir } = this.layout;
+    if (this.gitDirChecked) return new GitRunner(path);
     await mkdir(path, { recursive: true }).catch((err) => {
       throw localError(`cannot create ${path}`, err);
     });
     const git = new GitRunner(path);
+    const marker = join(stateDir, MARKER);
     const hasGit = await stat(join(path, '.git')).then(() => true, () => false);
     if (!hasGit) {
       if ((await readdir(path)).length > 0) {
         throw new SyncError('local-state', `${path} is a non-empty directory that is not a git clone; git-autosync will not overwrite it. Empty it or choose another path`);
       }
       await git.run(['init', '--quiet'], this.opts());
-    } else {
-      const ours = await stat(join(stateDir, MARKER)).then(() => true, () => false);
+    } else if (!(await stat(marker).then(() => true, () => false))) {
       const url = (await git.run(['config', '--get', 'remote.origin.url'], this.opts()).catch(() => '')).trim();
-      if (!ours && !sameRemote(url, this.entry.repo)) {
+      if (!sameRemote(url, this.entry.repo)) {
         throw new SyncError('local-state', `${path} is a clone of another repository; git-autosync will not overwrite it. Empty it or choose another path`);
       }
     }
+    // From now on this clone is ours, whatever URL the entry names later.
     await mkdir(stateDir, { recursive: true });
-    await rm(join(stateDir, MARKER), { force: true });
-    await mkdir(join(stateDir, MARKER));
+    await writeFile(marker, 'managed by git-autosync\n');
     await git.run(['config', 'remote.origin.url', this.entry.repo], this.opts());
+    this.gitDirChecked = true;
     return git;
   }
 
