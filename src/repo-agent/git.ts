@@ -2,6 +2,7 @@
 // kills git's whole process group, a locked-down environment, and failures turned into typed,
 // redacted errors with the argv, exit code and stderr.
 
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GitError, simpleGit, type SimpleGit } from 'simple-git';
 import { SyncError, type SyncErrorKind } from '../shared/errors.js';
@@ -37,6 +38,7 @@ const ALLOWED_ENV = [
   'GIT_AUTOSYNC_DEADLINE_S',
   'GIT_AUTOSYNC_USERNAME_FILE',
   'GIT_AUTOSYNC_PASSWORD_FILE',
+  'GIT_CEILING_DIRECTORIES',
 ];
 
 export class GitCommandError extends SyncError {
@@ -95,6 +97,9 @@ export class GitRunner {
       ...baseEnv(),
       ...options.env,
       GIT_TERMINAL_PROMPT: '0',
+      // Only the directory we name may be the repository: if our git state is damaged, git must
+      // fail, not walk up and find (and fetch into) some enclosing repository.
+      GIT_CEILING_DIRECTORIES: dirname(this.cwd),
       // Deadline in seconds with a decimal part, as coreutils timeout takes it.
       GIT_AUTOSYNC_DEADLINE_S: (options.timeoutMs / 1000).toFixed(3),
     };
@@ -143,7 +148,8 @@ function lastLines(stderr: string): string {
 const PATTERNS: Array<[RegExp, SyncErrorKind]> = [
   [/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/i, 'auth'],
   [/Permission denied|Authentication failed|could not read (Username|Password)|terminal prompts disabled|HTTP Basic: Access denied|\b401\b|\b403\b|invalid credentials|Load key .*: (invalid format|error in libcrypto)/i, 'auth'],
-  [/Repository not found|does not appear to be a git repository|not found: did you run git update-server-info|\b404\b|repository .* not found|No such file or directory.*\.git|access denied or repository not exported|not a git repository/i, 'not-found'],
+  [/not a git repository \(or any|unable to read tree|bad signature|index file corrupt|HEAD: not a valid|invalid gitfile format/i, 'local-state'],
+  [/Repository not found|does not appear to be a git repository|not found: did you run git update-server-info|\b404\b|repository .* not found|No such file or directory.*\.git|access denied or repository not exported/i, 'not-found'],
   [/couldn't find remote ref|Remote branch .* not found|invalid refspec|not our ref|unadvertised object|bad object/i, 'invalid-ref'],
   [/Could not resolve host|Name or service not known|Temporary failure in name resolution|Connection refused|Connection timed out|Connection reset|unable to connect|early EOF|remote end hung up|Network is unreachable|Could not read from remote repository|Operation timed out|SSL|TLS|transfer closed/i, 'network'],
   [/index\.lock|shallow\.lock|\.lock': File exists|unable to create .*: |corrupt|fatal: loose object|unable to read|No space left on device|Read-only file system|is not a valid (object|ref)/i, 'local-state'],
