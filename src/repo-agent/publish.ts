@@ -4,7 +4,7 @@
 import { lstat, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { SyncError } from '../shared/errors.js';
-import { linkTarget, type Layout } from './layout.js';
+import { linkTarget, type Layout } from '../shared/layout.js';
 
 export type PublishedState =
   | { kind: 'absent' }

@@ -9,7 +9,7 @@ import type { Logger } from '../shared/log.js';
 import { displayUrl } from '../shared/redact.js';
 import { credentialEnv } from './credentials.js';
 import { GitRunner } from './git.js';
-import { layoutFor, worktreeDir, type Layout } from './layout.js';
+import { layoutFor, OWNER_MARKER, worktreeDir, type Layout } from '../shared/layout.js';
 import { localError, readPublished, swapLink, type PublishedState } from './publish.js';
 import { killLeftoverGit, removeStaleLocks } from './repair.js';
 
@@ -29,7 +29,6 @@ interface RemoteTarget {
 
 // Where fetched commits are kept reachable, so gc never takes the tree being published.
 const TARGET_REF = 'refs/autosync/target';
-const MARKER = 'owner';
 
 export class RepoSync {
   readonly layout: Layout;
@@ -213,7 +212,7 @@ export class RepoSync {
       throw localError(`cannot create ${path}`, err);
     });
     const git = new GitRunner(path);
-    const marker = join(stateDir, MARKER);
+    const marker = join(stateDir, OWNER_MARKER);
     const hasGit = await stat(join(path, '.git')).then(() => true, () => false);
     if (!hasGit) {
       if ((await readdir(path)).length > 0) {

@@ -53,6 +53,7 @@ export const listingEntrySchema = z
     staleAfter: millis(0)
       .optional()
       .describe('How long (ms) a replaced tree stays on disk so readers that resolved the old link can finish. Default 10000.'),
+    prune: z.boolean().optional().describe('Delete the published tree and git state when the entry is removed from the listing. Default: PRUNE (false).'),
     sshKeyFile: absolutePath('sshKeyFile').optional().describe('File holding the ssh private key (a mounted secret).'),
     knownHostsFile: absolutePath('knownHostsFile').optional().describe('known_hosts file; host keys are checked strictly.'),
     usernameFile: absolutePath('usernameFile').optional().describe('File holding the http(s) user name.'),
@@ -112,6 +113,8 @@ export interface ResolvedEntry {
   publish: 'symlink' | 'in-place';
   timeoutMs: number;
   staleAfterMs: number;
+  /** undefined: follow the process-wide PRUNE setting. */
+  prune: boolean | undefined;
   credentials: {
     sshKeyFile?: string | undefined;
     knownHostsFile?: string | undefined;
@@ -188,6 +191,7 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
       publish: e.publish ?? 'symlink',
       timeoutMs: e.timeout ?? defaults.timeoutMs,
       staleAfterMs: e.staleAfter ?? defaults.staleAfterMs,
+      prune: e.prune,
       credentials: {
         sshKeyFile: e.sshKeyFile,
         knownHostsFile: e.knownHostsFile,

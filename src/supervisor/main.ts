@@ -1,4 +1,136 @@
-// Placeholder until the supervisor lands (issue 3): refuse clearly rather than pretend.
-export async function runSupervisor(_env: NodeJS.ProcessEnv): Promise<void> {
-  throw new Error('supervisor not built yet');
+// The supervisor loop: read the listing → decide (reconcile) → act (start, stop, restart agents)
+// → report. A broken listing keeps the last good one running; a bad entry never stops the others.
+
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createLogger, type Logger } from '../shared/log.js';
+import type { AgentMessage } from '../shared/protocol.js';
+import { loadConfig, type SupervisorConfig } from './config.js';
+import { ListingError, readListing, type DesiredEntry } from './listing.js';
+import { pruneEntry } from './prune.js';
+import { reconcile } from './reconcile.js';
+import { SupervisedAgent } from './supervision.js';
+import { watchListing } from './watch.js';
+
+export class Supervisor {
+  readonly agents = new Map<string, SupervisedAgent>();
+  private lastListingHash: string | null = null;
+  private reloading: Promise<void> = Promise.resolve();
+  private stopping = false;
+
+  constructor(
+    readonly config: SupervisorConfig,
+    private readonly log: Logger,
+    private readonly onAgentMessage: (agent: SupervisedAgent, message: AgentMessage) => void = () => undefined,
+  ) {}
+
+  /** Re-read the listing and apply it; reloads never overlap. */
+  reload(reason: string): Promise<void> {
+    this.reloading = this.reloading.then(() => this.reloadNow(reason)).catch((err: unknown) => {
+      this.log.error('listing reload failed', { error: err instanceof Error ? err.message : String(err) });
+    });
+    return this.reloading;
+  }
+
+  private async reloadNow(reason: string): Promise<void> {
+    if (this.stopping) return;
+    const text = await readFile(this.config.listingPath).catch(() => null);
+    const hash = text === null ? null : createHash('sha256').update(text).digest('hex');
+    // The periodic re-read and duplicate watcher events land here: same bytes, nothing to do.
+    if (hash !== null && hash === this.lastListingHash) return;
+    let desired: DesiredEntry[];
+    try {
+      const listing = await readListing(this.config.listingPath, this.config.defaults);
+      for (const e of listing.errors) this.log.error('invalid listing entry; skipped, the others carry on', { error: e.message, index: e.index });
+      desired = listing.entries;
+      this.log.info('listing loaded', { reason, valid: listing.entries.length, invalid: listing.errors.length });
+    } catch (err) {
+      if (!(err instanceof ListingError)) throw err;
+      // Keep running what we have: a half-written or broken listing must not stop anything.
+      this.log.error('listing rejected; keeping the last good one running', { error: err.message });
+      this.lastListingHash = hash;
+      return;
+    }
+    this.lastListingHash = hash;
+    await this.apply(desired);
+  }
+
+  private async apply(desired: DesiredEntry[]): Promise<void> {
+    const running = [...this.agents.values()].map((a) => ({ name: a.name, fingerprint: a.desired.fingerprint }));
+    const actions = reconcile(desired, running);
+    // Stops and restarts finish before starts: a renamed entry must not have two agents on one path.
+    await Promise.all(
+      actions.map(async (action) => {
+        if (action.kind === 'start') return;
+        const agent = this.agents.get(action.kind === 'stop' ? action.name : action.desired.entry.name);
+        if (agent === undefined) return;
+        await agent.stop();
+        this.agents.delete(agent.name);
+        if (action.kind === 'stop') {
+          this.log.info('entry removed; agent stopped', { repo: agent.name });
+          if (agent.desired.entry.prune ?? this.config.prune) {
+            const removed = await pruneEntry(agent.desired.entry).catch((err: unknown) => {
+              this.log.error('prune failed', { repo: agent.name, error: (err as Error).message });
+              return [];
+            });
+            this.log.info('pruned removed entry', { repo: agent.name, removed });
+          }
+        }
+      }),
+    );
+    for (const action of actions) {
+      if (action.kind === 'stop') continue;
+      const agent = new SupervisedAgent(action.desired, this.config.defaults, this.log, this.onAgentMessage);
+      this.agents.set(agent.name, agent);
+      agent.start();
+      this.log.info(action.kind === 'start' ? 'agent started' : 'entry changed; agent restarted', { repo: agent.name, pid: agent.pid });
+    }
+  }
+
+  syncAll(reason: string): void {
+    for (const agent of this.agents.values()) agent.syncNow(reason);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.reloading;
+    await Promise.all([...this.agents.values()].map((a) => a.stop()));
+  }
+}
+
+export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
+  const config = loadConfig(env);
+  const log = createLogger({ component: 'supervisor' });
+  const supervisor = new Supervisor(config, log, (agent, msg) => logAgentMessage(log, agent, msg));
+  log.info('starting', { listing: config.listingPath, intervalMs: config.defaults.intervalMs, pid: process.pid });
+  await supervisor.reload('startup');
+  const watcher = watchListing(config.listingPath, () => void supervisor.reload('listing changed'), { rereadMs: config.rereadMs });
+
+  let shuttingDown = false;
+  const shutdown = (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info('shutting down', { signal });
+    void watcher
+      .close()
+      .then(() => supervisor.stop())
+      .then(
+        () => {
+          log.info('stopped');
+          process.exit(0);
+        },
+        (err: unknown) => {
+          log.error('error during shutdown', { error: String(err) });
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGHUP', () => supervisor.syncAll('SIGHUP'));
+}
+
+function logAgentMessage(log: Logger, agent: SupervisedAgent, msg: AgentMessage): void {
+  // Agents log their own outcomes; the supervisor notes only what concerns supervision.
+  if (msg.type === 'ready') log.debug('agent ready', { repo: agent.name, pid: agent.pid, publishedCommit: msg.publishedCommit });
 }

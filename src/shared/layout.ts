@@ -34,6 +34,9 @@ export function layoutFor(path: string, publish: 'symlink' | 'in-place'): Layout
   };
 }
 
+/** In in-place mode, a file in stateDir that marks a clone as ours (so it may be reset or pruned). */
+export const OWNER_MARKER = 'owner';
+
 export function worktreeDir(layout: Layout, commit: string): string {
   return join(layout.worktreesDir, commit);
 }

@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// Offline demo: a local bare repo, the daemon syncing it, a few pushes. Shows the published path
+// flipping from commit to commit, then cleans up. Needs only git and a built dist/ (npm run demo).
+
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const root = mkdtempSync(join(tmpdir(), 'git-autosync-demo-'));
+const env = { ...process.env, GIT_AUTHOR_NAME: 'demo', GIT_AUTHOR_EMAIL: 'demo@example.invalid', GIT_COMMITTER_NAME: 'demo', GIT_COMMITTER_EMAIL: 'demo@example.invalid' };
+const git = (cwd, ...args) => execFileSync('git', args, { cwd, env, encoding: 'utf8' }).trim();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const bare = join(root, 'site.git');
+const work = join(root, 'work');
+git(root, 'init', '--quiet', '--bare', '--initial-branch=main', bare);
+git(root, 'clone', '--quiet', bare, work);
+git(work, 'checkout', '--quiet', '-b', 'main');
+const push = (n) => {
+  writeFileSync(join(work, 'index.html'), `<h1>version ${n}</h1>\n`);
+  git(work, 'add', '-A');
+  git(work, 'commit', '--quiet', '-m', `version ${n}`);
+  git(work, 'push', '--quiet', 'origin', 'main');
+  return git(work, 'rev-parse', 'HEAD');
+};
+push(1);
+
+const published = join(root, 'volume', 'site');
+const listing = join(root, 'listing.json');
+// The original tool's listing format, unchanged.
+writeFileSync(listing, JSON.stringify([{ path: published, repo: bare, branch: 'main' }], null, 2));
+console.log(`demo folder: ${root}\nlisting:\n${readFileSync(listing, 'utf8')}`);
+
+const daemon = spawn(process.execPath, [cli], {
+  env: { ...process.env, LISTING_PATH: listing, SCRAPE_INTERVAL: '500', LOG_FORMAT: 'text' },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+
+async function waitForCommit(sha) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      if (basename(readlinkSync(published)) === sha) return true;
+    } catch {
+      /* not published yet */
+    }
+    await sleep(100);
+  }
+  return false;
+}
+
+try {
+  for (let n = 1; n <= 3; n++) {
+    const sha = n === 1 ? git(work, 'rev-parse', 'HEAD') : push(n);
+    const ok = await waitForCommit(sha);
+    console.log(`\n>>> push ${n}: ${sha.slice(0, 12)} ${ok ? 'published' : 'NOT published in time'}`);
+    console.log(`>>> ${published} -> ${readlinkSync(published)}`);
+    console.log(`>>> index.html: ${readFileSync(join(published, 'index.html'), 'utf8').trim()}`);
+  }
+} finally {
+  daemon.kill('SIGTERM');
+  await new Promise((r) => daemon.once('exit', r));
+  rmSync(root, { recursive: true, force: true });
+  console.log('\ndemo done; cleaned up');
+}

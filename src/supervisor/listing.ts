@@ -1,0 +1,82 @@
+// Reads and validates the listing: every entry on its own, so one bad entry is reported and
+// skipped while the others run; then the checks that need all entries (duplicates, nesting).
+
+import { readFile } from 'node:fs/promises';
+import { relative, isAbsolute, sep } from 'node:path';
+import { EntryError, resolveEntry, type AgentDefaults, type ResolvedEntry } from '../shared/listing-schema.js';
+
+/** Listings are small; anything larger is a mistake (or an attack) and is refused before parsing. */
+export const MAX_LISTING_BYTES = 1024 * 1024;
+
+export interface DesiredEntry {
+  index: number;
+  /** What the agent is sent (it validates it again itself). */
+  raw: unknown;
+  entry: ResolvedEntry;
+  /** Stable text of the raw entry: a change means the agent must restart. */
+  fingerprint: string;
+}
+
+export interface Listing {
+  entries: DesiredEntry[];
+  errors: EntryError[];
+}
+
+export class ListingError extends Error {
+  override readonly name = 'ListingError';
+}
+
+export async function readListing(file: string, defaults: AgentDefaults): Promise<Listing> {
+  let text: string;
+  try {
+    const buf = await readFile(file);
+    if (buf.length > MAX_LISTING_BYTES) throw new ListingError(`listing ${file}: larger than ${MAX_LISTING_BYTES} bytes`);
+    text = buf.toString('utf8');
+  } catch (err) {
+    if (err instanceof ListingError) throw err;
+    throw new ListingError(`listing ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new ListingError(`listing ${file}: not valid JSON (${(err as Error).message})`);
+  }
+  return validateListing(data, defaults, file);
+}
+
+export function validateListing(data: unknown, defaults: AgentDefaults, file = 'listing'): Listing {
+  if (!Array.isArray(data)) throw new ListingError(`listing ${file}: must be a JSON array of entries like [{"path": …, "repo": …, "branch": …}]`);
+  const errors: EntryError[] = [];
+  const candidates: DesiredEntry[] = [];
+  data.forEach((raw, index) => {
+    const result = resolveEntry(raw, index, defaults);
+    if ('errors' in result) errors.push(...result.errors);
+    else candidates.push({ index, raw, entry: result.entry, fingerprint: JSON.stringify(raw) });
+  });
+  // Entries that clash with an earlier one are refused; the earlier one keeps running.
+  const entries: DesiredEntry[] = [];
+  for (const c of candidates) {
+    const clash = entries.find((e) => e.entry.name === c.entry.name || e.entry.path === c.entry.path || nested(e.entry.path, c.entry.path));
+    if (clash === undefined) {
+      entries.push(c);
+      continue;
+    }
+    const why =
+      clash.entry.name === c.entry.name
+        ? ['name', `"${c.entry.name}" is already used by entry ${clash.index}; set a distinct "name"`]
+        : clash.entry.path === c.entry.path
+          ? ['path', `${c.entry.path} is already used by entry ${clash.index}`]
+          : ['path', `${c.entry.path} and entry ${clash.index}'s ${clash.entry.path} are nested inside each other`];
+    errors.push(new EntryError(c.index, c.entry.name, why[0], why[1]!));
+  }
+  return { entries, errors };
+}
+
+function nested(a: string, b: string): boolean {
+  const inside = (outer: string, inner: string) => {
+    const rel = relative(outer, inner);
+    return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
+  };
+  return inside(a, b) || inside(b, a);
+}

@@ -1,0 +1,30 @@
+// Deleting a removed entry's published tree and git state, when asked to (`prune`). Only what
+// git-autosync provably made is deleted: our own symlink and state folder, or an in-place clone
+// that carries our marker.
+
+import { readlink, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { layoutFor, linkTarget, OWNER_MARKER } from '../shared/layout.js';
+import type { ResolvedEntry } from '../shared/listing-schema.js';
+
+export async function pruneEntry(entry: ResolvedEntry): Promise<string[]> {
+  const layout = layoutFor(entry.path, entry.publish);
+  const removed: string[] = [];
+  if (entry.publish === 'symlink') {
+    const target = await readlink(layout.path).catch(() => null);
+    if (target !== null && target.startsWith(linkTarget(layout, ''))) {
+      await unlink(layout.path);
+      removed.push(layout.path);
+    }
+    if (await exists(layout.stateDir)) {
+      await rm(layout.stateDir, { recursive: true, force: true });
+      removed.push(layout.stateDir);
+    }
+  } else if (await exists(join(layout.stateDir, OWNER_MARKER))) {
+    await rm(layout.path, { recursive: true, force: true });
+    removed.push(layout.path);
+  }
+  return removed;
+}
+
+const exists = (p: string) => stat(p).then(() => true, () => false);

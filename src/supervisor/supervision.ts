@@ -1,0 +1,194 @@
+// One child per listing entry, supervised the OTP way: one_for_one restarts with exponential
+// backoff and jitter, a restart-intensity limit, heartbeats, and a stop that escalates from a
+// shutdown message to SIGTERM to SIGKILL. A failed sync is not a crash; only a dead agent is.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { AgentDefaults } from '../shared/listing-schema.js';
+import type { Logger } from '../shared/log.js';
+import { PROTOCOL_VERSION, parseAgentMessage, type AgentMessage, type SupervisorMessage } from '../shared/protocol.js';
+import type { DesiredEntry } from './listing.js';
+
+export type AgentState = 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped' | 'gave-up';
+
+export interface RestartPolicy {
+  baseMs: number;
+  capMs: number;
+  /** A run this long counts as stable: the backoff starts over. */
+  stableMs: number;
+  /** Restart intensity: more than maxRestarts within periodMs means crash-looping. */
+  maxRestarts: number;
+  periodMs: number;
+  heartbeatTimeoutMs: number;
+  helloTimeoutMs: number;
+  stopGraceMs: number;
+}
+
+export const DEFAULT_POLICY: RestartPolicy = {
+  baseMs: 1_000,
+  capMs: 5 * 60_000,
+  stableMs: 60_000,
+  maxRestarts: 5,
+  periodMs: 60_000,
+  heartbeatTimeoutMs: 30_000,
+  helloTimeoutMs: 15_000,
+  stopGraceMs: 10_000,
+};
+
+/** Exit status an agent uses for an entry it refuses: restarting it would not help. */
+const EXIT_CONFIG = 78;
+
+/** Delay before restart number `restarts` (1-based): 1 s doubling to the cap, ±20% jitter. */
+export function restartDelay(restarts: number, policy: Pick<RestartPolicy, 'baseMs' | 'capMs'>, random: () => number = Math.random): number {
+  const exp = Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(Math.max(restarts - 1, 0), 20));
+  return Math.round(Math.min(policy.capMs, exp * (0.8 + 0.4 * random())));
+}
+
+const AGENT_SCRIPT = fileURLToPath(new URL('../cli.js', import.meta.url));
+
+export class SupervisedAgent {
+  state: AgentState = 'starting';
+  pid: number | null = null;
+  restarts = 0;
+  lastExit: { code: number | null; signal: string | null; at: number } | null = null;
+  private child: ChildProcess | null = null;
+  private restartTimes: number[] = [];
+  private consecutiveCrashes = 0;
+  private startedAt = 0;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
+  private lastHeard = 0;
+
+  constructor(
+    public desired: DesiredEntry,
+    private readonly defaults: AgentDefaults,
+    private readonly log: Logger,
+    private readonly onMessage: (agent: SupervisedAgent, message: AgentMessage) => void,
+    private readonly policy: RestartPolicy = DEFAULT_POLICY,
+  ) {}
+
+  get name(): string {
+    return this.desired.entry.name;
+  }
+
+  start(): void {
+    this.state = 'starting';
+    this.startedAt = Date.now();
+    this.lastHeard = Date.now();
+    const child = fork(AGENT_SCRIPT, ['--agent'], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // Agents run from compiled JavaScript, never through a TypeScript loader (memory).
+      execArgv: [],
+      serialization: 'json',
+    });
+    this.child = child;
+    this.pid = child.pid ?? null;
+    let greeted = false;
+    child.on('message', (raw) => {
+      // Only the current child may speak for this entry.
+      if (this.child !== child) return;
+      const msg = parseAgentMessage(raw);
+      if (msg === null) {
+        this.log.error('malformed message from agent; restarting it', { repo: this.name });
+        this.kill(child);
+        return;
+      }
+      this.lastHeard = Date.now();
+      if (msg.type === 'hello') {
+        if (msg.protocolVersion !== PROTOCOL_VERSION || greeted) {
+          this.log.error('agent protocol mismatch; restarting it', { repo: this.name, theirs: msg.protocolVersion, ours: PROTOCOL_VERSION });
+          this.kill(child);
+          return;
+        }
+        greeted = true;
+        this.state = 'running';
+        this.send(child, { type: 'configure', protocolVersion: PROTOCOL_VERSION, index: this.desired.index, entry: this.desired.raw, defaults: this.defaults });
+      }
+      this.onMessage(this, msg);
+    });
+    child.on('exit', (code, signal) => this.onExit(child, code, signal));
+    child.on('error', (err) => this.log.error('agent process error', { repo: this.name, error: err.message }));
+    this.watchdog = setInterval(() => {
+      const silentFor = Date.now() - this.lastHeard;
+      const limit = greeted ? this.policy.heartbeatTimeoutMs : this.policy.helloTimeoutMs;
+      if (this.child === child && silentFor > limit) {
+        this.log.error('agent stopped sending heartbeats; killing it', { repo: this.name, pid: child.pid, silentMs: silentFor });
+        this.kill(child);
+      }
+    }, Math.min(5_000, this.policy.heartbeatTimeoutMs / 2));
+    this.watchdog.unref();
+  }
+
+  syncNow(reason: string): void {
+    if (this.child !== null && this.state === 'running') this.send(this.child, { type: 'sync-now', reason });
+  }
+
+  /** Stop for good: shutdown message, then SIGTERM, then SIGKILL after the grace period. */
+  async stop(): Promise<void> {
+    this.state = 'stopping';
+    if (this.restartTimer !== null) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    const child = this.child;
+    if (child === null || child.exitCode !== null || child.signalCode !== null) {
+      this.state = 'stopped';
+      this.clearWatchdog();
+      return;
+    }
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    this.send(child, { type: 'shutdown' });
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      this.log.warn('agent ignored shutdown; killing it', { repo: this.name, pid: child.pid });
+      child.kill('SIGKILL');
+    }, this.policy.stopGraceMs);
+    await exited;
+    clearTimeout(timer);
+    this.state = 'stopped';
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.child !== child) return;
+    this.child = null;
+    this.pid = null;
+    this.clearWatchdog();
+    this.lastExit = { code, signal, at: Date.now() };
+    if (this.state === 'stopping' || this.state === 'stopped') {
+      this.state = 'stopped';
+      return;
+    }
+    if (code === EXIT_CONFIG) {
+      this.state = 'gave-up';
+      this.log.error('agent refused its entry; not restarting it', { repo: this.name });
+      return;
+    }
+    const now = Date.now();
+    if (now - this.startedAt >= this.policy.stableMs) this.consecutiveCrashes = 0;
+    this.consecutiveCrashes += 1;
+    this.restartTimes = [...this.restartTimes.filter((t) => now - t < this.policy.periodMs), now];
+    const crashLooping = this.restartTimes.length > this.policy.maxRestarts;
+    // Past the intensity limit the child is not given up on forever (a remote outage must never
+    // stop a repo for good) but waits the full cap between attempts, and is reported.
+    const delay = crashLooping ? this.policy.capMs : restartDelay(this.consecutiveCrashes, this.policy);
+    this.state = 'restarting';
+    this.log.error('agent exited; restarting it', { repo: this.name, code, signal, restartInMs: delay, crashLooping });
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      this.restarts += 1;
+      this.start();
+    }, delay);
+  }
+
+  private kill(child: ChildProcess): void {
+    child.kill('SIGKILL');
+  }
+
+  private clearWatchdog(): void {
+    if (this.watchdog !== null) clearInterval(this.watchdog);
+    this.watchdog = null;
+  }
+
+  private send(child: ChildProcess, message: SupervisorMessage): void {
+    // The channel may be closing while the child exits; that is reported by the exit handler.
+    if (child.connected) child.send(message, (err) => err && this.log.debug('send to agent failed', { repo: this.name, error: err.message }));
+  }
+}
