@@ -1,10 +1,10 @@
 // One repository's sync: check the remote cheaply, fetch only when it moved, publish exactly the
 // commit fetched. Every step that touches git state runs one at a time (see `exclusive`).
 
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { SyncError } from '../shared/errors.js';
-import { isFullSha, type ResolvedEntry } from '../shared/listing-schema.js';
+import { isFullSha, isInside, type ResolvedEntry } from '../shared/listing-schema.js';
 import type { Logger } from '../shared/log.js';
 import { displayUrl } from '../shared/redact.js';
 import { credentialEnv } from './credentials.js';
@@ -37,6 +37,7 @@ export class RepoSync {
   private closed = false;
   /** Set once the bare repository was checked in this process; cleared when git reports damage. */
   private gitDirChecked = false;
+  private rootChecked = false;
 
   constructor(
     readonly entry: ResolvedEntry,
@@ -73,6 +74,7 @@ export class RepoSync {
   sync(): Promise<SyncOutcome> {
     return this.exclusive(async () => {
       try {
+        await this.checkInsideRoot();
         return await (this.entry.publish === 'symlink' ? this.syncSymlink() : this.syncInPlace());
       } catch (err) {
         // A file-system failure (disk full, permissions) is a failed sync, not a broken agent.
@@ -90,6 +92,22 @@ export class RepoSync {
     this.closed = true;
     for (const t of this.retiring.values()) clearTimeout(t);
     this.retiring.clear();
+  }
+
+  /** SYNC_ROOT holds on disk too: a symlinked folder must not carry `path` outside it. */
+  private async checkInsideRoot(): Promise<void> {
+    const root = this.entry.syncRoot;
+    if (root === undefined || this.rootChecked) return;
+    const realRoot = await realpath(root);
+    // Resolve the deepest folder that exists before creating anything, so that not even an
+    // empty folder is made on the far side of a symlink.
+    let probe = this.entry.publish === 'in-place' ? this.layout.path : this.layout.parent;
+    while (!(await stat(probe).then(() => true, () => false)) && dirname(probe) !== probe) probe = dirname(probe);
+    const resolved = await realpath(probe);
+    if (resolved !== realRoot && !isInside(realRoot, resolved)) {
+      throw new SyncError('config', `"path" ${this.layout.path} resolves to ${resolved}, outside SYNC_ROOT (${root}), through a symlink; refusing to write there`);
+    }
+    this.rootChecked = true;
   }
 
   // ---- symlink mode -------------------------------------------------------------------------

@@ -115,6 +115,8 @@ export interface ResolvedEntry {
   staleAfterMs: number;
   /** undefined: follow the process-wide PRUNE setting. */
   prune: boolean | undefined;
+  /** When set, `path` must stay inside it on disk too (symlinks included). */
+  syncRoot: string | undefined;
   credentials: {
     sshKeyFile?: string | undefined;
     knownHostsFile?: string | undefined;
@@ -140,7 +142,7 @@ function stripFieldPrefix(field: string, reason: string): string {
   return reason.startsWith(`${field} `) ? reason.slice(field.length + 1) : reason;
 }
 
-function isInside(root: string, p: string): boolean {
+export function isInside(root: string, p: string): boolean {
   const rel = relative(root, p);
   return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
 }
@@ -192,6 +194,7 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
       timeoutMs: e.timeout ?? defaults.timeoutMs,
       staleAfterMs: e.staleAfter ?? defaults.staleAfterMs,
       prune: e.prune,
+      syncRoot: defaults.syncRoot,
       credentials: {
         sshKeyFile: e.sshKeyFile,
         knownHostsFile: e.knownHostsFile,

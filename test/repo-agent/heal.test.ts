@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
-import { chmod, mkdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { test } from 'node:test';
 import { startAgent } from '../support/agent.js';
@@ -139,4 +139,35 @@ test('a remote that goes away keeps the last good tree published and is reported
   assert.equal(failed.error.kind, 'network');
   assert.equal(publishedCommit(path), first);
   assert.equal(readPublishedFile(path, 'version.txt'), '1\n');
+});
+
+test('a half-made worktree for the commit to publish is replaced by a complete one', async (t) => {
+  const { remote, first, url, path } = await setup(t);
+  const entry = { path, repo: url, branch: 'main' };
+  const agent = await startAgent(t, entry);
+  await agent.waitForMessage('synced', (m) => m.commit === first);
+  await agent.stop();
+  const second = await remote.commit({ 'version.txt': '2\n', 'more.txt': 'more\n' });
+  // What a crash mid-checkout leaves: a folder for the commit with part of its files.
+  const half = join(stateDirOf(path), 'worktrees', second);
+  await mkdir(half, { recursive: true });
+  await writeFile(join(half, 'version.txt'), 'partial');
+  const restarted = await startAgent(t, entry);
+  await restarted.waitForMessage('synced', (m) => m.commit === second);
+  assert.equal(readPublishedFile(path, 'version.txt'), '2\n');
+  assert.equal(readPublishedFile(path, 'more.txt'), 'more\n');
+});
+
+test('a path whose folder is a symlink out of SYNC_ROOT is refused and nothing is written there', async (t) => {
+  const { root, url } = await setup(t);
+  const syncRoot = join(root, 'root');
+  const outside = join(root, 'outside');
+  await mkdir(syncRoot, { recursive: true });
+  await mkdir(outside, { recursive: true });
+  await symlink(outside, join(syncRoot, 'escape'));
+  const agent = await startAgent(t, { path: join(syncRoot, 'escape', 'deeper', 'app'), repo: url, branch: 'main' }, { defaults: { syncRoot } });
+  const failed = await agent.waitForMessage('failed');
+  assert.equal(failed.error.kind, 'config');
+  assert.match(failed.error.message, /outside SYNC_ROOT/);
+  assert.deepEqual(readdirSync(outside), []);
 });

@@ -31,9 +31,9 @@ export async function startSshd(t: Cleanup, serveRoot: string): Promise<SshServe
   await generateKey(hostKeyPath, 'test sshd host key');
   await generateKey(clientKeyPath, 'test client key');
   await writeFile(authorizedKeysPath, await readFile(`${clientKeyPath}.pub`), { mode: 0o600 });
-  // The privilege-separation directory: sshd will not start without it, and a fresh
-  // container has no /run/sshd (the init script normally creates it).
-  await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+  // sshd running as root chroots its pre-auth child into /run/sshd and will not start
+  // without it; a fresh container has none (the init script normally creates it).
+  if (process.getuid?.() === 0) await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
 
   const server = await startServerProcess(t, {
     name: 'sshd',
