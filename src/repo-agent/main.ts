@@ -2,9 +2,11 @@
 // outcome, and exits only when told to stop or when an invariant breaks (a bug), which is what
 // the supervisor restarts. A failed sync is not a crash: it is reported and retried with backoff.
 
+// A supervised agent loads neither the schema library nor winston: the supervisor validated the
+// entry and writes the logs, which keeps each agent process small.
 import { SyncError } from '../shared/errors.js';
-import { resolveEntry, type AgentDefaults, type ResolvedEntry } from '../shared/listing-schema.js';
-import { createLogger, type Logger } from '../shared/log.js';
+import type { AgentDefaults, ResolvedEntry } from '../shared/listing-schema.js';
+import { levelEnabled, type Log, type LogFields, type LogLevel } from '../shared/logger.js';
 import { PROTOCOL_VERSION, parseSupervisorMessage, type AgentMessage, type SyncReason } from '../shared/protocol.js';
 import { redact } from '../shared/redact.js';
 import { isFullSha } from '../shared/ref-and-url.js';
@@ -29,7 +31,7 @@ export class AgentLoop {
     private readonly entry: ResolvedEntry,
     private readonly sync: RepoSync,
     private readonly report: Reporter,
-    private readonly log: Logger,
+    private readonly log: Log,
     private readonly onBug: (err: unknown) => void,
   ) {}
 
@@ -119,17 +121,15 @@ export class AgentLoop {
   }
 }
 
-/** Validate the raw entry as the agent's own boundary check; prints and exits on failure. */
-function resolveOrExit(raw: unknown, index: number, defaults: AgentDefaults, log: Logger): ResolvedEntry {
-  const result = resolveEntry(raw, index, defaults);
-  if ('errors' in result) {
-    for (const e of result.errors) log.error('invalid entry', { error: e.message });
-    process.exit(EXIT_CONFIG);
-  }
-  return result.entry;
+/** Log lines travel to the supervisor, which writes them with the repo's name. */
+function ipcLog(send: Reporter, threshold: string | undefined): Log {
+  const line = (level: LogLevel) => (message: string, fields: LogFields = {}) => {
+    if (levelEnabled(level, threshold)) send({ type: 'log', level, message, fields });
+  };
+  return { error: line('error'), warn: line('warn'), info: line('info'), debug: line('debug') };
 }
 
-function installShutdown(loop: AgentLoop, log: Logger, extra: () => void = () => undefined): () => void {
+function installShutdown(loop: AgentLoop, log: Log, extra: () => void = () => undefined): () => void {
   let done = false;
   const shutdown = () => {
     if (done) return;
@@ -148,7 +148,7 @@ function installShutdown(loop: AgentLoop, log: Logger, extra: () => void = () =>
   return shutdown;
 }
 
-function bugHandler(log: Logger): (err: unknown) => void {
+function bugHandler(log: Log): (err: unknown) => void {
   return (err) => {
     log.error('agent invariant broken; exiting so the supervisor restarts it', { error: redact(err instanceof Error ? (err.stack ?? err.message) : String(err)) });
     process.exit(EXIT_BUG);
@@ -164,12 +164,13 @@ export function runSupervisedAgent(): void {
   send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, pid: process.pid });
   let loop: AgentLoop | null = null;
   let shutdown: (() => void) | null = null;
-  let log = createLogger({ component: 'agent' });
+  const log = ipcLog(send, process.env.LOG_LEVEL);
   process.on('message', (raw) => {
     const msg = parseSupervisorMessage(raw);
     if (msg === null) {
-      log.error('malformed message from supervisor', {});
-      return;
+      // Most likely an entry that fails our own checks: restarting would not help.
+      log.error('malformed message from supervisor; exiting', {});
+      process.exit(EXIT_CONFIG);
     }
     switch (msg.type) {
       case 'configure': {
@@ -177,8 +178,7 @@ export function runSupervisedAgent(): void {
           log.error('protocol mismatch or second configure', { theirs: msg.protocolVersion, ours: PROTOCOL_VERSION });
           process.exit(EXIT_BUG);
         }
-        const entry = resolveOrExit(msg.entry, msg.index, msg.defaults, log);
-        log = createLogger({ repo: entry.name });
+        const entry = msg.entry;
         const l = new AgentLoop(entry, new RepoSync(entry, log), send, log, bugHandler(log));
         loop = l;
         shutdown = installShutdown(l, log, () => clearInterval(heartbeat));
@@ -208,9 +208,16 @@ export function runSupervisedAgent(): void {
 
 /** Run on its own (tests, debugging, one-time init containers). */
 export async function runStandaloneAgent(raw: unknown, defaults: AgentDefaults, once: boolean): Promise<void> {
-  let log = createLogger({ component: 'agent' });
-  const entry = resolveOrExit(raw, 0, defaults, log);
-  log = createLogger({ repo: entry.name });
+  const { resolveEntry } = await import('../shared/listing-schema.js');
+  const { createLogger } = await import('../shared/log.js');
+  const result = resolveEntry(raw, 0, defaults);
+  if ('errors' in result) {
+    const log = createLogger({ component: 'agent' });
+    for (const e of result.errors) log.error('invalid entry', { error: e.message });
+    process.exit(EXIT_CONFIG);
+  }
+  const entry: ResolvedEntry = result.entry;
+  const log = createLogger({ repo: entry.name });
   const loop = new AgentLoop(entry, new RepoSync(entry, log), () => undefined, log, bugHandler(log));
   if (once) {
     const ok = await loop.once().catch(bugHandler(log));

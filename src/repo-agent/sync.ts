@@ -4,8 +4,10 @@
 import { mkdir, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SyncError } from '../shared/errors.js';
-import { isFullSha, isInside, type ResolvedEntry } from '../shared/listing-schema.js';
-import type { Logger } from '../shared/log.js';
+import type { ResolvedEntry } from '../shared/listing-schema.js';
+import { isInside } from '../shared/paths.js';
+import { isFullSha } from '../shared/ref-and-url.js';
+import type { Log } from '../shared/logger.js';
 import { displayUrl } from '../shared/redact.js';
 import { credentialEnv } from './credentials.js';
 import { GitRunner } from './git.js';
@@ -41,7 +43,7 @@ export class RepoSync {
 
   constructor(
     readonly entry: ResolvedEntry,
-    private readonly log: Logger,
+    private readonly log: Log,
   ) {
     this.layout = layoutFor(entry.path, entry.publish);
   }

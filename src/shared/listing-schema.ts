@@ -1,7 +1,8 @@
 // The listing entry: its schema (the one source of truth for the validator, the shipped JSON
 // Schema and the docs) and the resolved form an agent works from.
 
-import { basename, isAbsolute, normalize, relative, sep } from 'node:path';
+import { basename, isAbsolute, normalize } from 'node:path';
+import { isInside } from './paths.js';
 import { z } from 'zod';
 import { checkRefName, checkRemoteUrl, isFullSha, type Transport } from './ref-and-url.js';
 
@@ -142,10 +143,6 @@ function stripFieldPrefix(field: string, reason: string): string {
   return reason.startsWith(`${field} `) ? reason.slice(field.length + 1) : reason;
 }
 
-export function isInside(root: string, p: string): boolean {
-  const rel = relative(root, p);
-  return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
-}
 
 /**
  * Validate one raw listing entry and apply defaults. Returns every problem found, each naming

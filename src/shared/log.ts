@@ -2,19 +2,23 @@
 // with every message and field passed through redact() on the way out.
 
 import winston from 'winston';
+import type { Log } from './logger.js';
 import { redact } from './redact.js';
 
-export type Logger = winston.Logger;
+
+function redactDeep(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return redact(value);
+  if (depth > 4 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v, depth + 1)]));
+}
 
 const redactAll = winston.format((info) => {
-  for (const key of Object.keys(info)) {
-    const value = info[key];
-    if (typeof value === 'string') info[key] = redact(value);
-  }
+  for (const key of Object.keys(info)) info[key] = redactDeep(info[key]);
   return info;
 });
 
-export function createLogger(defaultMeta: Record<string, unknown> = {}): Logger {
+export function createLogger(defaultMeta: Record<string, unknown> = {}): Log {
   const text = process.env.LOG_FORMAT === 'text';
   return winston.createLogger({
     level: process.env.LOG_LEVEL ?? 'info',

@@ -1,10 +1,12 @@
 // Every message between the supervisor and a repo agent: one discriminated union per direction.
 // The agent opens with `hello` carrying PROTOCOL_VERSION; a mismatch is treated like a crash.
 
-import type { AgentDefaults } from './listing-schema.js';
 import { SYNC_ERROR_KINDS, type SyncErrorKind } from './errors.js';
+import type { ResolvedEntry } from './listing-schema.js';
+import { LOG_LEVELS, type LogFields, type LogLevel } from './logger.js';
+import { checkRefName, checkRemoteUrl } from './ref-and-url.js';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export interface WireError {
   kind: SyncErrorKind;
@@ -20,13 +22,15 @@ export type AgentMessage =
   | { type: 'synced'; commit: string; previousCommit: string | null; durationMs: number; fetched: boolean }
   | { type: 'unchanged'; commit: string; durationMs: number }
   | { type: 'failed'; error: WireError; consecutiveFailures: number; retryInMs: number; durationMs: number }
-  | { type: 'heartbeat'; at: number };
+  | { type: 'heartbeat'; at: number }
+  /** A log line for the supervisor to write (with the repo's name), so the daemon has one writer. */
+  | { type: 'log'; level: LogLevel; message: string; fields: LogFields };
 
 export type SyncReason = 'startup' | 'interval' | 'sync-now' | 'retry';
 
 export type SupervisorMessage =
-  /** The raw listing entry: the agent validates it itself, as it would on its own. */
-  | { type: 'configure'; protocolVersion: number; index: number; entry: unknown; defaults: AgentDefaults }
+  /** The entry, validated and resolved by the supervisor; the agent narrows it again on arrival. */
+  | { type: 'configure'; protocolVersion: number; entry: ResolvedEntry }
   | { type: 'sync-now'; reason: string }
   | { type: 'shutdown' };
 
@@ -67,6 +71,10 @@ export function parseAgentMessage(raw: unknown): AgentMessage | null {
     }
     case 'heartbeat':
       return isNum(m.at) ? { type: 'heartbeat', at: m.at } : null;
+    case 'log':
+      return (LOG_LEVELS as readonly unknown[]).includes(m.level) && isStr(m.message) && isObject(m.fields)
+        ? { type: 'log', level: m.level as LogLevel, message: m.message, fields: m.fields }
+        : null;
     default: {
       const _never: never = m.type;
       return null;
@@ -80,9 +88,10 @@ export function parseSupervisorMessage(raw: unknown): SupervisorMessage | null {
   const m = raw as Record<string, unknown> & { type: SupervisorMessage['type'] };
   switch (m.type) {
     case 'configure':
-      return isNum(m.protocolVersion) && isNum(m.index) && isObject(m.defaults) && isNum(m.defaults.intervalMs)
-        ? { type: 'configure', protocolVersion: m.protocolVersion, index: m.index, entry: m.entry, defaults: m.defaults as unknown as AgentDefaults }
-        : null;
+    {
+      const entry = parseResolvedEntry(m.entry);
+      return isNum(m.protocolVersion) && entry !== null ? { type: 'configure', protocolVersion: m.protocolVersion, entry } : null;
+    }
     case 'sync-now':
       return { type: 'sync-now', reason: isStr(m.reason) ? m.reason : 'unspecified' };
     case 'shutdown':
@@ -92,4 +101,37 @@ export function parseSupervisorMessage(raw: unknown): SupervisorMessage | null {
       return null;
     }
   }
+}
+
+const isOptStr = (v: unknown): v is string | undefined => v === undefined || isStr(v);
+const isPosInt = (v: unknown): v is number => isNum(v) && Number.isInteger(v) && v >= 0;
+
+/**
+ * Narrow a resolved entry from the supervisor without the schema library (agents stay small);
+ * the checks that keep git safe (URL, ref) run again here, so nothing unchecked reaches git.
+ */
+export function parseResolvedEntry(raw: unknown): ResolvedEntry | null {
+  if (!isObject(raw) || !isObject(raw.credentials)) return null;
+  const e = raw;
+  const c = raw.credentials;
+  const ok =
+    isStr(e.name) &&
+    isStr(e.path) &&
+    e.path.startsWith('/') &&
+    isStr(e.repo) &&
+    !('reason' in checkRemoteUrl(e.repo)) &&
+    ['https', 'http', 'ssh', 'git', 'file'].includes(e.transport as string) &&
+    (e.ref === null || (isStr(e.ref) && checkRefName(e.ref) === null)) &&
+    isPosInt(e.intervalMs) &&
+    isPosInt(e.depth) &&
+    (e.publish === 'symlink' || e.publish === 'in-place') &&
+    isPosInt(e.timeoutMs) &&
+    isPosInt(e.staleAfterMs) &&
+    (e.prune === undefined || typeof e.prune === 'boolean') &&
+    isOptStr(e.syncRoot) &&
+    isOptStr(c.sshKeyFile) &&
+    isOptStr(c.knownHostsFile) &&
+    isOptStr(c.usernameFile) &&
+    isOptStr(c.passwordFile);
+  return ok ? (raw as unknown as ResolvedEntry) : null;
 }

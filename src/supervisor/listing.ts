@@ -2,7 +2,7 @@
 // skipped while the others run; then the checks that need all entries (duplicates, nesting).
 
 import { readFile } from 'node:fs/promises';
-import { relative, isAbsolute, sep } from 'node:path';
+import { isInside } from '../shared/paths.js';
 import { EntryError, resolveEntry, type AgentDefaults, type ResolvedEntry } from '../shared/listing-schema.js';
 
 /** Listings are small; anything larger is a mistake (or an attack) and is refused before parsing. */
@@ -74,9 +74,5 @@ export function validateListing(data: unknown, defaults: AgentDefaults, file = '
 }
 
 function nested(a: string, b: string): boolean {
-  const inside = (outer: string, inner: string) => {
-    const rel = relative(outer, inner);
-    return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
-  };
-  return inside(a, b) || inside(b, a);
+  return isInside(a, b) || isInside(b, a);
 }

@@ -3,7 +3,8 @@
 
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createLogger, type Logger } from '../shared/log.js';
+import { createLogger } from '../shared/log.js';
+import type { Log } from '../shared/logger.js';
 import type { AgentMessage } from '../shared/protocol.js';
 import { loadConfig, type SupervisorConfig } from './config.js';
 import { ListingError, readListing, type DesiredEntry } from './listing.js';
@@ -20,7 +21,7 @@ export class Supervisor {
 
   constructor(
     readonly config: SupervisorConfig,
-    private readonly log: Logger,
+    private readonly log: Log,
     private readonly onAgentMessage: (agent: SupervisedAgent, message: AgentMessage) => void = () => undefined,
   ) {}
 
@@ -80,7 +81,7 @@ export class Supervisor {
     );
     for (const action of actions) {
       if (action.kind === 'stop') continue;
-      const agent = new SupervisedAgent(action.desired, this.config.defaults, this.log, this.onAgentMessage);
+      const agent = new SupervisedAgent(action.desired, this.log, this.onAgentMessage);
       this.agents.set(agent.name, agent);
       agent.start();
       this.log.info(action.kind === 'start' ? 'agent started' : 'entry changed; agent restarted', { repo: agent.name, pid: agent.pid });
@@ -130,7 +131,7 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
   process.on('SIGHUP', () => supervisor.syncAll('SIGHUP'));
 }
 
-function logAgentMessage(log: Logger, agent: SupervisedAgent, msg: AgentMessage): void {
+function logAgentMessage(log: Log, agent: SupervisedAgent, msg: AgentMessage): void {
   // Agents log their own outcomes; the supervisor notes only what concerns supervision.
   if (msg.type === 'ready') log.debug('agent ready', { repo: agent.name, pid: agent.pid, publishedCommit: msg.publishedCommit });
 }

@@ -4,8 +4,7 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { AgentDefaults } from '../shared/listing-schema.js';
-import type { Logger } from '../shared/log.js';
+import type { Log } from '../shared/logger.js';
 import { PROTOCOL_VERSION, parseAgentMessage, type AgentMessage, type SupervisorMessage } from '../shared/protocol.js';
 import type { DesiredEntry } from './listing.js';
 
@@ -61,8 +60,7 @@ export class SupervisedAgent {
 
   constructor(
     public desired: DesiredEntry,
-    private readonly defaults: AgentDefaults,
-    private readonly log: Logger,
+    private readonly log: Log,
     private readonly onMessage: (agent: SupervisedAgent, message: AgentMessage) => void,
     private readonly policy: RestartPolicy = DEFAULT_POLICY,
   ) {}
@@ -102,7 +100,11 @@ export class SupervisedAgent {
         }
         greeted = true;
         this.state = 'running';
-        this.send(child, { type: 'configure', protocolVersion: PROTOCOL_VERSION, index: this.desired.index, entry: this.desired.raw, defaults: this.defaults });
+        this.send(child, { type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: this.desired.entry });
+      }
+      if (msg.type === 'log') {
+        this.log[msg.level](msg.message, { ...msg.fields, repo: this.name });
+        return;
       }
       this.onMessage(this, msg);
     });

@@ -4,7 +4,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { AgentDefaults } from '../../src/shared/listing-schema.js';
+import { resolveEntry, type AgentDefaults } from '../../src/shared/listing-schema.js';
 import { parseAgentMessage, PROTOCOL_VERSION, type AgentMessage } from '../../src/shared/protocol.js';
 import { waitFor } from './tmp.js';
 
@@ -35,6 +35,9 @@ export async function startAgent(
   opts: { defaults?: Partial<AgentDefaults>; env?: NodeJS.ProcessEnv } = {},
 ): Promise<RunningAgent> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does)`);
+  // As the supervisor does: validate and resolve the entry, then hand the agent the result.
+  const resolved = resolveEntry(entry, 0, { ...TEST_DEFAULTS, ...opts.defaults });
+  if ('errors' in resolved) throw new Error(resolved.errors.map((e) => e.message).join('\n'));
   const child = fork(CLI, ['--agent'], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: { ...process.env, LOG_LEVEL: 'debug', ...opts.env },
@@ -51,7 +54,7 @@ export async function startAgent(
     messages.push(m);
     if (m.type === 'hello' && !configured) {
       configured = true;
-      child.send({ type: 'configure', protocolVersion: PROTOCOL_VERSION, index: 0, entry, defaults: { ...TEST_DEFAULTS, ...opts.defaults } });
+      child.send({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: resolved.entry });
     }
   });
   const pid = child.pid;
