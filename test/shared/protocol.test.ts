@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULTS, resolveEntry } from '../../src/shared/listing-schema.js';
+import { parseAgentMessage, parseSupervisorMessage, PROTOCOL_VERSION } from '../../src/shared/protocol.js';
+
+const resolved = () => {
+  const r = resolveEntry({ path: '/data/site', repo: 'https://h.example/site.git', branch: 'main' }, 0, DEFAULTS);
+  if ('errors' in r) throw new Error('fixture entry must be valid');
+  return JSON.parse(JSON.stringify(r.entry)) as Record<string, unknown>;
+};
+
+test('a configure message with a resolved entry survives the trip through JSON', () => {
+  const msg = parseSupervisorMessage({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: resolved() });
+  assert.equal(msg?.type, 'configure');
+  assert.equal(msg?.type === 'configure' && msg.entry.ref, 'main');
+});
+
+test('an entry that would inject into git is refused on arrival, even from the supervisor', () => {
+  for (const bad of [{ ref: '--upload-pack=x' }, { repo: 'ext::sh' }, { publish: 'nope' }, { intervalMs: -1 }, { path: 'relative' }]) {
+    assert.equal(parseSupervisorMessage({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: { ...resolved(), ...bad } }), null, JSON.stringify(bad));
+  }
+});
+
+test('agent messages are narrowed: malformed ones and unknown error kinds are refused', () => {
+  assert.deepEqual(parseAgentMessage({ type: 'unchanged', commit: 'a'.repeat(40), durationMs: 3 }), { type: 'unchanged', commit: 'a'.repeat(40), durationMs: 3 });
+  assert.equal(parseAgentMessage({ type: 'synced', commit: 'not-a-sha', previousCommit: null, durationMs: 1, fetched: true }), null);
+  assert.equal(parseAgentMessage({ type: 'failed', error: { kind: 'weird', message: 'x' }, consecutiveFailures: 1, retryInMs: 1, durationMs: 1 }), null);
+  assert.equal(parseAgentMessage({ type: 'log', level: 'trace', message: 'x', fields: {} }), null);
+  assert.equal(parseAgentMessage({ type: 'nope' }), null);
+  assert.equal(parseAgentMessage('hello'), null);
+});
