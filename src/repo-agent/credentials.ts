@@ -50,12 +50,16 @@ export async function credentialEnv(entry: ResolvedEntry, secretsDir: string): P
       }
       // ssh refuses keys readable by others, and mounted secrets are often 0644 and owned by
       // someone else: use a private copy, replaced atomically each attempt.
-      await mkdir(secretsDir, { recursive: true, mode: 0o700 });
       const copy = join(secretsDir, 'ssh-key');
-      const tmp = `${copy}.${process.pid}.tmp`;
-      await writeFile(tmp, key.endsWith('\n') ? key : `${key}\n`, { mode: 0o600 });
-      await chmod(tmp, 0o600);
-      await rename(tmp, copy);
+      const content = key.endsWith('\n') ? key : `${key}\n`;
+      // Rewritten only when the mounted key changed: an unchanged poll writes nothing.
+      if ((await readFile(copy, 'utf8').catch(() => null)) !== content) {
+        await mkdir(secretsDir, { recursive: true, mode: 0o700 });
+        const tmp = `${copy}.${process.pid}.tmp`;
+        await writeFile(tmp, content, { mode: 0o600 });
+        await chmod(tmp, 0o600);
+        await rename(tmp, copy);
+      }
       parts.push(`-i ${shellQuote(copy)}`, '-o IdentitiesOnly=yes');
     }
     if (c.knownHostsFile !== undefined) {

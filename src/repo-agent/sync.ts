@@ -60,10 +60,14 @@ export class RepoSync {
     return this.exclusive(async () => {
       const killed = await killLeftoverGit(this.entry.publish === 'symlink' ? [this.layout.stateDir] : [this.layout.path]);
       if (killed.length > 0) this.log.warn('killed leftover git processes', { pids: killed });
-      const locks = await removeStaleLocks(this.layout.gitDir);
+      // Repairs are best effort: what cannot be fixed here is reported by the sync that trips on it.
+      const locks = await removeStaleLocks(this.layout.gitDir).catch((err: unknown) => {
+        this.log.warn('could not remove stale git locks', { error: (err as Error).message });
+        return [];
+      });
       if (locks.length > 0) this.log.warn('removed stale git locks', { locks });
       if (this.entry.publish === 'in-place') return this.inPlaceHead();
-      const published = await readPublished(this.layout);
+      const published = await readPublished(this.layout).catch(() => ({ kind: 'absent' }) as const);
       const current = published.kind === 'ours' && published.healthy ? published.commit : null;
       // Trees left by a crash mid-checkout, or whose removal timer died with the old agent.
       const leftovers = (await readdir(this.layout.worktreesDir).catch(() => [] as string[])).filter((c) => c !== current);

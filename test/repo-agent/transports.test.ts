@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readlinkSync } from 'node:fs';
+import { readlinkSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -7,9 +7,9 @@ import { startAgent } from '../support/agent.js';
 import { startGitDaemon } from '../support/git-daemon.js';
 import { RemoteRepo } from '../support/git-repo.js';
 import { startHttpGitServer } from '../support/http-server.js';
-import { publishedCommit, readPublishedFile } from '../support/published.js';
+import { publishedCommit, readPublishedFile, stateDirOf } from '../support/published.js';
 import { startSshd } from '../support/sshd.js';
-import { makeTempDir } from '../support/tmp.js';
+import { makeTempDir, waitFor } from '../support/tmp.js';
 
 async function setup(t: Parameters<typeof makeTempDir>[0]) {
   const root = await makeTempDir(t);
@@ -77,6 +77,13 @@ test('first sync over ssh uses the key file and checks the host key strictly', a
   const synced = await agent.waitForMessage('synced');
   assert.equal(synced.commit, sha);
   assert.equal(readPublishedFile(path, 'index.html'), 'hello\n');
+  // The private key copy is written once, not on every poll.
+  const keyCopy = join(stateDirOf(path), 'secrets', 'ssh-key');
+  assert.equal((statSync(keyCopy).mode & 0o777).toString(8), '600');
+  const keyMtime = statSync(keyCopy).mtimeMs;
+  const from = agent.messages.length;
+  await waitFor(() => agent.messages.slice(from).filter((m) => m.type === 'unchanged').length >= 2, { message: 'two unchanged polls over ssh' });
+  assert.equal(statSync(keyCopy).mtimeMs, keyMtime);
 
   // The same server with a known_hosts that does not list it: refused, nothing published.
   const otherPath = join(root, 'data', 'other');
