@@ -8,6 +8,7 @@ import { ConfigError, defaultsFromEnv } from './shared/env-defaults.js';
 const USAGE = `usage:
   git-autosync                         run the daemon on the listing at LISTING_PATH
   git-autosync agent --entry '<json>'  sync one listing entry on its own
+  git-autosync schema                  print the listing's JSON Schema
   git-autosync agent --path P --repo URL [--branch B | --ref R] [--interval MS] [--publish in-place]
 options for agent:
   --once    sync once and exit (0 on success), e.g. in an init container`;
@@ -57,6 +58,11 @@ async function main(argv: string[]): Promise<void> {
     }
     const { runStandaloneAgent } = await import('./repo-agent/main.js');
     await runStandaloneAgent(raw, defaultsFromEnv(process.env), values.once);
+    return;
+  }
+  if (argv[0] === 'schema') {
+    const { listingJsonSchema } = await import('./shared/listing-schema.js');
+    console.log(JSON.stringify(listingJsonSchema(), null, 2));
     return;
   }
   if (argv.includes('--help') || argv.includes('-h')) {

@@ -214,3 +214,16 @@ function guessEntryName(raw: unknown): string | undefined {
 }
 
 export { isFullSha };
+
+/**
+ * The listing's JSON Schema, generated from the same schema the daemon validates with; shipped as
+ * schema/listing.schema.json for editors (a test keeps the file in step).
+ */
+export function listingJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(z.array(listingEntrySchema), { unrepresentable: 'any', io: 'input' }),
+    $id: 'https://git-autosync.invalid/listing.schema.json',
+    title: 'git-autosync listing',
+    description: 'A JSON array of repositories to keep synced. Checks that span fields (branch vs ref, credentials vs transport) are made by the daemon.',
+  };
+}
