@@ -6,7 +6,10 @@ import { parseArgs } from 'node:util';
 import { ConfigError, defaultsFromEnv } from './shared/env-defaults.js';
 
 const USAGE = `usage:
-  git-autosync                         run the daemon on the listing at LISTING_PATH
+  git-autosync [flags]                 run the daemon on the listing at LISTING_PATH
+      flags (each overrides its environment variable): --listing-path, --scrape-interval (ms),
+      --http-bind host:port, --log-level, --one-time, --sync-root, --prune, --git-timeout (ms),
+      --stale-after (ms)
   git-autosync agent --entry '<json>'  sync one listing entry on its own
   git-autosync schema                  print the listing's JSON Schema
   git-autosync agent --path P --repo URL [--branch B | --ref R] [--interval MS] [--publish in-place]
@@ -70,7 +73,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const { runSupervisor } = await import('./supervisor/main.js');
-  await runSupervisor(process.env);
+  const { mergeFlags } = await import('./supervisor/config.js');
+  await runSupervisor(mergeFlags(process.env, argv));
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

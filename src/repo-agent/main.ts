@@ -11,6 +11,7 @@ import { PROTOCOL_VERSION, parseSupervisorMessage, type AgentMessage, type SyncR
 import { redact } from '../shared/redact.js';
 import { isFullSha } from '../shared/ref-and-url.js';
 import { nextDelay, waitFrom } from './poll.js';
+import { killLeftoverGit } from './repair.js';
 import { RepoSync } from './sync.js';
 
 const HEARTBEAT_MS = 5_000;
@@ -62,6 +63,11 @@ export class AgentLoop {
     if (this.timer !== null) clearTimeout(this.timer);
     await this.running;
     this.sync.close();
+  }
+
+  /** Folders whose git processes belong to this agent. */
+  ownedDirs(): string[] {
+    return this.sync.ownedDirs();
   }
 
   /** One sync and nothing after it (one-time mode); resolves to the outcome's success. */
@@ -148,6 +154,12 @@ function installShutdown(loop: AgentLoop, log: Log, extra: () => void = () => un
   return shutdown;
 }
 
+/** Exit once queued IPC messages (the outcome report) have been handed over. */
+function exitAfterFlush(code: number): void {
+  if (process.connected) process.send?.({ type: 'heartbeat', at: Date.now() }, undefined, undefined, () => process.exit(code));
+  else process.exit(code);
+}
+
 function bugHandler(log: Log): (err: unknown) => void {
   return (err) => {
     log.error('agent invariant broken; exiting so the supervisor restarts it', { error: redact(err instanceof Error ? (err.stack ?? err.message) : String(err)) });
@@ -181,9 +193,10 @@ export function runSupervisedAgent(): void {
         const entry = msg.entry;
         const l = new AgentLoop(entry, new RepoSync(entry, log), send, log, bugHandler(log));
         loop = l;
-        shutdown = installShutdown(l, log, () => clearInterval(heartbeat));
         const heartbeat = setInterval(() => send({ type: 'heartbeat', at: Date.now() }), HEARTBEAT_MS);
-        l.start().catch(bugHandler(log));
+        shutdown = installShutdown(l, log, () => clearInterval(heartbeat));
+        if (msg.mode === 'once') l.once().then((ok) => exitAfterFlush(ok ? 0 : 1), bugHandler(log));
+        else l.start().catch(bugHandler(log));
         break;
       }
       case 'sync-now':
@@ -199,10 +212,11 @@ export function runSupervisedAgent(): void {
       }
     }
   });
-  // Without a supervisor nobody reads our reports or stops us: leave with it.
+  // Without a supervisor nobody reads our reports or stops us: leave with it, at once, taking
+  // any git still running for us along (it runs in a process group of its own).
   process.on('disconnect', () => {
-    if (shutdown !== null) shutdown();
-    else process.exit(0);
+    const dirs = loop?.ownedDirs() ?? [];
+    void killLeftoverGit(dirs).finally(() => process.exit(0));
   });
 }
 

@@ -48,6 +48,11 @@ export class RepoSync {
     this.layout = layoutFor(entry.path, entry.publish);
   }
 
+  /** Folders where git runs for this entry (to find our own git processes). */
+  ownedDirs(): string[] {
+    return this.entry.publish === 'symlink' ? [this.layout.stateDir] : [this.layout.path];
+  }
+
   /** Run `fn` after everything queued before it: syncs and tree removals never overlap. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn, fn);
@@ -58,7 +63,7 @@ export class RepoSync {
   /** Heal leftovers of a killed predecessor and report what is published now. */
   prepare(): Promise<string | null> {
     return this.exclusive(async () => {
-      const killed = await killLeftoverGit(this.entry.publish === 'symlink' ? [this.layout.stateDir] : [this.layout.path]);
+      const killed = await killLeftoverGit(this.ownedDirs());
       if (killed.length > 0) this.log.warn('killed leftover git processes', { pids: killed });
       // Repairs are best effort: what cannot be fixed here is reported by the sync that trips on it.
       const locks = await removeStaleLocks(this.layout.gitDir).catch((err: unknown) => {

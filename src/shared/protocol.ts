@@ -26,11 +26,14 @@ export type AgentMessage =
   /** A log line for the supervisor to write (with the repo's name), so the daemon has one writer. */
   | { type: 'log'; level: LogLevel; message: string; fields: LogFields };
 
+/** continuous: poll until told to stop. once: one sync, report it, exit (0 on success). */
+export type AgentMode = 'continuous' | 'once';
+
 export type SyncReason = 'startup' | 'interval' | 'sync-now' | 'retry';
 
 export type SupervisorMessage =
   /** The entry, validated and resolved by the supervisor; the agent narrows it again on arrival. */
-  | { type: 'configure'; protocolVersion: number; entry: ResolvedEntry }
+  | { type: 'configure'; protocolVersion: number; entry: ResolvedEntry; mode: AgentMode }
   | { type: 'sync-now'; reason: string }
   | { type: 'shutdown' };
 
@@ -90,7 +93,8 @@ export function parseSupervisorMessage(raw: unknown): SupervisorMessage | null {
     case 'configure':
     {
       const entry = parseResolvedEntry(m.entry);
-      return isNum(m.protocolVersion) && entry !== null ? { type: 'configure', protocolVersion: m.protocolVersion, entry } : null;
+      const mode = m.mode === 'once' ? 'once' : m.mode === 'continuous' ? 'continuous' : null;
+      return isNum(m.protocolVersion) && entry !== null && mode !== null ? { type: 'configure', protocolVersion: m.protocolVersion, entry, mode } : null;
     }
     case 'sync-now':
       return { type: 'sync-now', reason: isStr(m.reason) ? m.reason : 'unspecified' };

@@ -1,17 +1,58 @@
-// Environment → the supervisor's typed settings. Names and meanings of the original tool's
-// variables (LISTING_PATH, SCRAPE_INTERVAL in ms) are kept so its users switch without edits.
+// Environment and flags → the supervisor's typed settings. Every variable has a flag of the same
+// name (LISTING_PATH ↔ --listing-path); a flag wins. The original tool's variables keep their
+// names and meanings (SCRAPE_INTERVAL in ms) so its users switch without edits.
 
 import { isAbsolute, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { ConfigError, defaultsFromEnv } from '../shared/env-defaults.js';
 import type { AgentDefaults } from '../shared/listing-schema.js';
+import { LOG_LEVELS } from '../shared/logger.js';
 
 export interface SupervisorConfig {
   listingPath: string;
   defaults: AgentDefaults;
   /** Delete a removed entry's published tree and state (per entry `prune` overrides). */
   prune: boolean;
+  /** Sync every entry once, print a summary, exit 0 only if all succeeded. */
+  oneTime: boolean;
+  http: { host: string; port: number };
+  logLevel: string;
   /** Re-read the listing this often even without a watcher event (a missed event costs at most this). */
   rereadMs: number;
+}
+
+/** Flag name → environment variable it stands for. */
+const FLAGS = {
+  'listing-path': 'LISTING_PATH',
+  'scrape-interval': 'SCRAPE_INTERVAL',
+  'http-bind': 'HTTP_BIND',
+  'log-level': 'LOG_LEVEL',
+  'one-time': 'ONE_TIME',
+  'sync-root': 'SYNC_ROOT',
+  prune: 'PRUNE',
+  'git-timeout': 'GIT_TIMEOUT',
+  'stale-after': 'STALE_AFTER',
+} as const;
+
+const BOOLEAN_FLAGS = new Set(['one-time', 'prune']);
+
+/** Apply command-line flags over the environment; returns the merged environment. */
+export function mergeFlags(env: NodeJS.ProcessEnv, argv: string[]): NodeJS.ProcessEnv {
+  const options = Object.fromEntries(
+    Object.keys(FLAGS).map((flag) => [flag, { type: BOOLEAN_FLAGS.has(flag) ? ('boolean' as const) : ('string' as const) }]),
+  );
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const merged = { ...env };
+  for (const [flag, name] of Object.entries(FLAGS)) {
+    const v = values[flag];
+    if (v !== undefined) merged[name] = String(v);
+  }
+  return merged;
 }
 
 function bool(env: NodeJS.ProcessEnv, name: string): boolean {
@@ -22,15 +63,30 @@ function bool(env: NodeJS.ProcessEnv, name: string): boolean {
   throw new ConfigError(`${name}=${JSON.stringify(env[name])}: must be true or false`);
 }
 
+function httpBind(env: NodeJS.ProcessEnv): { host: string; port: number } {
+  const raw = env.HTTP_BIND?.trim() || '0.0.0.0:8080';
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(raw);
+  const port = Number(m?.[2]);
+  if (!m || port > 65535) throw new ConfigError(`HTTP_BIND=${JSON.stringify(raw)}: must be host:port, such as 0.0.0.0:8080 or [::1]:8080`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv): SupervisorConfig {
   const listing = env.LISTING_PATH?.trim();
   if (listing === undefined || listing === '') {
     throw new ConfigError('LISTING_PATH is not set: point it at the JSON listing of repos to sync (see example/listing.json)');
   }
+  const logLevel = env.LOG_LEVEL?.trim() || 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL=${JSON.stringify(logLevel)}: must be one of ${LOG_LEVELS.join(', ')}`);
+  }
   return {
     listingPath: isAbsolute(listing) ? listing : resolve(listing),
     defaults: defaultsFromEnv(env),
     prune: bool(env, 'PRUNE'),
+    oneTime: bool(env, 'ONE_TIME'),
+    http: httpBind(env),
+    logLevel,
     rereadMs: 30_000,
   };
 }

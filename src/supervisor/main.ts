@@ -84,7 +84,7 @@ export class Supervisor {
       const agent = new SupervisedAgent(action.desired, this.log, this.onAgentMessage);
       this.agents.set(agent.name, agent);
       agent.start();
-      this.log.info(action.kind === 'start' ? 'agent started' : 'entry changed; agent restarted', { repo: agent.name, pid: agent.pid });
+      if (action.kind === 'restart') this.log.info('entry changed; agent restarted', { repo: agent.name });
     }
   }
 
@@ -101,7 +101,13 @@ export class Supervisor {
 
 export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
   const config = loadConfig(env);
+  // Agents inherit the environment: the level decides which of their lines they send.
+  process.env.LOG_LEVEL = config.logLevel;
   const log = createLogger({ component: 'supervisor' });
+  if (config.oneTime) {
+    const { runOnce } = await import('./one-time.js');
+    process.exit(await runOnce(config, log));
+  }
   const supervisor = new Supervisor(config, log, (agent, msg) => logAgentMessage(log, agent, msg));
   log.info('starting', { listing: config.listingPath, intervalMs: config.defaults.intervalMs, pid: process.pid });
   await supervisor.reload('startup');

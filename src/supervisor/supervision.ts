@@ -5,7 +5,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Log } from '../shared/logger.js';
-import { PROTOCOL_VERSION, parseAgentMessage, type AgentMessage, type SupervisorMessage } from '../shared/protocol.js';
+import { PROTOCOL_VERSION, parseAgentMessage, type AgentMessage, type AgentMode, type SupervisorMessage } from '../shared/protocol.js';
 import type { DesiredEntry } from './listing.js';
 
 export type AgentState = 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped' | 'gave-up';
@@ -57,12 +57,15 @@ export class SupervisedAgent {
   private restartTimer: NodeJS.Timeout | null = null;
   private watchdog: NodeJS.Timeout | null = null;
   private lastHeard = 0;
+  private readonly exitListeners: Array<() => void> = [];
 
   constructor(
     public desired: DesiredEntry,
     private readonly log: Log,
     private readonly onMessage: (agent: SupervisedAgent, message: AgentMessage) => void,
     private readonly policy: RestartPolicy = DEFAULT_POLICY,
+    /** once: one sync, no restarts (one-time mode). */
+    private readonly mode: AgentMode = 'continuous',
   ) {}
 
   get name(): string {
@@ -81,6 +84,7 @@ export class SupervisedAgent {
     });
     this.child = child;
     this.pid = child.pid ?? null;
+    this.log.info('agent process started', { repo: this.name, pid: this.pid, restarts: this.restarts });
     let greeted = false;
     child.on('message', (raw) => {
       // Only the current child may speak for this entry.
@@ -100,7 +104,7 @@ export class SupervisedAgent {
         }
         greeted = true;
         this.state = 'running';
-        this.send(child, { type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: this.desired.entry });
+        this.send(child, { type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: this.desired.entry, mode: this.mode });
       }
       if (msg.type === 'log') {
         this.log[msg.level](msg.message, { ...msg.fields, repo: this.name });
@@ -119,6 +123,12 @@ export class SupervisedAgent {
       }
     }, Math.min(5_000, this.policy.heartbeatTimeoutMs / 2));
     this.watchdog.unref();
+  }
+
+  /** Resolves when the agent has exited for good (stopped, or its one sync done). */
+  finished(): Promise<void> {
+    if (this.state === 'stopped') return Promise.resolve();
+    return new Promise((resolve) => this.exitListeners.push(resolve));
   }
 
   syncNow(reason: string): void {
@@ -150,12 +160,14 @@ export class SupervisedAgent {
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.child !== child) return;
+    const pid = child.pid;
     this.child = null;
     this.pid = null;
     this.clearWatchdog();
     this.lastExit = { code, signal, at: Date.now() };
-    if (this.state === 'stopping' || this.state === 'stopped') {
+    if (this.state === 'stopping' || this.state === 'stopped' || this.mode === 'once') {
       this.state = 'stopped';
+      this.exitListeners.forEach((l) => l());
       return;
     }
     if (code === EXIT_CONFIG) {
@@ -172,7 +184,7 @@ export class SupervisedAgent {
     // stop a repo for good) but waits the full cap between attempts, and is reported.
     const delay = crashLooping ? this.policy.capMs : restartDelay(this.consecutiveCrashes, this.policy);
     this.state = 'restarting';
-    this.log.error('agent exited; restarting it', { repo: this.name, code, signal, restartInMs: delay, crashLooping });
+    this.log.error('agent exited; restarting it', { repo: this.name, pid, code, signal, restartInMs: delay, crashLooping });
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
       this.restarts += 1;

@@ -118,7 +118,7 @@ test('a killed agent is restarted with backoff and keeps publishing; the others 
     { path: join(s.data, 'two'), repo: s.git.url('two'), branch: 'main' },
   ]));
   const daemon = startDaemon(t, env(s.listing));
-  const started = await daemon.waitForLog((l) => l.message === 'agent started' && l.repo === 'one', 'agent one started');
+  const started = await daemon.waitForLog((l) => l.message === 'agent process started' && l.repo === 'one', 'agent one started');
   await daemon.waitForLog(published('one', s.oneHead), 'one published');
   await daemon.waitForLog(published('two', s.twoHead), 'two published');
   process.kill(started.pid as number, 'SIGKILL');
@@ -140,7 +140,7 @@ test('SIGTERM stops every agent and the daemon exits 0 with no agent left runnin
   const daemon = startDaemon(t, env(s.listing));
   await daemon.waitForLog(published('one'), 'one published');
   await daemon.waitForLog(published('two'), 'two published');
-  const pids = daemon.lines.filter((l) => l.message === 'agent started').map((l) => l.pid as number);
+  const pids = daemon.lines.filter((l) => l.message === 'agent process started').map((l) => l.pid as number);
   assert.equal(pids.length, 2);
   assert.equal(await daemon.stop('SIGTERM'), 0);
   await waitFor(() => pids.every((p) => !pidAlive(p)), { message: 'agents gone', timeoutMs: 5000 });

@@ -10,14 +10,15 @@ const resolved = () => {
 };
 
 test('a configure message with a resolved entry survives the trip through JSON', () => {
-  const msg = parseSupervisorMessage({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: resolved() });
+  const msg = parseSupervisorMessage({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: resolved(), mode: 'continuous' });
   assert.equal(msg?.type, 'configure');
   assert.equal(msg?.type === 'configure' && msg.entry.ref, 'main');
+  assert.equal(msg?.type === 'configure' && msg.mode, 'continuous');
 });
 
 test('an entry that would inject into git is refused on arrival, even from the supervisor', () => {
   for (const bad of [{ ref: '--upload-pack=x' }, { repo: 'ext::sh' }, { publish: 'nope' }, { intervalMs: -1 }, { path: 'relative' }]) {
-    assert.equal(parseSupervisorMessage({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: { ...resolved(), ...bad } }), null, JSON.stringify(bad));
+    assert.equal(parseSupervisorMessage({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: { ...resolved(), ...bad }, mode: 'continuous' }), null, JSON.stringify(bad));
   }
 });
 

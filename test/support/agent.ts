@@ -32,7 +32,7 @@ export interface RunningAgent {
 export async function startAgent(
   t: { after(fn: () => unknown): void },
   entry: Record<string, unknown>,
-  opts: { defaults?: Partial<AgentDefaults>; env?: NodeJS.ProcessEnv } = {},
+  opts: { defaults?: Partial<AgentDefaults>; env?: NodeJS.ProcessEnv; mode?: 'continuous' | 'once' } = {},
 ): Promise<RunningAgent> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does)`);
   // As the supervisor does: validate and resolve the entry, then hand the agent the result.
@@ -54,7 +54,7 @@ export async function startAgent(
     messages.push(m);
     if (m.type === 'hello' && !configured) {
       configured = true;
-      child.send({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: resolved.entry });
+      child.send({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: resolved.entry, mode: opts.mode ?? 'continuous' });
     }
   });
   const pid = child.pid;

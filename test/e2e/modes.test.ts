@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { CLI } from '../support/agent.js';
+import { startDaemon, type LogLine } from '../support/daemon.js';
+import { startGitDaemon } from '../support/git-daemon.js';
+import { RemoteRepo } from '../support/git-repo.js';
+import { publishedCommit, readPublishedFile } from '../support/published.js';
+import { makeTempDir, waitFor } from '../support/tmp.js';
+
+async function setup(t: Parameters<typeof makeTempDir>[0]) {
+  const root = await makeTempDir(t);
+  const serveRoot = join(root, 'remotes');
+  const one = await RemoteRepo.create(serveRoot, 'one');
+  const two = await RemoteRepo.create(serveRoot, 'two');
+  const oneHead = await one.commit({ 'name.txt': 'one\n' });
+  const twoHead = await two.commit({ 'name.txt': 'two\n' });
+  const git = await startGitDaemon(t, serveRoot);
+  return { root, one, two, oneHead, twoHead, git, data: join(root, 'data'), listing: join(root, 'listing.json') };
+}
+
+const published = (name: string, commit?: string) => (l: LogLine) => l.message === 'published' && l.repo === name && (commit === undefined || l.commit === commit);
+
+function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('one-time mode syncs every entry once, prints a line each, and exits 0 only if all succeeded', async (t) => {
+  const s = await setup(t);
+  await writeFile(s.listing, JSON.stringify([
+    { path: join(s.data, 'one'), repo: s.git.url('one'), branch: 'main' },
+    { path: join(s.data, 'two'), repo: s.git.url('two'), branch: 'main' },
+  ]));
+  const ok = await run(['--one-time'], { LISTING_PATH: s.listing });
+  assert.equal(ok.code, 0, ok.out);
+  assert.equal(ok.out.split('\n').filter((l) => l.includes('"one-time sync"')).length, 2);
+  assert.equal(publishedCommit(join(s.data, 'one')), s.oneHead);
+  assert.equal(publishedCommit(join(s.data, 'two')), s.twoHead);
+
+  await writeFile(s.listing, JSON.stringify([
+    { path: join(s.data, 'one'), repo: s.git.url('one'), branch: 'main' },
+    { path: join(s.data, 'three'), repo: s.git.url('missing'), branch: 'main' },
+  ]));
+  const failed = await run([], { LISTING_PATH: s.listing, ONE_TIME: 'true' });
+  assert.equal(failed.code, 1, failed.out);
+  assert.match(failed.out, /"one-time sync failed".*"repo":"three"|"repo":"three".*"one-time sync failed"/);
+});
+
+test('invalid settings fail at start with a clear message and exit code 2', async () => {
+  const bad = await run([], { LISTING_PATH: '/x.json', SCRAPE_INTERVAL: 'soon' });
+  assert.equal(bad.code, 2);
+  assert.match(bad.out, /SCRAPE_INTERVAL="soon": must be a whole number of milliseconds/);
+  const missing = await run([], { LISTING_PATH: '' });
+  assert.equal(missing.code, 2);
+  assert.match(missing.out, /LISTING_PATH is not set/);
+  const flag = await run(['--http-bind', 'nonsense'], { LISTING_PATH: '/x.json' });
+  assert.equal(flag.code, 2);
+  assert.match(flag.out, /HTTP_BIND="nonsense": must be host:port/);
+});
+
+test('a listing replaced by write-and-rename is applied, and a changed repo URL publishes the new repo', async (t) => {
+  const s = await setup(t);
+  const path = join(s.data, 'site');
+  await writeFile(s.listing, JSON.stringify([{ path, repo: s.git.url('one'), branch: 'main' }]));
+  const daemon = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '200', STALE_AFTER: '200' });
+  await daemon.waitForLog(published('site', s.oneHead), 'site published from one');
+  // What editors and config tools do: write a temp file, rename it over the listing.
+  const tmp = `${s.listing}.tmp`;
+  await writeFile(tmp, JSON.stringify([{ path, repo: s.git.url('two'), branch: 'main' }]));
+  await rename(tmp, s.listing);
+  await daemon.waitForLog(published('site', s.twoHead), 'site published from two');
+  assert.equal(readPublishedFile(path, 'name.txt'), 'two\n');
+});
+
+test('kill -9 of the supervisor leaves no agent running within 5 s', async (t) => {
+  const s = await setup(t);
+  await writeFile(s.listing, JSON.stringify([
+    { path: join(s.data, 'one'), repo: s.git.url('one'), branch: 'main' },
+    { path: join(s.data, 'two'), repo: s.git.url('two'), branch: 'main' },
+  ]));
+  const daemon = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '200' });
+  await daemon.waitForLog(published('one'), 'one published');
+  await daemon.waitForLog(published('two'), 'two published');
+  const agents = childrenOf(daemon.pid);
+  assert.equal(agents.length, 2);
+  await daemon.stop('SIGKILL');
+  await waitFor(() => agents.every((p) => !alive(p)), { message: 'agents gone after the supervisor died', timeoutMs: 5000 });
+});
+
+test('a crash-looping agent is restarted with growing backoff while the other repo carries on', async (t) => {
+  const s = await setup(t);
+  await writeFile(s.listing, JSON.stringify([
+    { path: join(s.data, 'one'), repo: s.git.url('one'), branch: 'main' },
+    { path: join(s.data, 'two'), repo: s.git.url('two'), branch: 'main' },
+  ]));
+  const daemon = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '200' });
+  await daemon.waitForLog(published('one'), 'one published');
+  const waits: number[] = [];
+  for (let restarts = 0; restarts < 3; restarts++) {
+    const started = await daemon.waitForLog((l) => l.message === 'agent process started' && l.repo === 'one' && l.restarts === restarts, `agent one run ${restarts}`);
+    const pid = started.pid as number;
+    process.kill(pid, 'SIGKILL');
+    const exit = await daemon.waitForLog((l) => l.message === 'agent exited; restarting it' && l.pid === pid, `restart ${restarts + 1} scheduled`);
+    waits.push(exit.restartInMs as number);
+  }
+  assert.ok(waits[1]! > waits[0]! && waits[2]! > waits[1]!, `backoff grows: ${waits.join(', ')}`);
+  const pushed = await s.two.commit({ 'name.txt': 'two meanwhile\n' });
+  await daemon.waitForLog(published('two', pushed), 'two carries on');
+});
