@@ -54,6 +54,10 @@ export const listingEntrySchema = z
     staleAfter: millis(0)
       .optional()
       .describe('How long (ms) a replaced tree stays on disk so readers that resolved the old link can finish. Default 10000.'),
+    required: z.boolean().optional().describe('Whether this entry holds /readyz back until it is published (and fresh). Default true.'),
+    maxStaleness: millis(1000)
+      .optional()
+      .describe('Readiness fails when the last successful sync is older than this (ms). Default: no limit.'),
     prune: z.boolean().optional().describe('Delete the published tree and git state when the entry is removed from the listing. Default: PRUNE (false).'),
     sshKeyFile: absolutePath('sshKeyFile').optional().describe('File holding the ssh private key (a mounted secret).'),
     knownHostsFile: absolutePath('knownHostsFile').optional().describe('known_hosts file; host keys are checked strictly.'),
@@ -114,6 +118,9 @@ export interface ResolvedEntry {
   publish: 'symlink' | 'in-place';
   timeoutMs: number;
   staleAfterMs: number;
+  /** Holds the daemon's readiness back until published (and fresh, with maxStalenessMs). */
+  required: boolean;
+  maxStalenessMs: number | null;
   /** undefined: follow the process-wide PRUNE setting. */
   prune: boolean | undefined;
   /** When set, `path` must stay inside it on disk too (symlinks included). */
@@ -190,6 +197,8 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
       publish: e.publish ?? 'symlink',
       timeoutMs: e.timeout ?? defaults.timeoutMs,
       staleAfterMs: e.staleAfter ?? defaults.staleAfterMs,
+      required: e.required ?? true,
+      maxStalenessMs: e.maxStaleness ?? null,
       prune: e.prune,
       syncRoot: defaults.syncRoot,
       credentials: {

@@ -132,6 +132,8 @@ export function parseResolvedEntry(raw: unknown): ResolvedEntry | null {
     isPosInt(e.timeoutMs) &&
     isPosInt(e.staleAfterMs) &&
     (e.prune === undefined || typeof e.prune === 'boolean') &&
+    typeof e.required === 'boolean' &&
+    (e.maxStalenessMs === null || isPosInt(e.maxStalenessMs)) &&
     isOptStr(e.syncRoot) &&
     isOptStr(c.sshKeyFile) &&
     isOptStr(c.knownHostsFile) &&

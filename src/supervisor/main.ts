@@ -3,18 +3,24 @@
 
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { ConfigError } from '../shared/env-defaults.js';
 import { createLogger } from '../shared/log.js';
 import type { Log } from '../shared/logger.js';
 import type { AgentMessage } from '../shared/protocol.js';
 import { loadConfig, type SupervisorConfig } from './config.js';
+import { createOperationsServer } from './http.js';
 import { ListingError, readListing, type DesiredEntry } from './listing.js';
+import { Metrics } from './metrics.js';
 import { pruneEntry } from './prune.js';
 import { reconcile } from './reconcile.js';
-import { SupervisedAgent } from './supervision.js';
+import { applyAgentMessage, initialStatus, type RepoStatus } from './status.js';
+import { SupervisedAgent, type LifecycleEvent } from './supervision.js';
 import { watchListing } from './watch.js';
 
 export class Supervisor {
   readonly agents = new Map<string, SupervisedAgent>();
+  readonly metrics = new Metrics();
+  private readonly status = new Map<string, RepoStatus>();
   private lastListingHash: string | null = null;
   private reloading: Promise<void> = Promise.resolve();
   private stopping = false;
@@ -22,8 +28,30 @@ export class Supervisor {
   constructor(
     readonly config: SupervisorConfig,
     private readonly log: Log,
-    private readonly onAgentMessage: (agent: SupervisedAgent, message: AgentMessage) => void = () => undefined,
   ) {}
+
+  statuses(): RepoStatus[] {
+    return [...this.status.values()];
+  }
+
+  private onAgentMessage(agent: SupervisedAgent, message: AgentMessage): void {
+    const current = this.status.get(agent.name);
+    if (current === undefined) return; // removed while the message was in flight
+    this.status.set(agent.name, applyAgentMessage(current, message, Date.now()));
+    this.metrics.onAgentMessage(agent.name, message);
+  }
+
+  private onLifecycle(agent: SupervisedAgent, event: LifecycleEvent): void {
+    const current = this.status.get(agent.name);
+    if (current === undefined) return;
+    if (event.type === 'exited') {
+      this.metrics.up.set({ repo: agent.name }, 0);
+      this.status.set(agent.name, { ...current, pid: null, state: event.restartInMs === null ? 'stopped' : 'backoff' });
+    } else {
+      this.metrics.restarts.inc({ repo: agent.name });
+      this.status.set(agent.name, { ...current, restarts: event.restarts, state: 'starting' });
+    }
+  }
 
   /** Re-read the listing and apply it; reloads never overlap. */
   reload(reason: string): Promise<void> {
@@ -44,14 +72,18 @@ export class Supervisor {
       const listing = await readListing(this.config.listingPath, this.config.defaults);
       for (const e of listing.errors) this.log.error('invalid listing entry; skipped, the others carry on', { error: e.message, index: e.index });
       desired = listing.entries;
+      this.metrics.listingEntries.set({ state: 'valid' }, listing.entries.length);
+      this.metrics.listingEntries.set({ state: 'invalid' }, listing.errors.length);
       this.log.info('listing loaded', { reason, valid: listing.entries.length, invalid: listing.errors.length });
     } catch (err) {
       if (!(err instanceof ListingError)) throw err;
       // Keep running what we have: a half-written or broken listing must not stop anything.
       this.log.error('listing rejected; keeping the last good one running', { error: err.message });
+      this.metrics.listingReloads.inc({ result: 'error' });
       this.lastListingHash = hash;
       return;
     }
+    this.metrics.listingReloads.inc({ result: 'success' });
     this.lastListingHash = hash;
     await this.apply(desired);
   }
@@ -67,6 +99,8 @@ export class Supervisor {
         if (agent === undefined) return;
         await agent.stop();
         this.agents.delete(agent.name);
+        this.status.delete(agent.name);
+        this.metrics.removeRepo(agent.name);
         if (action.kind === 'stop') {
           this.log.info('entry removed; agent stopped', { repo: agent.name });
           if (agent.desired.entry.prune ?? this.config.prune) {
@@ -81,8 +115,15 @@ export class Supervisor {
     );
     for (const action of actions) {
       if (action.kind === 'stop') continue;
-      const agent = new SupervisedAgent(action.desired, this.log, this.onAgentMessage);
+      const agent = new SupervisedAgent(
+        action.desired,
+        this.log,
+        (a, m) => this.onAgentMessage(a, m),
+        (a, e) => this.onLifecycle(a, e),
+      );
       this.agents.set(agent.name, agent);
+      this.status.set(agent.name, initialStatus(action.desired.entry));
+      this.metrics.addRepo(agent.name);
       agent.start();
       if (action.kind === 'restart') this.log.info('entry changed; agent restarted', { repo: agent.name });
     }
@@ -108,8 +149,24 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
     const { runOnce } = await import('./one-time.js');
     process.exit(await runOnce(config, log));
   }
-  const supervisor = new Supervisor(config, log, (agent, msg) => logAgentMessage(log, agent, msg));
+  const supervisor = new Supervisor(config, log);
   log.info('starting', { listing: config.listingPath, intervalMs: config.defaults.intervalMs, pid: process.pid });
+  const server = createOperationsServer(
+    {
+      statuses: () => supervisor.statuses(),
+      metrics: async () => ({ contentType: supervisor.metrics.registry.contentType, body: await supervisor.metrics.registry.metrics() }),
+      alive: () => true,
+    },
+    log,
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new ConfigError(`HTTP_BIND ${config.http.host}:${config.http.port}: cannot listen (${err.code ?? err.message})`)),
+    );
+    server.listen(config.http.port, config.http.host, () => resolve());
+  });
+  const address = server.address();
+  log.info('http listening', { address: typeof address === 'object' && address !== null ? `${address.address}:${address.port}` : String(address) });
   await supervisor.reload('startup');
   const watcher = watchListing(config.listingPath, () => void supervisor.reload('listing changed'), { rereadMs: config.rereadMs });
 
@@ -118,6 +175,7 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
     if (shuttingDown) return;
     shuttingDown = true;
     log.info('shutting down', { signal });
+    server.close();
     void watcher
       .close()
       .then(() => supervisor.stop())
@@ -135,9 +193,4 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => supervisor.syncAll('SIGHUP'));
-}
-
-function logAgentMessage(log: Log, agent: SupervisedAgent, msg: AgentMessage): void {
-  // Agents log their own outcomes; the supervisor notes only what concerns supervision.
-  if (msg.type === 'ready') log.debug('agent ready', { repo: agent.name, pid: agent.pid, publishedCommit: msg.publishedCommit });
 }

@@ -10,6 +10,11 @@ import type { DesiredEntry } from './listing.js';
 
 export type AgentState = 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped' | 'gave-up';
 
+/** What the rest of the supervisor hears about an agent's process, beside its messages. */
+export type LifecycleEvent =
+  | { type: 'exited'; code: number | null; signal: string | null; restartInMs: number | null }
+  | { type: 'restarted'; restarts: number };
+
 export interface RestartPolicy {
   baseMs: number;
   capMs: number;
@@ -63,6 +68,7 @@ export class SupervisedAgent {
     public desired: DesiredEntry,
     private readonly log: Log,
     private readonly onMessage: (agent: SupervisedAgent, message: AgentMessage) => void,
+    private readonly onLifecycle: (agent: SupervisedAgent, event: LifecycleEvent) => void,
     private readonly policy: RestartPolicy = DEFAULT_POLICY,
     /** once: one sync, no restarts (one-time mode). */
     private readonly mode: AgentMode = 'continuous',
@@ -167,11 +173,13 @@ export class SupervisedAgent {
     this.lastExit = { code, signal, at: Date.now() };
     if (this.state === 'stopping' || this.state === 'stopped' || this.mode === 'once') {
       this.state = 'stopped';
+      this.onLifecycle(this, { type: 'exited', code, signal, restartInMs: null });
       this.exitListeners.forEach((l) => l());
       return;
     }
     if (code === EXIT_CONFIG) {
       this.state = 'gave-up';
+      this.onLifecycle(this, { type: 'exited', code, signal, restartInMs: null });
       this.log.error('agent refused its entry; not restarting it', { repo: this.name });
       return;
     }
@@ -184,10 +192,12 @@ export class SupervisedAgent {
     // stop a repo for good) but waits the full cap between attempts, and is reported.
     const delay = crashLooping ? this.policy.capMs : restartDelay(this.consecutiveCrashes, this.policy);
     this.state = 'restarting';
+    this.onLifecycle(this, { type: 'exited', code, signal, restartInMs: delay });
     this.log.error('agent exited; restarting it', { repo: this.name, pid, code, signal, restartInMs: delay, crashLooping });
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
       this.restarts += 1;
+      this.onLifecycle(this, { type: 'restarted', restarts: this.restarts });
       this.start();
     }, delay);
   }

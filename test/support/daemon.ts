@@ -13,13 +13,16 @@ export interface RunningDaemon {
   readonly lines: LogLine[];
   output(): string;
   waitForLog(pred: (l: LogLine) => boolean, message: string, timeoutMs?: number): Promise<LogLine>;
+  /** Base URL of the daemon's HTTP server, once it listens. */
+  httpUrl(): Promise<string>;
   exited: Promise<number | string>;
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
 export function startDaemon(t: Cleanup, env: NodeJS.ProcessEnv): RunningDaemon {
   const child = spawn(process.execPath, [CLI], {
-    env: { ...process.env, LOG_LEVEL: 'debug', LOG_FORMAT: 'json', ...env },
+    // Port 0: each daemon gets a free loopback port, announced in its "http listening" line.
+    env: { ...process.env, LOG_LEVEL: 'debug', LOG_FORMAT: 'json', HTTP_BIND: '127.0.0.1:0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: LogLine[] = [];
@@ -61,5 +64,9 @@ export function startDaemon(t: Cleanup, env: NodeJS.ProcessEnv): RunningDaemon {
     stop,
     waitForLog: (pred, message, timeoutMs = 30_000) =>
       waitFor(() => lines.find(pred), { timeoutMs, message: `${message}; output tail:\n${out.slice(-3000)}` }),
+    httpUrl: async () => {
+      const line = await waitFor(() => lines.find((l) => l.message === 'http listening'), { message: 'http listening' });
+      return `http://${String(line.address)}`;
+    },
   };
 }

@@ -1,0 +1,106 @@
+// The operations surface on HTTP_BIND: /healthz /readyz[/name] /metrics /status[/name].
+// Unknown paths 404, wrong methods 405, and no error ever carries a stack trace out.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Log } from '../shared/logger.js';
+import { notReadyReason, readiness, type RepoStatus } from './status.js';
+
+export interface OperationsView {
+  statuses(): RepoStatus[];
+  metrics(): Promise<{ contentType: string; body: string }>;
+  /** False when the supervisor's own loop is stuck. */
+  alive(): boolean;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, param: string | undefined) => Promise<void> | void;
+
+interface Route {
+  pattern: RegExp;
+  methods: Record<string, Handler>;
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
+  res.end(`${text}\n`);
+}
+
+export function createOperationsServer(view: OperationsView, log: Log): Server {
+  const byName = (name: string | undefined) => view.statuses().find((s) => s.name === name);
+  const routes: Route[] = [
+    {
+      pattern: /^\/healthz$/,
+      methods: {
+        // Liveness never depends on remotes: restarting the daemon would not bring a remote back.
+        GET: (_q, res) => (view.alive() ? json(res, 200, { status: 'ok' }) : json(res, 503, { status: 'stuck' })),
+      },
+    },
+    {
+      pattern: /^\/readyz$/,
+      methods: {
+        GET: (_q, res) => {
+          const r = readiness(view.statuses(), Date.now());
+          json(res, r.ready ? 200 : 503, r.ready ? { status: 'ready' } : { status: 'not ready', failing: r.failing });
+        },
+      },
+    },
+    {
+      pattern: /^\/readyz\/([^/]+)$/,
+      methods: {
+        GET: (_q, res, name) => {
+          const s = byName(name);
+          if (s === undefined) return json(res, 404, { error: `no entry named "${name}"` });
+          const reason = notReadyReason(s, Date.now());
+          json(res, reason === null ? 200 : 503, reason === null ? { status: 'ready' } : { status: 'not ready', reason });
+        },
+      },
+    },
+    {
+      pattern: /^\/metrics$/,
+      methods: {
+        GET: async (_q, res) => {
+          const m = await view.metrics();
+          res.writeHead(200, { 'Content-Type': m.contentType });
+          res.end(m.body);
+        },
+      },
+    },
+    { pattern: /^\/status$/, methods: { GET: (_q, res) => json(res, 200, view.statuses()) } },
+    {
+      pattern: /^\/status\/([^/]+)$/,
+      methods: {
+        GET: (_q, res, name) => {
+          const s = byName(name);
+          if (s === undefined) json(res, 404, { error: `no entry named "${name}"` });
+          else json(res, 200, s);
+        },
+      },
+    },
+  ];
+
+  return createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(path);
+    } catch {
+      return json(res, 400, { error: 'malformed path' });
+    }
+    const route = routes.find((r) => r.pattern.test(decoded));
+    if (route === undefined) return json(res, 404, { error: 'not found' });
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+    const handler = route.methods[method];
+    if (handler === undefined) {
+      res.setHeader('Allow', Object.keys(route.methods).join(', '));
+      return json(res, 405, { error: `method ${req.method} not allowed` });
+    }
+    // Nothing we serve reads a body: drain it so keep-alive connections stay usable.
+    req.resume();
+    const param = route.pattern.exec(decoded)?.[1];
+    Promise.resolve(handler(req, res, param)).catch((err: unknown) => {
+      log.error('http handler failed', { path: decoded, error: err instanceof Error ? err.message : String(err) });
+      if (!res.headersSent) json(res, 500, { error: 'internal error' });
+      else res.end();
+    });
+  });
+}

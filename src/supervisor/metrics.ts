@@ -1,0 +1,130 @@
+// The prom-client registry and every series we export. Agents report over IPC; only the
+// supervisor owns metrics. A removed entry's series are removed with it.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AgentMessage } from '../shared/protocol.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly publishedCommit = new Map<string, string>();
+
+  readonly syncs = new Counter({
+    name: 'git_autosync_sync_total',
+    help: 'Syncs by outcome: success (a new commit published), unchanged, error.',
+    labelNames: ['repo', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly syncDuration = new Histogram({
+    name: 'git_autosync_sync_duration_seconds',
+    help: 'Duration of syncs (unchanged polls included).',
+    labelNames: ['repo'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers: [this.registry],
+  });
+  readonly lastSuccess = new Gauge({
+    name: 'git_autosync_last_success_timestamp_seconds',
+    help: 'Unix time of the last successful sync (published or unchanged).',
+    labelNames: ['repo'] as const,
+    registers: [this.registry],
+  });
+  readonly consecutiveFailures = new Gauge({
+    name: 'git_autosync_consecutive_failures',
+    help: 'Failed syncs in a row; 0 after a success.',
+    labelNames: ['repo'] as const,
+    registers: [this.registry],
+  });
+  readonly restarts = new Counter({
+    name: 'git_autosync_agent_restarts_total',
+    help: 'Times the agent process of a repo was restarted after it died.',
+    labelNames: ['repo'] as const,
+    registers: [this.registry],
+  });
+  readonly up = new Gauge({
+    name: 'git_autosync_agent_up',
+    help: '1 while the repo agent process is running and has said hello.',
+    labelNames: ['repo'] as const,
+    registers: [this.registry],
+  });
+  readonly commitInfo = new Gauge({
+    name: 'git_autosync_published_commit_info',
+    help: 'The commit published for a repo (value always 1).',
+    labelNames: ['repo', 'commit'] as const,
+    registers: [this.registry],
+  });
+  readonly listingReloads = new Counter({
+    name: 'git_autosync_listing_reloads_total',
+    help: 'Listing reads by result: success, or error (unreadable or invalid JSON; the last good listing kept).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly listingEntries = new Gauge({
+    name: 'git_autosync_listing_entries',
+    help: 'Entries in the current listing by state.',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    for (const result of ['success', 'error']) this.listingReloads.inc({ result }, 0);
+  }
+
+  /** Create a repo's series at zero, so rates and alerts see it from the start. */
+  addRepo(repo: string): void {
+    for (const result of ['success', 'unchanged', 'error']) this.syncs.inc({ repo, result }, 0);
+    this.restarts.inc({ repo }, 0);
+    this.consecutiveFailures.set({ repo }, 0);
+    this.up.set({ repo }, 0);
+  }
+
+  removeRepo(repo: string): void {
+    // remove() takes a full label set, so each series is named exactly.
+    for (const result of ['success', 'unchanged', 'error']) this.syncs.remove({ repo, result });
+    this.syncDuration.remove({ repo });
+    for (const g of [this.lastSuccess, this.consecutiveFailures, this.up]) g.remove({ repo });
+    this.restarts.remove({ repo });
+    const commit = this.publishedCommit.get(repo);
+    if (commit !== undefined) this.commitInfo.remove({ repo, commit });
+    this.publishedCommit.delete(repo);
+  }
+
+  onAgentMessage(repo: string, m: AgentMessage): void {
+    switch (m.type) {
+      case 'hello':
+        this.up.set({ repo }, 1);
+        break;
+      case 'ready':
+        if (m.publishedCommit !== null) this.setCommit(repo, m.publishedCommit);
+        break;
+      case 'synced':
+      case 'unchanged':
+        this.syncs.inc({ repo, result: m.type === 'synced' ? 'success' : 'unchanged' });
+        this.syncDuration.observe({ repo }, m.durationMs / 1000);
+        this.lastSuccess.set({ repo }, Date.now() / 1000);
+        this.consecutiveFailures.set({ repo }, 0);
+        this.setCommit(repo, m.commit);
+        break;
+      case 'failed':
+        this.syncs.inc({ repo, result: 'error' });
+        this.syncDuration.observe({ repo }, m.durationMs / 1000);
+        this.consecutiveFailures.set({ repo }, m.consecutiveFailures);
+        break;
+      case 'sync-started':
+      case 'heartbeat':
+      case 'log':
+        break;
+      default: {
+        const _never: never = m;
+        void _never;
+      }
+    }
+  }
+
+  private setCommit(repo: string, commit: string): void {
+    const previous = this.publishedCommit.get(repo);
+    if (previous === commit) return;
+    if (previous !== undefined) this.commitInfo.remove({ repo, commit: previous });
+    this.commitInfo.set({ repo, commit }, 1);
+    this.publishedCommit.set(repo, commit);
+  }
+}

@@ -1,0 +1,109 @@
+// Per-repo status as the operations surface shows it, folded from agent messages and supervision
+// events by pure functions (easy to test, no clocks or processes inside).
+
+import type { ResolvedEntry } from '../shared/listing-schema.js';
+import type { AgentMessage, WireError } from '../shared/protocol.js';
+import { displayUrl } from '../shared/redact.js';
+
+export type RepoState = 'starting' | 'syncing' | 'synced' | 'failing' | 'backoff' | 'stopped';
+
+export interface RepoStatus {
+  name: string;
+  path: string;
+  /** With any userinfo removed. */
+  repo: string;
+  ref: string | null;
+  state: RepoState;
+  publishedCommit: string | null;
+  lastSyncAt: string | null;
+  lastSuccessAt: string | null;
+  lastError: (WireError & { at: string }) | null;
+  consecutiveFailures: number;
+  /** When the agent retries after a failure. */
+  nextRetryAt: string | null;
+  pid: number | null;
+  restarts: number;
+  required: boolean;
+  maxStalenessMs: number | null;
+}
+
+export function initialStatus(entry: ResolvedEntry): RepoStatus {
+  return {
+    name: entry.name,
+    path: entry.path,
+    repo: displayUrl(entry.repo),
+    ref: entry.ref,
+    state: 'starting',
+    publishedCommit: null,
+    lastSyncAt: null,
+    lastSuccessAt: null,
+    lastError: null,
+    consecutiveFailures: 0,
+    nextRetryAt: null,
+    pid: null,
+    restarts: 0,
+    required: entry.required,
+    maxStalenessMs: entry.maxStalenessMs,
+  };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): RepoStatus {
+  switch (m.type) {
+    case 'hello':
+      return { ...s, pid: m.pid };
+    case 'ready':
+      return { ...s, publishedCommit: m.publishedCommit ?? s.publishedCommit };
+    case 'sync-started':
+      return { ...s, state: s.consecutiveFailures > 0 ? 'failing' : 'syncing' };
+    case 'synced':
+    case 'unchanged':
+      return {
+        ...s,
+        state: 'synced',
+        publishedCommit: m.commit,
+        lastSyncAt: iso(now),
+        lastSuccessAt: iso(now),
+        consecutiveFailures: 0,
+        nextRetryAt: null,
+      };
+    case 'failed':
+      return {
+        ...s,
+        state: 'backoff',
+        lastSyncAt: iso(now),
+        lastError: { ...m.error, at: iso(now) },
+        consecutiveFailures: m.consecutiveFailures,
+        nextRetryAt: iso(now + m.retryInMs),
+      };
+    case 'heartbeat':
+    case 'log':
+      return s;
+    default: {
+      const _never: never = m;
+      return _never;
+    }
+  }
+}
+
+/** Why an entry holds readiness back, or null when it does not. */
+export function notReadyReason(s: RepoStatus, now: number): string | null {
+  if (s.publishedCommit === null) return s.lastError === null ? 'not published yet' : `not published yet: ${s.lastError.kind}: ${s.lastError.message}`;
+  if (s.maxStalenessMs !== null) {
+    const last = s.lastSuccessAt === null ? null : Date.parse(s.lastSuccessAt);
+    if (last === null || now - last > s.maxStalenessMs) {
+      return `last successful sync ${last === null ? 'never' : `${Math.round((now - last) / 1000)}s ago`}, beyond maxStaleness ${s.maxStalenessMs} ms`;
+    }
+  }
+  return null;
+}
+
+/** Readiness of the whole daemon: every required entry is ready. */
+export function readiness(statuses: RepoStatus[], now: number): { ready: boolean; failing: Array<{ name: string; reason: string }> } {
+  const failing = statuses
+    .filter((s) => s.required)
+    .map((s) => ({ name: s.name, reason: notReadyReason(s, now) }))
+    .filter((f): f is { name: string; reason: string } => f.reason !== null);
+  return { ready: failing.length === 0, failing };
+}
