@@ -6,6 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -34,8 +35,15 @@ const listing = join(root, 'listing.json');
 writeFileSync(listing, JSON.stringify([{ path: published, repo: bare, branch: 'main' }], null, 2));
 console.log(`demo folder: ${root}\nlisting:\n${readFileSync(listing, 'utf8')}`);
 
+const port = await new Promise((resolve) => {
+  const srv = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = srv.address();
+    srv.close(() => resolve(port));
+  });
+});
+const base = `http://127.0.0.1:${port}`;
 const daemon = spawn(process.execPath, [cli], {
-  env: { ...process.env, LISTING_PATH: listing, SCRAPE_INTERVAL: '500', LOG_FORMAT: 'text' },
+  env: { ...process.env, LISTING_PATH: listing, SCRAPE_INTERVAL: '500', LOG_FORMAT: 'text', HTTP_BIND: `127.0.0.1:${port}` },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 
@@ -59,6 +67,10 @@ try {
     console.log(`>>> ${published} -> ${readlinkSync(published)}`);
     console.log(`>>> index.html: ${readFileSync(join(published, 'index.html'), 'utf8').trim()}`);
   }
+  console.log(`\n>>> GET ${base}/readyz -> ${(await fetch(`${base}/readyz`)).status}`);
+  console.log(`>>> GET ${base}/status/site\n${await (await fetch(`${base}/status/site`)).text()}`);
+  const metrics = (await (await fetch(`${base}/metrics`)).text()).split('\n').filter((l) => l.startsWith('git_autosync_') && !l.includes('_bucket'));
+  console.log(`>>> GET ${base}/metrics (git_autosync_* series)\n${metrics.join('\n')}`);
 } finally {
   daemon.kill('SIGTERM');
   await new Promise((r) => daemon.once('exit', r));
