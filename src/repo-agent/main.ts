@@ -14,7 +14,6 @@ import { nextDelay, waitFrom } from './poll.js';
 import { killLeftoverGit } from './repair.js';
 import { RepoSync } from './sync.js';
 
-const HEARTBEAT_MS = 5_000;
 export const EXIT_CONFIG = 78; // EX_CONFIG: the entry itself is invalid, restarting will not help
 const EXIT_BUG = 70; // EX_SOFTWARE
 
@@ -193,7 +192,7 @@ export function runSupervisedAgent(): void {
         const entry = msg.entry;
         const l = new AgentLoop(entry, new RepoSync(entry, log), send, log, bugHandler(log));
         loop = l;
-        const heartbeat = setInterval(() => send({ type: 'heartbeat', at: Date.now() }), HEARTBEAT_MS);
+        const heartbeat = setInterval(() => send({ type: 'heartbeat', at: Date.now() }), msg.heartbeatMs);
         shutdown = installShutdown(l, log, () => clearInterval(heartbeat));
         if (msg.mode === 'once') l.once().then((ok) => exitAfterFlush(ok ? 0 : 1), bugHandler(log));
         else l.start().catch(bugHandler(log));

@@ -33,7 +33,7 @@ export type SyncReason = 'startup' | 'interval' | 'sync-now' | 'retry';
 
 export type SupervisorMessage =
   /** The entry, validated and resolved by the supervisor; the agent narrows it again on arrival. */
-  | { type: 'configure'; protocolVersion: number; entry: ResolvedEntry; mode: AgentMode }
+  | { type: 'configure'; protocolVersion: number; entry: ResolvedEntry; mode: AgentMode; heartbeatMs: number }
   | { type: 'sync-now'; reason: string }
   | { type: 'shutdown' };
 
@@ -94,7 +94,9 @@ export function parseSupervisorMessage(raw: unknown): SupervisorMessage | null {
     {
       const entry = parseResolvedEntry(m.entry);
       const mode = m.mode === 'once' ? 'once' : m.mode === 'continuous' ? 'continuous' : null;
-      return isNum(m.protocolVersion) && entry !== null && mode !== null ? { type: 'configure', protocolVersion: m.protocolVersion, entry, mode } : null;
+      return isNum(m.protocolVersion) && entry !== null && mode !== null && isPosInt(m.heartbeatMs) && m.heartbeatMs > 0
+        ? { type: 'configure', protocolVersion: m.protocolVersion, entry, mode, heartbeatMs: m.heartbeatMs }
+        : null;
     }
     case 'sync-now':
       return { type: 'sync-now', reason: isStr(m.reason) ? m.reason : 'unspecified' };

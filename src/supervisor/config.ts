@@ -4,7 +4,7 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, defaultsFromEnv } from '../shared/env-defaults.js';
+import { ConfigError, defaultsFromEnv, intFromEnv } from '../shared/env-defaults.js';
 import type { AgentDefaults } from '../shared/listing-schema.js';
 import { LOG_LEVELS } from '../shared/logger.js';
 
@@ -17,6 +17,8 @@ export interface SupervisorConfig {
   oneTime: boolean;
   http: { host: string; port: number };
   logLevel: string;
+  /** An agent silent this long is killed and restarted. */
+  heartbeatTimeoutMs: number;
   /** Re-read the listing this often even without a watcher event (a missed event costs at most this). */
   rereadMs: number;
 }
@@ -32,6 +34,7 @@ const FLAGS = {
   prune: 'PRUNE',
   'git-timeout': 'GIT_TIMEOUT',
   'stale-after': 'STALE_AFTER',
+  'heartbeat-timeout': 'HEARTBEAT_TIMEOUT',
 } as const;
 
 const BOOLEAN_FLAGS = new Set(['one-time', 'prune']);
@@ -87,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): SupervisorConfig {
     oneTime: bool(env, 'ONE_TIME'),
     http: httpBind(env),
     logLevel,
+    heartbeatTimeoutMs: intFromEnv(env, 'HEARTBEAT_TIMEOUT', 30_000, 1000),
     rereadMs: 30_000,
   };
 }

@@ -14,7 +14,7 @@ import { Metrics } from './metrics.js';
 import { pruneEntry } from './prune.js';
 import { reconcile } from './reconcile.js';
 import { applyAgentMessage, initialStatus, type RepoStatus } from './status.js';
-import { SupervisedAgent, type LifecycleEvent } from './supervision.js';
+import { DEFAULT_POLICY, SupervisedAgent, type LifecycleEvent } from './supervision.js';
 import { watchListing } from './watch.js';
 
 export class Supervisor {
@@ -120,6 +120,7 @@ export class Supervisor {
         this.log,
         (a, m) => this.onAgentMessage(a, m),
         (a, e) => this.onLifecycle(a, e),
+        { ...DEFAULT_POLICY, heartbeatTimeoutMs: this.config.heartbeatTimeoutMs },
       );
       this.agents.set(agent.name, agent);
       this.status.set(agent.name, initialStatus(action.desired.entry));

@@ -110,7 +110,9 @@ export class SupervisedAgent {
         }
         greeted = true;
         this.state = 'running';
-        this.send(child, { type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: this.desired.entry, mode: this.mode });
+        // Three heartbeats fit in the timeout, so one late beat is never fatal.
+        const heartbeatMs = Math.max(100, Math.min(5_000, Math.floor(this.policy.heartbeatTimeoutMs / 3)));
+        this.send(child, { type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: this.desired.entry, mode: this.mode, heartbeatMs });
       }
       if (msg.type === 'log') {
         this.log[msg.level](msg.message, { ...msg.fields, repo: this.name });
@@ -127,7 +129,7 @@ export class SupervisedAgent {
         this.log.error('agent stopped sending heartbeats; killing it', { repo: this.name, pid: child.pid, silentMs: silentFor });
         this.kill(child);
       }
-    }, Math.min(5_000, this.policy.heartbeatTimeoutMs / 2));
+    }, Math.max(100, Math.min(5_000, this.policy.heartbeatTimeoutMs / 4)));
     this.watchdog.unref();
   }
 

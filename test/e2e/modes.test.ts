@@ -137,3 +137,33 @@ test('a crash-looping agent is restarted with growing backoff while the other re
   const pushed = await s.two.commit({ 'name.txt': 'two meanwhile\n' });
   await daemon.waitForLog(published('two', pushed), 'two carries on');
 });
+
+test('an agent that stops sending heartbeats (SIGSTOP) is killed and restarted', async (t) => {
+  const s = await setup(t);
+  await writeFile(s.listing, JSON.stringify([{ path: join(s.data, 'one'), repo: s.git.url('one'), branch: 'main' }]));
+  const daemon = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '200', HEARTBEAT_TIMEOUT: '1500' });
+  const started = await daemon.waitForLog((l) => l.message === 'agent process started' && l.restarts === 0, 'agent started');
+  await daemon.waitForLog(published('one', s.oneHead), 'one published');
+  const pid = started.pid as number;
+  process.kill(pid, 'SIGSTOP');
+  t.after(() => {
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  const killed = await daemon.waitForLog((l) => l.message === 'agent stopped sending heartbeats; killing it' && l.pid === pid, 'watchdog fired');
+  assert.ok((killed.silentMs as number) >= 1500);
+  await daemon.waitForLog((l) => l.message === 'agent process started' && l.restarts === 1, 'agent restarted');
+  const pushed = await s.one.commit({ 'name.txt': 'after stop\n' });
+  await daemon.waitForLog(published('one', pushed), 'publishing again');
+  await waitFor(() => !alive(pid), { message: 'stopped agent gone' });
+});
+
+test('SIGHUP makes every agent sync now, long before its interval', async (t) => {
+  const s = await setup(t);
+  await writeFile(s.listing, JSON.stringify([{ path: join(s.data, 'one'), repo: s.git.url('one'), branch: 'main' }]));
+  const daemon = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '600000' });
+  await daemon.waitForLog(published('one', s.oneHead), 'one published');
+  await daemon.waitForLog((l) => l.message === 'agent ready', 'agent ready');
+  const pushed = await s.one.commit({ 'name.txt': 'now\n' });
+  process.kill(daemon.pid, 'SIGHUP');
+  await daemon.waitForLog(published('one', pushed), 'published after SIGHUP', 10_000);
+});

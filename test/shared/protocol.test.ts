@@ -10,7 +10,7 @@ const resolved = () => {
 };
 
 test('a configure message with a resolved entry survives the trip through JSON', () => {
-  const msg = parseSupervisorMessage({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: resolved(), mode: 'continuous' });
+  const msg = parseSupervisorMessage({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: resolved(), mode: 'continuous', heartbeatMs: 1000 });
   assert.equal(msg?.type, 'configure');
   assert.equal(msg?.type === 'configure' && msg.entry.ref, 'main');
   assert.equal(msg?.type === 'configure' && msg.mode, 'continuous');
@@ -18,7 +18,7 @@ test('a configure message with a resolved entry survives the trip through JSON',
 
 test('an entry that would inject into git is refused on arrival, even from the supervisor', () => {
   for (const bad of [{ ref: '--upload-pack=x' }, { repo: 'ext::sh' }, { publish: 'nope' }, { intervalMs: -1 }, { path: 'relative' }]) {
-    assert.equal(parseSupervisorMessage({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: { ...resolved(), ...bad }, mode: 'continuous' }), null, JSON.stringify(bad));
+    assert.equal(parseSupervisorMessage({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: { ...resolved(), ...bad }, mode: 'continuous', heartbeatMs: 1000 }), null, JSON.stringify(bad));
   }
 });
 

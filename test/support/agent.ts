@@ -54,7 +54,7 @@ export async function startAgent(
     messages.push(m);
     if (m.type === 'hello' && !configured) {
       configured = true;
-      child.send({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: resolved.entry, mode: opts.mode ?? 'continuous' });
+      child.send({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: resolved.entry, mode: opts.mode ?? 'continuous', heartbeatMs: 1000 });
     }
   });
   const pid = child.pid;
