@@ -134,19 +134,30 @@ function ipcLog(send: Reporter, threshold: string | undefined): Log {
   return { error: line('error'), warn: line('warn'), info: line('info'), debug: line('debug') };
 }
 
+/** How long a stop lets the sync under way finish before abandoning it. */
+const STOP_DEADLINE_MS = 5_000;
+
 function installShutdown(loop: AgentLoop, log: Log, extra: () => void = () => undefined): () => void {
   let done = false;
   const shutdown = () => {
     if (done) return;
     done = true;
     extra();
-    loop.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
+    // Let the current step finish; past the deadline abandon it. Either way nothing is half
+    // published (the link only ever moves in one rename), and the git we started goes with us.
+    const deadline = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), STOP_DEADLINE_MS).unref());
+    Promise.race([loop.stop().then(() => 'stopped' as const), deadline])
+      .then(async (how) => {
+        if (how === 'late') {
+          log.warn('sync still running at shutdown; abandoning it', { deadlineMs: STOP_DEADLINE_MS });
+          await killLeftoverGit(loop.ownedDirs());
+        }
+        process.exit(0);
+      })
+      .catch((err: unknown) => {
         log.error('error while stopping', { error: String(err) });
         process.exit(1);
-      },
-    );
+      });
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);

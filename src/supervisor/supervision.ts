@@ -48,6 +48,24 @@ export function restartDelay(restarts: number, policy: Pick<RestartPolicy, 'base
   return Math.round(Math.min(policy.capMs, exp * (0.8 + 0.4 * random())));
 }
 
+/**
+ * What to do after a crash: OTP's restart intensity (more than maxRestarts within periodMs means
+ * crash-looping) plus exponential backoff that starts over after a stable run. Past the intensity
+ * limit a child is not given up on forever (a remote outage must never stop a repo for good): it
+ * waits the full cap between attempts, and is reported as crash-looping.
+ */
+export function planRestart(
+  history: { crashes: number; restartTimes: number[]; startedAt: number },
+  now: number,
+  policy: RestartPolicy,
+  random: () => number = Math.random,
+): { delay: number; crashLooping: boolean; crashes: number; restartTimes: number[] } {
+  const crashes = (now - history.startedAt >= policy.stableMs ? 0 : history.crashes) + 1;
+  const restartTimes = [...history.restartTimes.filter((t) => now - t < policy.periodMs), now];
+  const crashLooping = restartTimes.length > policy.maxRestarts;
+  return { delay: crashLooping ? policy.capMs : restartDelay(crashes, policy, random), crashLooping, crashes, restartTimes };
+}
+
 const AGENT_SCRIPT = fileURLToPath(new URL('../cli.js', import.meta.url));
 
 export class SupervisedAgent {
@@ -185,14 +203,10 @@ export class SupervisedAgent {
       this.log.error('agent refused its entry; not restarting it', { repo: this.name });
       return;
     }
-    const now = Date.now();
-    if (now - this.startedAt >= this.policy.stableMs) this.consecutiveCrashes = 0;
-    this.consecutiveCrashes += 1;
-    this.restartTimes = [...this.restartTimes.filter((t) => now - t < this.policy.periodMs), now];
-    const crashLooping = this.restartTimes.length > this.policy.maxRestarts;
-    // Past the intensity limit the child is not given up on forever (a remote outage must never
-    // stop a repo for good) but waits the full cap between attempts, and is reported.
-    const delay = crashLooping ? this.policy.capMs : restartDelay(this.consecutiveCrashes, this.policy);
+    const plan = planRestart({ crashes: this.consecutiveCrashes, restartTimes: this.restartTimes, startedAt: this.startedAt }, Date.now(), this.policy);
+    this.consecutiveCrashes = plan.crashes;
+    this.restartTimes = plan.restartTimes;
+    const { delay, crashLooping } = plan;
     this.state = 'restarting';
     this.onLifecycle(this, { type: 'exited', code, signal, restartInMs: delay });
     this.log.error('agent exited; restarting it', { repo: this.name, pid, code, signal, restartInMs: delay, crashLooping });

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CLI } from '../support/agent.js';
 import { startDaemon, type LogLine } from '../support/daemon.js';
+import { processesIn, stallingGit } from '../support/fault-git.js';
 import { startGitDaemon } from '../support/git-daemon.js';
 import { RemoteRepo } from '../support/git-repo.js';
-import { publishedCommit, readPublishedFile } from '../support/published.js';
+import { publishedCommit, readPublishedFile, stateDirOf } from '../support/published.js';
 import { makeTempDir, waitFor } from '../support/tmp.js';
 
 async function setup(t: Parameters<typeof makeTempDir>[0]) {
@@ -166,4 +167,23 @@ test('SIGHUP makes every agent sync now, long before its interval', async (t) =>
   const pushed = await s.one.commit({ 'name.txt': 'now\n' });
   process.kill(daemon.pid, 'SIGHUP');
   await daemon.waitForLog(published('one', pushed), 'published after SIGHUP', 10_000);
+});
+
+test('SIGTERM during a hung fetch: the daemon exits 0 within its deadline, leaving no git behind and the old tree published', async (t) => {
+  const s = await setup(t);
+  const stall = join(s.root, 'stall');
+  const stalled = join(s.root, 'stalled-pid');
+  const bin = await stallingGit(s.root, stall, stalled);
+  const path = join(s.data, 'one');
+  await writeFile(s.listing, JSON.stringify([{ path, repo: s.git.url('one'), branch: 'main', timeout: 120_000 }]));
+  const daemon = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '200', PATH: `${bin}:${process.env.PATH}` });
+  await daemon.waitForLog(published('one', s.oneHead), 'one published');
+  await writeFile(stall, '');
+  await s.one.commit({ 'name.txt': 'never arrives\n' });
+  await waitFor(() => existsSync(stalled), { message: 'fetch stalled' });
+  const started = Date.now();
+  assert.equal(await daemon.stop('SIGTERM'), 0);
+  assert.ok(Date.now() - started < 15_000, `stopped in ${Date.now() - started} ms`);
+  await waitFor(() => processesIn(stateDirOf(path)).length === 0, { message: 'no git left in the state folder', timeoutMs: 5000 });
+  assert.equal(publishedCommit(path), s.oneHead);
 });

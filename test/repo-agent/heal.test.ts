@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
-import { chmod, mkdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { startAgent } from '../support/agent.js';
 import { startBlackhole } from '../support/blackhole.js';
+import { processesIn, stallingGit } from '../support/fault-git.js';
 import { startGitDaemon } from '../support/git-daemon.js';
 import { RemoteRepo } from '../support/git-repo.js';
 import { publishedCommit, readPublishedFile, stateDirOf } from '../support/published.js';
@@ -28,38 +29,6 @@ function alive(pid: number): boolean {
   }
 }
 
-/** PIDs of processes whose working directory is inside `dir`. */
-function processesIn(dir: string): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        const cwd = readlinkSync(`/proc/${p}/cwd`);
-        return cwd === dir || cwd.startsWith(dir + sep);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
-/** A `git` first on PATH that stalls in `fetch` while `stallFile` exists (as git-sync's e2e suite does). */
-async function stallingGit(root: string, stallFile: string, stalledFile: string): Promise<string> {
-  const bin = join(root, 'fakebin');
-  await mkdir(bin, { recursive: true });
-  await writeFile(
-    join(bin, 'git'),
-    `#!/bin/sh
-for a in "$@"; do
-  if [ "$a" = fetch ] && [ -e '${stallFile}' ]; then echo $$ > '${stalledFile}'; sleep 120; fi
-done
-exec /usr/bin/git "$@"
-`,
-  );
-  await chmod(join(bin, 'git'), 0o755);
-  return bin;
-}
-
 test('kill -9 during a fetch, then a restart heals: leftover git killed, stale locks removed, head published', async (t) => {
   const { root, remote, first, url, path } = await setup(t);
   const stall = join(root, 'stall');
@@ -72,7 +41,7 @@ test('kill -9 during a fetch, then a restart heals: leftover git killed, stale l
   await agent.waitForMessage('synced', (m) => m.commit === first);
   await writeFile(stall, '');
   const second = await remote.commit({ 'version.txt': '2\n' });
-  const stalledPid = Number(await waitFor(async () => (existsSync(stalled) ? (await import('node:fs')).readFileSync(stalled, 'utf8').trim() : ''), { message: 'fetch stalled' }));
+  const stalledPid = Number(await waitFor(() => (existsSync(stalled) ? readFileSync(stalled, 'utf8').trim() : ''), { message: 'fetch stalled' }));
   // What a git killed mid-command leaves behind.
   const gitDir = join(stateDirOf(path), 'repo.git');
   await writeFile(join(gitDir, 'shallow.lock'), '');

@@ -1,0 +1,38 @@
+// Faults injected from outside the daemon, as kubernetes/git-sync's e2e suite does: a `git`
+// wrapper first on PATH, and a look at which processes still work in a folder.
+
+import { readdirSync, readlinkSync } from 'node:fs';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+
+/** A `git` first on PATH that stalls in `fetch` while `stallFile` exists (as git-sync's e2e suite does). */
+export async function stallingGit(root: string, stallFile: string, stalledFile: string): Promise<string> {
+  const bin = join(root, 'fakebin');
+  await mkdir(bin, { recursive: true });
+  await writeFile(
+    join(bin, 'git'),
+    `#!/bin/sh
+for a in "$@"; do
+  if [ "$a" = fetch ] && [ -e '${stallFile}' ]; then echo $$ > '${stalledFile}'; sleep 120; fi
+done
+exec /usr/bin/git "$@"
+`,
+  );
+  await chmod(join(bin, 'git'), 0o755);
+  return bin;
+}
+
+/** PIDs of processes whose working directory is inside `dir`. */
+export function processesIn(dir: string): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const cwd = readlinkSync(`/proc/${p}/cwd`);
+        return cwd === dir || cwd.startsWith(dir + sep);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
