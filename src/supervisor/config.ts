@@ -2,6 +2,7 @@
 // name (LISTING_PATH ↔ --listing-path); a flag wins. The original tool's variables keep their
 // names and meanings (SCRAPE_INTERVAL in ms) so its users switch without edits.
 
+import { constants } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, defaultsFromEnv, intFromEnv } from '../shared/env-defaults.js';
@@ -17,6 +18,10 @@ export interface SupervisorConfig {
   oneTime: boolean;
   http: { host: string; port: number };
   logLevel: string;
+  webhookSecretFile: string | undefined;
+  syncTokenFile: string | undefined;
+  /** Besides SIGHUP, a signal that makes every agent sync now. */
+  syncOnSignal: NodeJS.Signals | undefined;
   /** An agent silent this long is killed and restarted. */
   heartbeatTimeoutMs: number;
   /** Re-read the listing this often even without a watcher event (a missed event costs at most this). */
@@ -35,6 +40,9 @@ const FLAGS = {
   'git-timeout': 'GIT_TIMEOUT',
   'stale-after': 'STALE_AFTER',
   'heartbeat-timeout': 'HEARTBEAT_TIMEOUT',
+  'webhook-secret-file': 'WEBHOOK_SECRET_FILE',
+  'sync-token-file': 'SYNC_TOKEN_FILE',
+  'sync-on-signal': 'SYNC_ON_SIGNAL',
 } as const;
 
 const BOOLEAN_FLAGS = new Set(['one-time', 'prune']);
@@ -74,6 +82,26 @@ function httpBind(env: NodeJS.ProcessEnv): { host: string; port: number } {
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
+function secretFile(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const v = env[name]?.trim();
+  if (v === undefined || v === '') return undefined;
+  if (!isAbsolute(v)) throw new ConfigError(`${name}=${JSON.stringify(v)}: must be an absolute path to a file holding the secret`);
+  return v;
+}
+
+// Signals the daemon already gives a meaning to, or that cannot be caught.
+const RESERVED_SIGNALS = new Set(['SIGTERM', 'SIGINT', 'SIGKILL', 'SIGSTOP', 'SIGCHLD']);
+
+function signal(env: NodeJS.ProcessEnv, name: string): NodeJS.Signals | undefined {
+  const v = env[name]?.trim().toUpperCase();
+  if (v === undefined || v === '') return undefined;
+  const sig = v.startsWith('SIG') ? v : `SIG${v}`;
+  if (!(sig in constants.signals) || RESERVED_SIGNALS.has(sig)) {
+    throw new ConfigError(`${name}=${JSON.stringify(env[name])}: must name a signal such as SIGUSR1 (not SIGTERM, SIGINT, SIGKILL, SIGSTOP or SIGCHLD)`);
+  }
+  return sig as NodeJS.Signals;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv): SupervisorConfig {
   const listing = env.LISTING_PATH?.trim();
   if (listing === undefined || listing === '') {
@@ -91,6 +119,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): SupervisorConfig {
     http: httpBind(env),
     logLevel,
     heartbeatTimeoutMs: intFromEnv(env, 'HEARTBEAT_TIMEOUT', 30_000, 1000),
+    webhookSecretFile: secretFile(env, 'WEBHOOK_SECRET_FILE'),
+    syncTokenFile: secretFile(env, 'SYNC_TOKEN_FILE'),
+    syncOnSignal: signal(env, 'SYNC_ON_SIGNAL'),
     rereadMs: 30_000,
   };
 }

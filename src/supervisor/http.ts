@@ -4,15 +4,41 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Log } from '../shared/logger.js';
 import { notReadyReason, readiness, type RepoStatus } from './status.js';
+import type { Triggers } from './triggers.js';
+import { PROVIDERS, type Provider } from './webhooks.js';
 
 export interface OperationsView {
   statuses(): RepoStatus[];
   metrics(): Promise<{ contentType: string; body: string }>;
   /** False when the supervisor's own loop is stuck. */
   alive(): boolean;
+  triggers: Triggers;
 }
 
+/** Push payloads are small; a larger body is refused before it is read in full. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
 type Handler = (req: IncomingMessage, res: ServerResponse, param: string | undefined) => Promise<void> | void;
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY_BYTES) return reject(new BodyTooLarge());
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new BodyTooLarge());
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
 
 interface Route {
   pattern: RegExp;
@@ -67,6 +93,27 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
     },
     { pattern: /^\/status$/, methods: { GET: (_q, res) => json(res, 200, view.statuses()) } },
     {
+      pattern: /^\/webhook\/([^/]+)$/,
+      methods: {
+        POST: async (req, res, provider) => {
+          if (!(PROVIDERS as readonly string[]).includes(provider ?? '')) return json(res, 404, { error: 'not found' });
+          const body = await readBody(req);
+          const r = await view.triggers.webhook(provider as Provider, req.headers, body);
+          json(res, r.status, r.body);
+        },
+      },
+    },
+    {
+      pattern: /^\/sync\/([^/]+)$/,
+      methods: {
+        POST: async (req, res, name) => {
+          req.resume();
+          const r = await view.triggers.syncByName(name ?? '', req.headers.authorization);
+          json(res, r.status, r.body);
+        },
+      },
+    },
+    {
       pattern: /^\/status\/([^/]+)$/,
       methods: {
         GET: (_q, res, name) => {
@@ -78,7 +125,7 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
     },
   ];
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     let decoded: string;
     try {
@@ -94,13 +141,21 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
       res.setHeader('Allow', Object.keys(route.methods).join(', '));
       return json(res, 405, { error: `method ${req.method} not allowed` });
     }
-    // Nothing we serve reads a body: drain it so keep-alive connections stay usable.
-    req.resume();
+    // GET handlers read no body: drain it so keep-alive connections stay usable.
+    if (method === 'GET') req.resume();
     const param = route.pattern.exec(decoded)?.[1];
     Promise.resolve(handler(req, res, param)).catch((err: unknown) => {
+      if (err instanceof BodyTooLarge) {
+        res.setHeader('Connection', 'close');
+        return json(res, 413, { error: `body larger than ${MAX_BODY_BYTES} bytes` });
+      }
       log.error('http handler failed', { path: decoded, error: err instanceof Error ? err.message : String(err) });
       if (!res.headersSent) json(res, 500, { error: 'internal error' });
       else res.end();
     });
   });
+  // Slow clients cannot hold connections open for long.
+  server.requestTimeout = 15_000;
+  server.headersTimeout = 10_000;
+  return server;
 }

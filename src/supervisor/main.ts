@@ -15,6 +15,7 @@ import { pruneEntry } from './prune.js';
 import { reconcile } from './reconcile.js';
 import { applyAgentMessage, initialStatus, type RepoStatus } from './status.js';
 import { DEFAULT_POLICY, SupervisedAgent, type LifecycleEvent } from './supervision.js';
+import { Triggers } from './triggers.js';
 import { watchListing } from './watch.js';
 
 export class Supervisor {
@@ -157,6 +158,7 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
       statuses: () => supervisor.statuses(),
       metrics: async () => ({ contentType: supervisor.metrics.registry.contentType, body: await supervisor.metrics.registry.metrics() }),
       alive: () => true,
+      triggers: new Triggers(config, () => supervisor.agents.values(), supervisor.metrics, log),
     },
     log,
   );
@@ -194,4 +196,6 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => supervisor.syncAll('SIGHUP'));
+  const extra = config.syncOnSignal;
+  if (extra !== undefined && extra !== 'SIGHUP') process.on(extra, () => supervisor.syncAll(extra));
 }

@@ -64,6 +64,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly triggers = new Counter({
+    name: 'git_autosync_trigger_requests_total',
+    help: 'Incoming sync triggers by endpoint (github, gitlab, gitea, sync) and result (accepted, ignored, unauthorized, invalid, disabled).',
+    labelNames: ['endpoint', 'result'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     for (const result of ['success', 'error']) this.listingReloads.inc({ result }, 0);
