@@ -12,7 +12,8 @@ import { redact } from '../shared/redact.js';
 import { isFullSha } from '../shared/ref-and-url.js';
 import { nextDelay, waitFrom } from './poll.js';
 import { killLeftoverGit } from './repair.js';
-import { RepoSync } from './sync.js';
+import { AfterPublish } from './hooks.js';
+import { RepoSync, VetoError } from './sync.js';
 
 export const EXIT_CONFIG = 78; // EX_CONFIG: the entry itself is invalid, restarting will not help
 const EXIT_BUG = 70; // EX_SOFTWARE
@@ -26,6 +27,7 @@ export class AgentLoop {
   private failures = 0;
   private stopping = false;
   private published: string | null = null;
+  private readonly afterPublish: AfterPublish;
 
   constructor(
     private readonly entry: ResolvedEntry,
@@ -33,7 +35,9 @@ export class AgentLoop {
     private readonly report: Reporter,
     private readonly log: Log,
     private readonly onBug: (err: unknown) => void,
-  ) {}
+  ) {
+    this.afterPublish = new AfterPublish(entry, report, log);
+  }
 
   async start(): Promise<void> {
     this.published = await this.sync.prepare();
@@ -74,6 +78,8 @@ export class AgentLoop {
     this.published = await this.sync.prepare();
     this.stopping = true;
     await this.runOnce('startup');
+    // One-time mode exits next: let the after-publish hooks finish first.
+    await this.afterPublish.settle();
     this.sync.close();
     return this.failures === 0;
   }
@@ -89,6 +95,7 @@ export class AgentLoop {
       if (outcome.result === 'synced') {
         this.report({ type: 'synced', commit: outcome.commit, previousCommit: outcome.previousCommit, durationMs, fetched: outcome.fetched });
         this.log.info('published', { commit: outcome.commit, previousCommit: outcome.previousCommit, durationMs });
+        this.afterPublish.published(outcome.commit, outcome.tree);
       } else {
         this.report({ type: 'unchanged', commit: outcome.commit, durationMs });
         this.log.debug('unchanged', { commit: outcome.commit, durationMs });
@@ -100,6 +107,9 @@ export class AgentLoop {
       }
       this.failures += 1;
       const durationMs = Date.now() - started;
+      if (err instanceof VetoError) {
+        this.report({ type: 'hook', hook: 'pre-publish', ok: false, commit: err.commit, durationMs, message: redact(err.message) });
+      }
       const retryInMs = nextDelay(this.failures, this.entry.intervalMs);
       const message = redact(err.message);
       this.report({ type: 'failed', error: { kind: err.kind, message }, consecutiveFailures: this.failures, retryInMs, durationMs });

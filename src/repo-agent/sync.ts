@@ -10,14 +10,26 @@ import { isFullSha } from '../shared/ref-and-url.js';
 import type { Log } from '../shared/logger.js';
 import { displayUrl } from '../shared/redact.js';
 import { credentialEnv } from './credentials.js';
+import { hookEnv, runCommand } from './hooks.js';
 import { GitRunner } from './git.js';
 import { layoutFor, OWNER_MARKER, worktreeDir, type Layout } from '../shared/layout.js';
 import { localError, readPublished, swapLink, type PublishedState } from './publish.js';
 import { killLeftoverGit, removeStaleLocks } from './repair.js';
 
+export class VetoError extends SyncError {
+  constructor(
+    readonly commit: string,
+    message: string,
+  ) {
+    super('vetoed', message);
+  }
+}
+
 export interface SyncOutcome {
   result: 'synced' | 'unchanged';
   commit: string;
+  /** The folder holding that commit's files. */
+  tree: string;
   previousCommit: string | null;
   fetched: boolean;
 }
@@ -40,6 +52,8 @@ export class RepoSync {
   /** Set once the bare repository was checked in this process; cleared when git reports damage. */
   private gitDirChecked = false;
   private rootChecked = false;
+  /** The commit the pre-publish hook refused; not tried again until the remote moves. */
+  private vetoed: string | null = null;
 
   constructor(
     readonly entry: ResolvedEntry,
@@ -132,13 +146,14 @@ export class RepoSync {
 
     // With nothing published yet there is nothing to compare: go straight to the fetch.
     const target = await this.resolveRemote(previous === null ? null : git, env);
-    if (published.kind === 'ours' && published.healthy && target.seen === published.commit) {
-      return { result: 'unchanged', commit: published.commit, previousCommit: previous, fetched: false };
+    const healthy = published.kind === 'ours' && published.healthy;
+    if (healthy && (target.seen === published.commit || (target.seen !== null && target.seen === this.vetoed))) {
+      return { result: 'unchanged', commit: published.commit, tree: worktreeDir(this.layout, published.commit), previousCommit: previous, fetched: false };
     }
 
     const commit = await this.fetch(git, target.source, env);
-    if (published.kind === 'ours' && published.healthy && commit === published.commit) {
-      return { result: 'unchanged', commit, previousCommit: previous, fetched: true };
+    if (healthy && (commit === published.commit || commit === this.vetoed)) {
+      return { result: 'unchanged', commit: published.commit, tree: worktreeDir(this.layout, published.commit), previousCommit: previous, fetched: true };
     }
 
     const tree = worktreeDir(this.layout, commit);
@@ -149,10 +164,22 @@ export class RepoSync {
       await git.run(['worktree', 'prune'], this.opts());
       await git.run(['worktree', 'add', '--detach', '--force', tree, commit], this.opts());
     }
+    await this.prePublish(tree, commit);
     const { movedAside } = await swapLink(this.layout, commit, published);
     if (previous !== null && previous !== commit) this.retireLater(previous);
     if (movedAside !== null) await this.retireAsideLater();
-    return { result: 'synced', commit, previousCommit: previous, fetched: true };
+    return { result: 'synced', commit, tree, previousCommit: previous, fetched: true };
+  }
+
+  /** The pre-publish hook's veto: the tree is never published and the commit not retried. */
+  private async prePublish(tree: string, commit: string): Promise<void> {
+    const hook = this.entry.hooks.prePublish;
+    if (hook === undefined) return;
+    const outcome = await runCommand(hook.command, hook.timeoutMs, tree, hookEnv(this.entry, commit), this.log, 'pre-publish');
+    if (outcome.ok) return;
+    this.vetoed = commit;
+    this.retireLater(commit);
+    throw new VetoError(commit, `pre-publish hook vetoed ${commit.slice(0, 12)} (${outcome.message}); the previous tree stays published`);
   }
 
   /** Refuse to publish over anything we did not make, unless it is the original tool's clone of this repo. */
@@ -225,13 +252,13 @@ export class RepoSync {
     const env = await credentialEnv(this.entry, this.layout.secretsDir);
     const target = await this.resolveRemote(previous === null ? null : git, env);
     if (previous !== null && target.seen === previous) {
-      return { result: 'unchanged', commit: previous, previousCommit: previous, fetched: false };
+      return { result: 'unchanged', commit: previous, tree: this.layout.path, previousCommit: previous, fetched: false };
     }
     const commit = await this.fetch(git, target.source, env);
     // Not atomic by design: readers can see a mix while files are rewritten.
     await git.run(['reset', '--hard', '--quiet', commit], this.opts());
     await git.run(['clean', '-ffd', '--quiet'], this.opts());
-    return { result: previous === commit ? 'unchanged' : 'synced', commit, previousCommit: previous, fetched: true };
+    return { result: previous === commit ? 'unchanged' : 'synced', commit, tree: this.layout.path, previousCommit: previous, fetched: true };
   }
 
   private async inPlaceRepo(): Promise<GitRunner> {

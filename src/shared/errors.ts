@@ -8,6 +8,8 @@ export const SYNC_ERROR_KINDS = [
   'invalid-ref',
   'local-state',
   'config',
+  /** A pre-publish hook refused the commit: the previous tree stays published. */
+  'vetoed',
   'git',
 ] as const;
 

@@ -28,6 +28,21 @@ const refString = z.string().superRefine((ref, ctx) => {
 
 const millis = (min: number) => z.number().int().min(min);
 
+// A hook is an argument array, run without a shell: nothing in it is ever interpolated.
+const hookCommand = z
+  .array(z.string().min(1).refine((a) => !/[\u0000]/.test(a), { message: 'command arguments must not contain NUL' }))
+  .min(1)
+  .max(64)
+  .describe('Argument array: the program, then its arguments. No shell.');
+
+const commandHook = (what: string) =>
+  z
+    .strictObject({
+      command: hookCommand,
+      timeoutMs: millis(100).max(3_600_000).optional().describe(`Kill the ${what} after this many ms. Default 60000.`),
+    })
+    .optional();
+
 export const listingEntrySchema = z
   .strictObject({
     path: absolutePath('path').refine((p) => p !== '/', { message: 'path must not be "/"' }).describe(
@@ -58,6 +73,24 @@ export const listingEntrySchema = z
     maxStaleness: millis(1000)
       .optional()
       .describe('Readiness fails when the last successful sync is older than this (ms). Default: no limit.'),
+    webhook: z
+      .strictObject({
+        url: z
+          .string()
+          .refine((u) => /^https?:\/\/[^\s]+$/i.test(u), { message: 'webhook.url must be an http(s) URL' })
+          .refine((u) => !/^https?:\/\/[^/]*:[^/]*@/i.test(u), { message: 'webhook.url must not contain a password' }),
+        method: z.enum(['POST', 'PUT']).optional(),
+        timeoutMs: millis(100).max(600_000).optional(),
+      })
+      .optional()
+      .describe('Called after each publish with JSON {name, repo, ref, commit, path}; retried with backoff; never blocks syncing.'),
+    execHook: commandHook('exec hook').describe(
+      'Run in the newly published tree after each publish, with GIT_AUTOSYNC_COMMIT, GIT_AUTOSYNC_NAME and GIT_AUTOSYNC_PATH set.',
+    ),
+    prePublishHook: commandHook('pre-publish hook').describe(
+      'Run in the new tree before it is published; a non-zero exit or a timeout vetoes the publish (symlink mode only).',
+    ),
+    touchFile: absolutePath('touchFile').optional().describe('A file touched after each publish.'),
     prune: z.boolean().optional().describe('Delete the published tree and git state when the entry is removed from the listing. Default: PRUNE (false).'),
     sshKeyFile: absolutePath('sshKeyFile').optional().describe('File holding the ssh private key (a mounted secret).'),
     knownHostsFile: absolutePath('knownHostsFile').optional().describe('known_hosts file; host keys are checked strictly.'),
@@ -67,6 +100,9 @@ export const listingEntrySchema = z
   .superRefine((entry, ctx) => {
     if (entry.branch !== undefined && entry.ref !== undefined && entry.branch !== entry.ref) {
       ctx.addIssue({ code: 'custom', path: ['ref'], message: 'give either "branch" or "ref", not both' });
+    }
+    if (entry.prePublishHook !== undefined && entry.publish === 'in-place') {
+      ctx.addIssue({ code: 'custom', path: ['prePublishHook'], message: 'needs "publish": "symlink" (in place there is no tree to check before readers see it)' });
     }
     if ((entry.usernameFile === undefined) !== (entry.passwordFile === undefined)) {
       ctx.addIssue({
@@ -118,6 +154,12 @@ export interface ResolvedEntry {
   publish: 'symlink' | 'in-place';
   timeoutMs: number;
   staleAfterMs: number;
+  hooks: {
+    webhook?: { url: string; method: 'POST' | 'PUT'; timeoutMs: number } | undefined;
+    exec?: { command: string[]; timeoutMs: number } | undefined;
+    prePublish?: { command: string[]; timeoutMs: number } | undefined;
+    touchFile?: string | undefined;
+  };
   /** Holds the daemon's readiness back until published (and fresh, with maxStalenessMs). */
   required: boolean;
   maxStalenessMs: number | null;
@@ -182,6 +224,9 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
   if (defaults.syncRoot !== undefined && !isInside(defaults.syncRoot, e.path)) {
     errors.push(new EntryError(index, name, 'path', `must be inside SYNC_ROOT (${defaults.syncRoot})`));
   }
+  if (defaults.syncRoot !== undefined && e.touchFile !== undefined && !isInside(defaults.syncRoot, e.touchFile)) {
+    errors.push(new EntryError(index, name, 'touchFile', `must be inside SYNC_ROOT (${defaults.syncRoot})`));
+  }
   if (errors.length > 0) return { errors };
   const remote = checkRemoteUrl(e.repo);
   if ('reason' in remote) throw new Error('unreachable: repo was validated by the schema');
@@ -197,6 +242,12 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
       publish: e.publish ?? 'symlink',
       timeoutMs: e.timeout ?? defaults.timeoutMs,
       staleAfterMs: e.staleAfter ?? defaults.staleAfterMs,
+      hooks: {
+        webhook: e.webhook && { url: e.webhook.url, method: e.webhook.method ?? 'POST', timeoutMs: e.webhook.timeoutMs ?? 10_000 },
+        exec: e.execHook && { command: e.execHook.command, timeoutMs: e.execHook.timeoutMs ?? 60_000 },
+        prePublish: e.prePublishHook && { command: e.prePublishHook.command, timeoutMs: e.prePublishHook.timeoutMs ?? 60_000 },
+        touchFile: e.touchFile,
+      },
       required: e.required ?? true,
       maxStalenessMs: e.maxStaleness ?? null,
       prune: e.prune,

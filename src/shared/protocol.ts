@@ -23,8 +23,13 @@ export type AgentMessage =
   | { type: 'unchanged'; commit: string; durationMs: number }
   | { type: 'failed'; error: WireError; consecutiveFailures: number; retryInMs: number; durationMs: number }
   | { type: 'heartbeat'; at: number }
+  /** An after-publish hook ran (exec, webhook) or a pre-publish hook vetoed a commit. */
+  | { type: 'hook'; hook: HookName; ok: boolean; commit: string; durationMs: number; message: string }
   /** A log line for the supervisor to write (with the repo's name), so the daemon has one writer. */
   | { type: 'log'; level: LogLevel; message: string; fields: LogFields };
+
+export const HOOK_NAMES = ['exec', 'webhook', 'pre-publish', 'touch'] as const;
+export type HookName = (typeof HOOK_NAMES)[number];
 
 /** continuous: poll until told to stop. once: one sync, report it, exit (0 on success). */
 export type AgentMode = 'continuous' | 'once';
@@ -74,6 +79,10 @@ export function parseAgentMessage(raw: unknown): AgentMessage | null {
     }
     case 'heartbeat':
       return isNum(m.at) ? { type: 'heartbeat', at: m.at } : null;
+    case 'hook':
+      return (HOOK_NAMES as readonly unknown[]).includes(m.hook) && typeof m.ok === 'boolean' && isCommit(m.commit) && isNum(m.durationMs) && isStr(m.message)
+        ? { type: 'hook', hook: m.hook as HookName, ok: m.ok, commit: m.commit, durationMs: m.durationMs, message: m.message }
+        : null;
     case 'log':
       return (LOG_LEVELS as readonly unknown[]).includes(m.level) && isStr(m.message) && isObject(m.fields)
         ? { type: 'log', level: m.level as LogLevel, message: m.message, fields: m.fields }
@@ -117,7 +126,15 @@ const isPosInt = (v: unknown): v is number => isNum(v) && Number.isInteger(v) &&
  * the checks that keep git safe (URL, ref) run again here, so nothing unchecked reaches git.
  */
 export function parseResolvedEntry(raw: unknown): ResolvedEntry | null {
-  if (!isObject(raw) || !isObject(raw.credentials)) return null;
+  if (!isObject(raw) || !isObject(raw.credentials) || !isObject(raw.hooks)) return null;
+  const h = raw.hooks;
+  const isCommand = (v: unknown) => isObject(v) && Array.isArray(v.command) && v.command.length > 0 && v.command.every(isStr) && isPosInt(v.timeoutMs);
+  const hooksOk =
+    (h.exec === undefined || isCommand(h.exec)) &&
+    (h.prePublish === undefined || isCommand(h.prePublish)) &&
+    (h.webhook === undefined || (isObject(h.webhook) && isStr(h.webhook.url) && /^https?:\/\//i.test(h.webhook.url) && isPosInt(h.webhook.timeoutMs))) &&
+    isOptStr(h.touchFile);
+  if (!hooksOk) return null;
   const e = raw;
   const c = raw.credentials;
   const ok =

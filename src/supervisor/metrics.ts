@@ -64,6 +64,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly hookRuns = new Counter({
+    name: 'git_autosync_hook_runs_total',
+    help: 'Hook runs by hook (exec, webhook, touch, pre-publish) and result; a pre-publish failure is a veto.',
+    labelNames: ['repo', 'hook', 'result'] as const,
+    registers: [this.registry],
+  });
   readonly triggers = new Counter({
     name: 'git_autosync_trigger_requests_total',
     help: 'Incoming sync triggers by endpoint (github, gitlab, gitea, sync) and result (accepted, ignored, unauthorized, invalid, disabled).',
@@ -90,6 +96,7 @@ export class Metrics {
     this.syncDuration.remove({ repo });
     for (const g of [this.lastSuccess, this.consecutiveFailures, this.up]) g.remove({ repo });
     this.restarts.remove({ repo });
+    for (const hook of ['exec', 'webhook', 'touch', 'pre-publish']) for (const result of ['success', 'failure']) this.hookRuns.remove({ repo, hook, result });
     const commit = this.publishedCommit.get(repo);
     if (commit !== undefined) this.commitInfo.remove({ repo, commit });
     this.publishedCommit.delete(repo);
@@ -115,6 +122,9 @@ export class Metrics {
         this.syncs.inc({ repo, result: 'error' });
         this.syncDuration.observe({ repo }, m.durationMs / 1000);
         this.consecutiveFailures.set({ repo }, m.consecutiveFailures);
+        break;
+      case 'hook':
+        this.hookRuns.inc({ repo, hook: m.hook, result: m.ok ? 'success' : 'failure' });
         break;
       case 'sync-started':
       case 'heartbeat':

@@ -2,7 +2,7 @@
 // events by pure functions (easy to test, no clocks or processes inside).
 
 import type { ResolvedEntry } from '../shared/listing-schema.js';
-import type { AgentMessage, WireError } from '../shared/protocol.js';
+import type { AgentMessage, HookName, WireError } from '../shared/protocol.js';
 import { displayUrl } from '../shared/redact.js';
 
 export type RepoState = 'starting' | 'syncing' | 'synced' | 'failing' | 'backoff' | 'stopped';
@@ -25,6 +25,10 @@ export interface RepoStatus {
   restarts: number;
   required: boolean;
   maxStalenessMs: number | null;
+  /** The commit the pre-publish hook refused, until a later commit is published. */
+  vetoedCommit: string | null;
+  /** The last run of each hook. */
+  hooks: Partial<Record<HookName, { ok: boolean; commit: string; at: string; message: string }>>;
 }
 
 export function initialStatus(entry: ResolvedEntry): RepoStatus {
@@ -44,6 +48,8 @@ export function initialStatus(entry: ResolvedEntry): RepoStatus {
     restarts: 0,
     required: entry.required,
     maxStalenessMs: entry.maxStalenessMs,
+    vetoedCommit: null,
+    hooks: {},
   };
 }
 
@@ -61,6 +67,7 @@ export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): 
     case 'unchanged':
       return {
         ...s,
+        vetoedCommit: m.type === 'synced' ? null : s.vetoedCommit,
         state: 'synced',
         publishedCommit: m.commit,
         lastSyncAt: iso(now),
@@ -76,6 +83,12 @@ export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): 
         lastError: { ...m.error, at: iso(now) },
         consecutiveFailures: m.consecutiveFailures,
         nextRetryAt: iso(now + m.retryInMs),
+      };
+    case 'hook':
+      return {
+        ...s,
+        hooks: { ...s.hooks, [m.hook]: { ok: m.ok, commit: m.commit, at: iso(now), message: m.message } },
+        vetoedCommit: m.hook === 'pre-publish' && !m.ok ? m.commit : s.vetoedCommit,
       };
     case 'heartbeat':
     case 'log':
