@@ -13,14 +13,16 @@ const DEADLINE_EXIT = 124;
 const KILLED_EXIT = 137;
 
 // Transports a listing may use; everything else (ext::, fd::, remote helpers) is refused by git
-// itself, including for anything a fetched repository might ask for.
-const PROTOCOL_CONFIG = [
+// itself, including for anything a fetched repository (its submodules) might ask for. `file` is
+// allowed only for entries that fetch from a local path: a remote repository's submodule must
+// never read local files (CVE-2022-39253).
+const protocolConfig = (allowFile: boolean) => [
   'protocol.allow=never',
   'protocol.https.allow=always',
   'protocol.http.allow=always',
   'protocol.ssh.allow=always',
   'protocol.git.allow=always',
-  'protocol.file.allow=always',
+  `protocol.file.allow=${allowFile ? 'always' : 'never'}`,
   // Credentials come only from our askpass; no helper may store them on disk.
   'credential.helper=',
   // A detached auto-gc would outlive the command, hold locks and escape the deadline.
@@ -68,11 +70,15 @@ export interface RunOptions {
 export class GitRunner {
   private readonly git: SimpleGit;
 
-  constructor(readonly cwd: string) {
+  constructor(
+    readonly cwd: string,
+    policy: { allowFileTransport: boolean; extraConfig?: string[] } = { allowFileTransport: false },
+  ) {
     this.git = simpleGit({
       baseDir: cwd,
       binary: DEADLINE_WRAPPER,
-      config: PROTOCOL_CONFIG,
+      // The entry's own (allowlisted) settings first, so ours always win.
+      config: [...(policy.extraConfig ?? []), ...protocolConfig(policy.allowFileTransport)],
       allowEnvironment: ALLOWED_ENV,
       trimmed: false,
       maxConcurrentProcesses: 1,

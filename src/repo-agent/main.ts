@@ -93,7 +93,7 @@ export class AgentLoop {
       this.failures = 0;
       this.published = outcome.commit;
       if (outcome.result === 'synced') {
-        this.report({ type: 'synced', commit: outcome.commit, previousCommit: outcome.previousCommit, durationMs, fetched: outcome.fetched });
+        this.report({ type: 'synced', commit: outcome.commit, previousCommit: outcome.previousCommit, durationMs, fetched: outcome.fetched, kept: outcome.kept ?? [] });
         this.log.info('published', { commit: outcome.commit, previousCommit: outcome.previousCommit, durationMs });
         this.afterPublish.published(outcome.commit, outcome.tree);
       } else {

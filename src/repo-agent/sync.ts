@@ -28,6 +28,8 @@ export class VetoError extends SyncError {
 export interface SyncOutcome {
   result: 'synced' | 'unchanged';
   commit: string;
+  /** Previously published commits still kept on disk (`keep`), newest first. */
+  kept?: string[];
   /** The folder holding that commit's files. */
   tree: string;
   previousCommit: string | null;
@@ -43,6 +45,9 @@ interface RemoteTarget {
 
 // Where fetched commits are kept reachable, so gc never takes the tree being published.
 const TARGET_REF = 'refs/autosync/target';
+// Past these, replaced commits' objects are collected (gc "auto").
+const LOOSE_OBJECTS_LIMIT = 256;
+const PACKS_LIMIT = 20;
 
 export class RepoSync {
   readonly layout: Layout;
@@ -54,12 +59,19 @@ export class RepoSync {
   private rootChecked = false;
   /** The commit the pre-publish hook refused; not tried again until the remote moves. */
   private vetoed: string | null = null;
+  /** Previously published commits still on disk (`keep`), newest first. */
+  private kept: string[] = [];
 
   constructor(
     readonly entry: ResolvedEntry,
     private readonly log: Log,
   ) {
     this.layout = layoutFor(entry.path, entry.publish);
+  }
+
+  /** A git runner for `cwd` under this entry's transport policy. */
+  private runner(cwd: string): GitRunner {
+    return new GitRunner(cwd, { allowFileTransport: this.entry.transport === 'file', extraConfig: this.entry.gitConfig });
   }
 
   /** Folders where git runs for this entry (to find our own git processes). */
@@ -76,6 +88,8 @@ export class RepoSync {
 
   /** Heal leftovers of a killed predecessor and report what is published now. */
   prepare(): Promise<string | null> {
+    // Files git writes for this entry come out group-writable (consumers in the same group).
+    if (this.entry.fileMode === 'group-write') process.umask(0o002);
     return this.exclusive(async () => {
       const killed = await killLeftoverGit(this.ownedDirs());
       if (killed.length > 0) this.log.warn('killed leftover git processes', { pids: killed });
@@ -90,7 +104,13 @@ export class RepoSync {
       const current = published.kind === 'ours' && published.healthy ? published.commit : null;
       // Trees left by a crash mid-checkout, or whose removal timer died with the old agent.
       const leftovers = (await readdir(this.layout.worktreesDir).catch(() => [] as string[])).filter((c) => c !== current);
-      for (const commit of leftovers) this.retireLater(commit);
+      // The newest `keep` of them were published before and stay; the rest go after staleAfter.
+      const byAge = await Promise.all(
+        leftovers.map(async (c) => ({ c, t: await stat(worktreeDir(this.layout, c)).then((s) => s.mtimeMs, () => 0) })),
+      );
+      byAge.sort((a, b) => b.t - a.t);
+      this.kept = byAge.slice(0, this.entry.keep).map((x) => x.c);
+      for (const { c } of byAge.slice(this.entry.keep)) this.retireLater(c);
       await this.retireAsideLater();
       return current;
     });
@@ -159,16 +179,59 @@ export class RepoSync {
     const tree = worktreeDir(this.layout, commit);
     this.cancelRetirement(commit);
     const reuse = await this.isCheckoutOf(tree, commit);
-    if (!reuse) {
-      await rm(tree, { recursive: true, force: true });
-      await git.run(['worktree', 'prune'], this.opts());
-      await git.run(['worktree', 'add', '--detach', '--force', tree, commit], this.opts());
-    }
+    if (!reuse) await this.checkout(git, tree, commit, env);
     await this.prePublish(tree, commit);
     const { movedAside } = await swapLink(this.layout, commit, published);
-    if (previous !== null && previous !== commit) this.retireLater(previous);
+    if (previous !== null && previous !== commit) this.rememberPrevious(previous);
     if (movedAside !== null) await this.retireAsideLater();
-    return { result: 'synced', commit, tree, previousCommit: previous, fetched: true };
+    await this.collectGarbage(git);
+    return { result: 'synced', commit, tree, previousCommit: previous, fetched: true, kept: [...this.kept] };
+  }
+
+  /** A fresh worktree of `commit` at `tree`: sparse when asked, submodules as asked. */
+  private async checkout(git: GitRunner, tree: string, commit: string, env: Record<string, string>): Promise<void> {
+    await rm(tree, { recursive: true, force: true });
+    await git.run(['worktree', 'prune'], this.opts());
+    // Credentials too: a partial clone fetches the blobs it checks out from the remote.
+    const sparse = this.entry.sparse;
+    await git.run(['worktree', 'add', '--detach', '--force', ...(sparse === null ? [] : ['--no-checkout']), tree, commit], this.opts(env));
+    const inTree = this.runner(tree);
+    if (sparse !== null) {
+      // Directories were validated (relative, no leading "-"), so they are safe as arguments.
+      await inTree.run(['sparse-checkout', 'set', '--cone', ...sparse], this.opts(env));
+      await inTree.run(['reset', '--hard', '--quiet', commit], this.opts(env));
+    }
+    await this.updateSubmodules(inTree, env);
+  }
+
+  private async updateSubmodules(inTree: GitRunner, env: Record<string, string>): Promise<void> {
+    const mode = this.entry.submodules;
+    if (mode === 'off' || !(await stat(join(inTree.cwd, '.gitmodules')).then(() => true, () => false))) return;
+    // Relative submodule URLs resolve against remote.origin.url, which names the entry's repo.
+    await inTree.run(['submodule', 'update', '--init', '--recursive', ...(mode === 'shallow' ? ['--depth=1'] : [])], this.opts(env));
+  }
+
+  /** Keep the last `keep` published trees (newest first); retire the rest after staleAfter. */
+  private rememberPrevious(commit: string): void {
+    this.kept = [commit, ...this.kept.filter((c) => c !== commit)];
+    for (const old of this.kept.slice(this.entry.keep)) this.retireLater(old);
+    this.kept = this.kept.slice(0, this.entry.keep);
+  }
+
+  private async gcIfCluttered(git: GitRunner): Promise<void> {
+    const out = await git.run(['count-objects', '-v'], this.opts());
+    const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(out)?.[1] ?? 0);
+    if (field('count') > LOOSE_OBJECTS_LIMIT || field('packs') > PACKS_LIMIT) {
+      await git.run(['gc', '--quiet', '--prune=now'], this.opts());
+      this.log.debug('collected garbage', { looseObjects: field('count'), packs: field('packs') });
+    }
+  }
+
+  private async collectGarbage(git: GitRunner): Promise<void> {
+    const gc = this.entry.gc;
+    // "auto" runs when replaced trees are removed (removeTree).
+    if (gc === 'always') await git.run(['gc', '--quiet', '--prune=now'], this.opts());
+    else if (gc === 'aggressive') await git.run(['gc', '--aggressive', '--quiet', '--prune=now'], this.opts());
   }
 
   /** The pre-publish hook's veto: the tree is never published and the commit not retried. */
@@ -189,7 +252,7 @@ export class RepoSync {
       throw new SyncError('local-state', `${p} is ${published.what}; git-autosync will not replace it. Move it away or choose another path`);
     }
     if (published.kind === 'directory') {
-      const url = await new GitRunner(p).run(['config', '--get', 'remote.origin.url'], this.opts()).catch(() => '');
+      const url = await this.runner(p).run(['config', '--get', 'remote.origin.url'], this.opts()).catch(() => '');
       if (!sameRemote(url.trim(), this.entry.repo)) {
         throw new SyncError(
           'local-state',
@@ -206,10 +269,10 @@ export class RepoSync {
     await mkdir(worktreesDir, { recursive: true }).catch((err) => {
       throw localError(`cannot create ${worktreesDir}`, err);
     });
-    if (this.gitDirChecked) return new GitRunner(gitDir);
-    const git = new GitRunner(this.layout.stateDir);
+    if (this.gitDirChecked) return this.runner(gitDir);
+    const git = this.runner(this.layout.stateDir);
     const healthy = await stat(join(gitDir, 'HEAD')).then(
-      () => new GitRunner(gitDir).run(['rev-parse', '--is-bare-repository'], this.opts()).then((out) => out.trim() === 'true'),
+      () => this.runner(gitDir).run(['rev-parse', '--is-bare-repository'], this.opts()).then((out) => out.trim() === 'true'),
       () => false,
     ).catch(() => false);
     if (!healthy) {
@@ -217,24 +280,50 @@ export class RepoSync {
       if (existed) this.log.warn('git state is damaged; re-creating it', { gitDir });
       await rm(gitDir, { recursive: true, force: true });
       await git.run(['init', '--bare', '--quiet', gitDir], this.opts());
-      const bare = new GitRunner(gitDir);
+      const bare = this.runner(gitDir);
       // We are the only writer and never run gc beside another command: unreachable objects
       // can go at once, which keeps disk flat over thousands of syncs.
       for (const [k, v] of [['gc.pruneExpire', 'now'], ['gc.worktreePruneExpire', 'now'], ['core.logAllRefUpdates', 'false']]) {
         await bare.run(['config', k as string, v as string], this.opts());
       }
     }
+    const bare = this.runner(gitDir);
+    await this.configureRemote(bare);
     this.gitDirChecked = true;
-    return new GitRunner(gitDir);
+    return bare;
+  }
+
+  /**
+   * Settings that follow the entry (checked once per agent, so a changed entry applies at
+   * restart): the remote (relative submodule URLs and partial clones need it by name), the
+   * partial-clone filter, gc and file-mode policy.
+   */
+  private async configureRemote(git: GitRunner): Promise<void> {
+    const e = this.entry;
+    const set = (k: string, v: string) => git.run(['config', k, v], this.opts());
+    const unset = (k: string) => git.run(['config', '--unset-all', k], this.opts()).catch(() => '');
+    await set('remote.origin.url', e.repo);
+    if (e.filter !== null) {
+      await set('remote.origin.promisor', 'true');
+      await set('remote.origin.partialclonefilter', e.filter);
+    } else {
+      await unset('remote.origin.promisor');
+      await unset('remote.origin.partialclonefilter');
+    }
+    // gc is ours to run (see gcIfCluttered): git's own auto-gc would also run inside commands.
+    if (e.gc === 'off') await set('gc.auto', '0');
+    else await unset('gc.auto');
+    if (e.fileMode === 'group-write') await set('core.sharedRepository', 'group');
+    else await unset('core.sharedRepository');
   }
 
   /** True when `tree` is already a complete checkout of `commit` (e.g. the link was deleted). */
   private async isCheckoutOf(tree: string, commit: string): Promise<boolean> {
     const exists = await stat(join(tree, '.git')).then(() => true, () => false);
     if (!exists) return false;
-    const head = await new GitRunner(tree).run(['rev-parse', 'HEAD'], this.opts()).catch(() => '');
+    const head = await this.runner(tree).run(['rev-parse', 'HEAD'], this.opts()).catch(() => '');
     if (head.trim() !== commit) return false;
-    const dirty = await new GitRunner(tree).run(['status', '--porcelain', '--untracked-files=no'], this.opts()).catch(() => 'x');
+    const dirty = await this.runner(tree).run(['status', '--porcelain', '--untracked-files=no'], this.opts()).catch(() => 'x');
     return dirty.trim() === '';
   }
 
@@ -242,7 +331,7 @@ export class RepoSync {
 
   private async inPlaceHead(): Promise<string | null> {
     if (!(await stat(join(this.layout.path, '.git')).then(() => true, () => false))) return null;
-    const head = await new GitRunner(this.layout.path).run(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], this.opts()).catch(() => '');
+    const head = await this.runner(this.layout.path).run(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], this.opts()).catch(() => '');
     return /^[0-9a-f]{40,64}$/.test(head.trim()) ? head.trim() : null;
   }
 
@@ -256,18 +345,19 @@ export class RepoSync {
     }
     const commit = await this.fetch(git, target.source, env);
     // Not atomic by design: readers can see a mix while files are rewritten.
-    await git.run(['reset', '--hard', '--quiet', commit], this.opts());
+    await git.run(['reset', '--hard', '--quiet', commit], this.opts(env));
     await git.run(['clean', '-ffd', '--quiet'], this.opts());
+    await this.updateSubmodules(git, env);
     return { result: previous === commit ? 'unchanged' : 'synced', commit, tree: this.layout.path, previousCommit: previous, fetched: true };
   }
 
   private async inPlaceRepo(): Promise<GitRunner> {
     const { path, stateDir } = this.layout;
-    if (this.gitDirChecked) return new GitRunner(path);
+    if (this.gitDirChecked) return this.runner(path);
     await mkdir(path, { recursive: true }).catch((err) => {
       throw localError(`cannot create ${path}`, err);
     });
-    const git = new GitRunner(path);
+    const git = this.runner(path);
     const marker = join(stateDir, OWNER_MARKER);
     const hasGit = await stat(join(path, '.git')).then(() => true, () => false);
     if (!hasGit) {
@@ -284,7 +374,7 @@ export class RepoSync {
     // From now on this clone is ours, whatever URL the entry names later.
     await mkdir(stateDir, { recursive: true });
     await writeFile(marker, 'managed by git-autosync\n');
-    await git.run(['config', 'remote.origin.url', this.entry.repo], this.opts());
+    await this.configureRemote(git);
     this.gitDirChecked = true;
     return git;
   }
@@ -324,7 +414,10 @@ export class RepoSync {
     const args = ['fetch', '--no-tags', '--no-recurse-submodules', '--quiet'];
     if (this.entry.depth > 0) args.push(`--depth=${this.entry.depth}`);
     else if (await stat(join(this.layout.gitDir, 'shallow')).then(() => true, () => false)) args.push('--unshallow');
-    args.push('--end-of-options', this.entry.repo, `+${source}:${TARGET_REF}`);
+    if (this.entry.filter !== null) args.push(`--filter=${this.entry.filter}`);
+    // Through the remote named origin (its URL is the entry's): partial clones fetch missing
+    // objects from it later, and relative submodule URLs resolve against it.
+    args.push('--end-of-options', 'origin', `+${source}:${TARGET_REF}`);
     await git.run(args, this.opts(env));
     const commit = (await git.run(['rev-parse', '--verify', 'FETCH_HEAD^{commit}'], this.opts())).trim();
     if (!/^[0-9a-f]{40,64}$/.test(commit)) throw new SyncError('git', `unexpected FETCH_HEAD: ${commit.slice(0, 80)}`);
@@ -359,7 +452,13 @@ export class RepoSync {
     const published = await readPublished(this.layout);
     if (published.kind === 'ours' && published.commit === commit) return; // republished meanwhile
     await rm(worktreeDir(this.layout, commit), { recursive: true, force: true });
-    await new GitRunner(this.layout.gitDir).run(['worktree', 'prune'], this.opts()).catch(() => undefined);
+    const git = this.runner(this.layout.gitDir);
+    await git.run(['worktree', 'prune'], this.opts()).catch(() => undefined);
+    // The replaced commit's objects are now unreachable. Off the hot path (when a tree is
+    // retired, never during a poll) we count loose objects and packs, and past a small bound
+    // collect them (gc.pruneExpire=now): disk stays flat. git's own gc --auto only samples one
+    // object folder, which lets the count drift far past its threshold.
+    if (this.entry.gc === 'auto') await this.gcIfCluttered(git).catch(() => undefined);
     this.log.debug('removed replaced tree', { commit });
   }
 

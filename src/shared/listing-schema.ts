@@ -4,7 +4,7 @@
 import { basename, isAbsolute, normalize } from 'node:path';
 import { isInside } from './paths.js';
 import { z } from 'zod';
-import { checkRefName, checkRemoteUrl, isFullSha, type Transport } from './ref-and-url.js';
+import { checkGitConfig, checkRefName, checkRemoteUrl, isFullSha, type Transport } from './ref-and-url.js';
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -27,6 +27,14 @@ const refString = z.string().superRefine((ref, ctx) => {
 });
 
 const millis = (min: number) => z.number().int().min(min);
+
+// Cone-mode sparse directories: relative, normalised, no option-looking or hidden tricks.
+const sparseDir = z
+  .string()
+  .min(1)
+  .refine((d) => !d.startsWith('/') && !d.startsWith('-') && !CONTROL.test(d) && !d.split('/').some((p) => p === '..' || p === '.' || p === ''), {
+    message: 'sparse directories must be relative paths without ".", ".." or empty segments, not starting with "-"',
+  });
 
 // A hook is an argument array, run without a shell: nothing in it is ever interpolated.
 const hookCommand = z
@@ -73,6 +81,26 @@ export const listingEntrySchema = z
     maxStaleness: millis(1000)
       .optional()
       .describe('Readiness fails when the last successful sync is older than this (ms). Default: no limit.'),
+    submodules: z.enum(['recursive', 'shallow', 'off']).optional().describe('Submodules: recursive (default), shallow (depth 1) or off.'),
+    sparse: z.array(sparseDir).min(1).max(256).optional().describe('Directories to check out (cone mode); everything else is left out.'),
+    filter: z
+      .string()
+      .regex(/^(blob:none|tree:0|blob:limit=\d+[kmg]?)$/, 'filter must be blob:none, tree:0 or blob:limit=<n>[k|m|g]')
+      .optional()
+      .describe('Partial-clone filter, e.g. "blob:none": objects are fetched only as checkouts need them.'),
+    keep: z.number().int().min(0).max(100).optional().describe('How many previously published trees to keep on disk (default 0).'),
+    gc: z.enum(['auto', 'always', 'aggressive', 'off']).optional().describe('git garbage collection: auto (default), always, aggressive or off.'),
+    fileMode: z.enum(['default', 'group-write']).optional().describe('group-write: files and folders group-writable, for consumers in the same group.'),
+    gitConfig: z
+      .array(
+        z.string().superRefine((kv, ctx) => {
+          const reason = checkGitConfig(kv);
+          if (reason !== null) ctx.addIssue({ code: 'custom', message: reason });
+        }),
+      )
+      .max(32)
+      .optional()
+      .describe('Extra git settings "key=value" for this entry, from an allowlist (http.*, core.compression, pack.*, …).'),
     webhook: z
       .strictObject({
         url: z
@@ -100,6 +128,9 @@ export const listingEntrySchema = z
   .superRefine((entry, ctx) => {
     if (entry.branch !== undefined && entry.ref !== undefined && entry.branch !== entry.ref) {
       ctx.addIssue({ code: 'custom', path: ['ref'], message: 'give either "branch" or "ref", not both' });
+    }
+    if (entry.sparse !== undefined && entry.publish === 'in-place') {
+      ctx.addIssue({ code: 'custom', path: ['sparse'], message: 'needs "publish": "symlink"' });
     }
     if (entry.prePublishHook !== undefined && entry.publish === 'in-place') {
       ctx.addIssue({ code: 'custom', path: ['prePublishHook'], message: 'needs "publish": "symlink" (in place there is no tree to check before readers see it)' });
@@ -154,6 +185,14 @@ export interface ResolvedEntry {
   publish: 'symlink' | 'in-place';
   timeoutMs: number;
   staleAfterMs: number;
+  submodules: 'recursive' | 'shallow' | 'off';
+  sparse: string[] | null;
+  filter: string | null;
+  keep: number;
+  gc: 'auto' | 'always' | 'aggressive' | 'off';
+  fileMode: 'default' | 'group-write';
+  /** Allowlisted "key=value" settings passed to every git command of this entry. */
+  gitConfig: string[];
   hooks: {
     webhook?: { url: string; method: 'POST' | 'PUT'; timeoutMs: number } | undefined;
     exec?: { command: string[]; timeoutMs: number } | undefined;
@@ -242,6 +281,13 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
       publish: e.publish ?? 'symlink',
       timeoutMs: e.timeout ?? defaults.timeoutMs,
       staleAfterMs: e.staleAfter ?? defaults.staleAfterMs,
+      submodules: e.submodules ?? 'recursive',
+      sparse: e.sparse ?? null,
+      filter: e.filter ?? null,
+      keep: e.keep ?? 0,
+      gc: e.gc ?? 'auto',
+      fileMode: e.fileMode ?? 'default',
+      gitConfig: e.gitConfig ?? [],
       hooks: {
         webhook: e.webhook && { url: e.webhook.url, method: e.webhook.method ?? 'POST', timeoutMs: e.webhook.timeoutMs ?? 10_000 },
         exec: e.execHook && { command: e.execHook.command, timeoutMs: e.execHook.timeoutMs ?? 60_000 },

@@ -4,7 +4,7 @@
 import { SYNC_ERROR_KINDS, type SyncErrorKind } from './errors.js';
 import type { ResolvedEntry } from './listing-schema.js';
 import { LOG_LEVELS, type LogFields, type LogLevel } from './logger.js';
-import { checkRefName, checkRemoteUrl } from './ref-and-url.js';
+import { checkGitConfig, checkRefName, checkRemoteUrl } from './ref-and-url.js';
 
 export const PROTOCOL_VERSION = 2;
 
@@ -19,7 +19,7 @@ export type AgentMessage =
   /** The agent has looked at its local state; publishedCommit is what readers see now (adopted or null). */
   | { type: 'ready'; publishedCommit: string | null }
   | { type: 'sync-started'; reason: SyncReason }
-  | { type: 'synced'; commit: string; previousCommit: string | null; durationMs: number; fetched: boolean }
+  | { type: 'synced'; commit: string; previousCommit: string | null; durationMs: number; fetched: boolean; kept: string[] }
   | { type: 'unchanged'; commit: string; durationMs: number }
   | { type: 'failed'; error: WireError; consecutiveFailures: number; retryInMs: number; durationMs: number }
   | { type: 'heartbeat'; at: number }
@@ -59,8 +59,13 @@ export function parseAgentMessage(raw: unknown): AgentMessage | null {
     case 'sync-started':
       return isStr(m.reason) ? { type: 'sync-started', reason: m.reason as SyncReason } : null;
     case 'synced':
-      return isCommit(m.commit) && (m.previousCommit === null || isCommit(m.previousCommit)) && isNum(m.durationMs) && typeof m.fetched === 'boolean'
-        ? { type: 'synced', commit: m.commit, previousCommit: m.previousCommit, durationMs: m.durationMs, fetched: m.fetched }
+      return isCommit(m.commit) &&
+        (m.previousCommit === null || isCommit(m.previousCommit)) &&
+        isNum(m.durationMs) &&
+        typeof m.fetched === 'boolean' &&
+        Array.isArray(m.kept) &&
+        m.kept.every(isCommit)
+        ? { type: 'synced', commit: m.commit, previousCommit: m.previousCommit, durationMs: m.durationMs, fetched: m.fetched, kept: m.kept }
         : null;
     case 'unchanged':
       return isCommit(m.commit) && isNum(m.durationMs) ? { type: 'unchanged', commit: m.commit, durationMs: m.durationMs } : null;
@@ -152,6 +157,14 @@ export function parseResolvedEntry(raw: unknown): ResolvedEntry | null {
     isPosInt(e.staleAfterMs) &&
     (e.prune === undefined || typeof e.prune === 'boolean') &&
     typeof e.required === 'boolean' &&
+    ['recursive', 'shallow', 'off'].includes(e.submodules as string) &&
+    (e.sparse === null || (Array.isArray(e.sparse) && e.sparse.every((d) => isStr(d) && !d.startsWith('-') && !d.startsWith('/') && !d.split('/').includes('..')))) &&
+    (e.filter === null || (isStr(e.filter) && /^(blob:none|tree:0|blob:limit=\d+[kmg]?)$/.test(e.filter))) &&
+    isPosInt(e.keep) &&
+    ['auto', 'always', 'aggressive', 'off'].includes(e.gc as string) &&
+    (e.fileMode === 'default' || e.fileMode === 'group-write') &&
+    Array.isArray(e.gitConfig) &&
+    e.gitConfig.every((kv) => isStr(kv) && checkGitConfig(kv) === null) &&
     (e.maxStalenessMs === null || isPosInt(e.maxStalenessMs)) &&
     isOptStr(e.syncRoot) &&
     isOptStr(c.sshKeyFile) &&

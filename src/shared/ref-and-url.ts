@@ -69,3 +69,26 @@ export function checkRefName(ref: string): string | null {
   if (ref.split('/').some((part) => part.startsWith('.'))) return 'no part of it may start with "."';
   return null;
 }
+
+// git settings an entry may add: an allowlist, since a denylist of everything that can run a
+// command (core.sshCommand, core.fsmonitor, filters, aliases, helpers…) is easy to get wrong.
+const GIT_CONFIG_ALLOWED = [
+  /^http\.(lowSpeedLimit|lowSpeedTime|postBuffer|version|sslVerify|sslCAInfo|sslCAPath|proxy|maxRequests|minSessions|followRedirects)$/i,
+  /^https?\.[^.]+(\.[^.]+)*\.(sslVerify|sslCAInfo|proxy)$/i,
+  /^core\.(compression|bigFileThreshold|packedGitLimit|packedGitWindowSize|deltaBaseCacheLimit|autocrlf|eol|symlinks|longpaths|ignoreCase|precomposeUnicode|quotePath|checkStat|trustctime)$/i,
+  /^(pack|index|checkout|transfer|fetch)\.(threads|windowMemory|deltaCacheSize|depth|window|version|workers|thresholdForParallelism|fsckObjects|negotiationAlgorithm|unpackLimit|writeCommitGraph|parallel)$/i,
+  /^protocol\.version$/i,
+  /^submodule\.fetchJobs$/i,
+  /^feature\.manyFiles$/i,
+];
+const GIT_CONFIG_ENTRY = /^([A-Za-z][A-Za-z0-9-]*(?:\.[^=\s]+)*\.[A-Za-z][A-Za-z0-9-]*)=([^\u0000-\u001f\u007f]*)$/;
+
+/** null when `kv` is an allowed "key=value" git setting, else the reason it is refused. */
+export function checkGitConfig(kv: string): string | null {
+  const m = GIT_CONFIG_ENTRY.exec(kv);
+  if (m === null) return `gitConfig entry ${JSON.stringify(kv.slice(0, 80))} must be "key=value"`;
+  if (!GIT_CONFIG_ALLOWED.some((re) => re.test(m[1]!))) {
+    return `gitConfig key "${m[1]}" is not allowed (settings that can run commands or move credentials are refused; see the docs for the allowed keys)`;
+  }
+  return null;
+}

@@ -25,6 +25,8 @@ export interface RepoStatus {
   restarts: number;
   required: boolean;
   maxStalenessMs: number | null;
+  /** Previously published commits still on disk (`keep`), newest first. */
+  keptCommits: string[];
   /** The commit the pre-publish hook refused, until a later commit is published. */
   vetoedCommit: string | null;
   /** The last run of each hook. */
@@ -48,6 +50,7 @@ export function initialStatus(entry: ResolvedEntry): RepoStatus {
     restarts: 0,
     required: entry.required,
     maxStalenessMs: entry.maxStalenessMs,
+    keptCommits: [],
     vetoedCommit: null,
     hooks: {},
   };
@@ -68,6 +71,7 @@ export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): 
       return {
         ...s,
         vetoedCommit: m.type === 'synced' ? null : s.vetoedCommit,
+        keptCommits: m.type === 'synced' ? m.kept : s.keptCommits,
         state: 'synced',
         publishedCommit: m.commit,
         lastSyncAt: iso(now),

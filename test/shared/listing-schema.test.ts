@@ -97,3 +97,34 @@ test('a sha ref and full refs are accepted as refs', () => {
   assert.equal(ok({ path: '/d/x', repo: '/r', ref: 'refs/tags/v1.0' }).ref, 'refs/tags/v1.0');
   assert.equal(ok({ path: '/d/x', repo: '/r' }).ref, null);
 });
+
+test('gitConfig takes allowlisted settings and refuses anything that can run a command or carry a secret', () => {
+  assert.deepEqual(ok({ path: '/d/x', repo: '/r', gitConfig: ['core.autocrlf=true', 'http.lowSpeedTime=30', 'pack.threads=1'] }).gitConfig, [
+    'core.autocrlf=true',
+    'http.lowSpeedTime=30',
+    'pack.threads=1',
+  ]);
+  for (const bad of [
+    'core.sshCommand=touch /tmp/x',
+    'core.fsmonitor=/tmp/x',
+    'credential.helper=/tmp/x',
+    'alias.co=!sh -c x',
+    'filter.lfs.smudge=x',
+    'http.extraHeader=Authorization: Bearer x',
+    'include.path=/etc/x',
+    'core.hooksPath=/tmp',
+    'protocol.ext.allow=always',
+    'url.x.insteadOf=y',
+    'no-equals-sign',
+  ]) {
+    const [msg] = refused({ path: '/d/x', repo: '/r', gitConfig: [bad] });
+    assert.match(msg!, /"gitConfig\.0" (gitConfig key ".*" is not allowed|gitConfig entry .* must be "key=value")/, bad);
+  }
+});
+
+test('sparse directories and filters are checked', () => {
+  assert.match(refused({ path: '/d/x', repo: '/r', sparse: ['../etc'] })[0]!, /"sparse\.0" sparse directories must be relative/);
+  assert.match(refused({ path: '/d/x', repo: '/r', sparse: ['--cone'] })[0]!, /"sparse\.0"/);
+  assert.match(refused({ path: '/d/x', repo: '/r', filter: 'sparse:oid=x' })[0]!, /"filter" must be blob:none, tree:0/);
+  assert.match(refused({ path: '/d/x', repo: '/r', sparse: ['a'], publish: 'in-place' })[0]!, /"sparse" needs "publish": "symlink"/);
+});

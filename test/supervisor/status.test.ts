@@ -13,7 +13,7 @@ const A = 'a'.repeat(40);
 test('a repo is not ready until published, then ready; a failure keeps the published commit', () => {
   let s = initialStatus(entry());
   assert.equal(notReadyReason(s, 0), 'not published yet');
-  s = applyAgentMessage(s, { type: 'synced', commit: A, previousCommit: null, durationMs: 5, fetched: true }, 1000);
+  s = applyAgentMessage(s, { type: 'synced', commit: A, previousCommit: null, durationMs: 5, fetched: true, kept: [] }, 1000);
   assert.equal(notReadyReason(s, 1000), null);
   s = applyAgentMessage(s, { type: 'failed', error: { kind: 'network', message: 'down' }, consecutiveFailures: 1, retryInMs: 1000, durationMs: 3 }, 2000);
   assert.equal(s.state, 'backoff');
