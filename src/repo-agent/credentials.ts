@@ -34,7 +34,30 @@ function shellQuote(path: string): string {
   return `'${path}'`;
 }
 
-export async function credentialEnv(entry: ResolvedEntry, secretsDir: string): Promise<Record<string, string>> {
+export interface Credentials {
+  /** Environment for git: GIT_SSH_COMMAND or the askpass wiring. */
+  env: Record<string, string>;
+  /** For the in-process http probe; null without http credentials. */
+  httpAuth: { username: string; password: string } | null;
+}
+
+export async function loadCredentials(entry: ResolvedEntry, secretsDir: string): Promise<Credentials> {
+  const httpAuth = await readHttpAuth(entry);
+  return { env: await credentialEnv(entry, secretsDir, httpAuth !== null), httpAuth };
+}
+
+async function readHttpAuth(entry: ResolvedEntry): Promise<Credentials['httpAuth']> {
+  const c = entry.credentials;
+  if (c.usernameFile === undefined || c.passwordFile === undefined) return null;
+  const username = (await readSecretFile('usernameFile', c.usernameFile)).split('\n')[0] ?? '';
+  const password = (await readSecretFile('passwordFile', c.passwordFile)).split('\n')[0] ?? '';
+  if (username.trim() === '') throw new SyncError('config', `"usernameFile" ${c.usernameFile}: is empty`);
+  if (password.trim() === '') throw new SyncError('config', `"passwordFile" ${c.passwordFile}: is empty`);
+  registerSecret(password);
+  return { username, password };
+}
+
+async function credentialEnv(entry: ResolvedEntry, secretsDir: string, hasHttpAuth: boolean): Promise<Record<string, string>> {
   const c = entry.credentials;
   if (entry.transport === 'ssh') {
     if (c.sshKeyFile === undefined && c.knownHostsFile === undefined) {
@@ -68,12 +91,7 @@ export async function credentialEnv(entry: ResolvedEntry, secretsDir: string): P
     }
     return { GIT_SSH_COMMAND: parts.join(' ') };
   }
-  if (c.usernameFile !== undefined && c.passwordFile !== undefined) {
-    const username = (await readSecretFile('usernameFile', c.usernameFile)).split('\n')[0] ?? '';
-    const password = (await readSecretFile('passwordFile', c.passwordFile)).split('\n')[0] ?? '';
-    if (username.trim() === '') throw new SyncError('config', `"usernameFile" ${c.usernameFile}: is empty`);
-    if (password.trim() === '') throw new SyncError('config', `"passwordFile" ${c.passwordFile}: is empty`);
-    registerSecret(password);
+  if (hasHttpAuth && c.usernameFile !== undefined && c.passwordFile !== undefined) {
     return {
       GIT_ASKPASS: ASKPASS,
       GIT_AUTOSYNC_USERNAME_FILE: c.usernameFile,

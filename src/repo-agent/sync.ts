@@ -9,8 +9,9 @@ import { isInside } from '../shared/paths.js';
 import { isFullSha } from '../shared/ref-and-url.js';
 import type { Log } from '../shared/logger.js';
 import { displayUrl } from '../shared/redact.js';
-import { credentialEnv } from './credentials.js';
+import { loadCredentials, type Credentials } from './credentials.js';
 import { hookEnv, runCommand } from './hooks.js';
+import { HttpProber, probeGit, type ProbeResult, type ProbeTarget } from './probe.js';
 import { GitRunner } from './git.js';
 import { layoutFor, OWNER_MARKER, worktreeDir, type Layout } from '../shared/layout.js';
 import { localError, readPublished, swapLink, type PublishedState } from './publish.js';
@@ -48,6 +49,8 @@ const TARGET_REF = 'refs/autosync/target';
 // Past these, replaced commits' objects are collected (gc "auto").
 const LOOSE_OBJECTS_LIMIT = 256;
 const PACKS_LIMIT = 20;
+// After this many polls where git answered and the in-process probe could not, stop probing.
+const PROBE_MISSES_ALLOWED = 3;
 
 export class RepoSync {
   readonly layout: Layout;
@@ -61,6 +64,9 @@ export class RepoSync {
   private vetoed: string | null = null;
   /** Previously published commits still on disk (`keep`), newest first. */
   private kept: string[] = [];
+  private httpProber: HttpProber | null = null;
+  /** Polls where the in-process probe could not answer but git could. */
+  private probeMisses = 0;
 
   constructor(
     readonly entry: ResolvedEntry,
@@ -135,6 +141,7 @@ export class RepoSync {
   /** Stop timers; trees waiting for removal are cleaned by the next agent's prepare(). */
   close(): void {
     this.closed = true;
+    this.httpProber?.close();
     for (const t of this.retiring.values()) clearTimeout(t);
     this.retiring.clear();
   }
@@ -162,10 +169,11 @@ export class RepoSync {
     await this.refuseForeign(published);
     const previous = published.kind === 'ours' ? published.commit : null;
     const git = await this.bareRepo();
-    const env = await credentialEnv(this.entry, this.layout.secretsDir);
+    const creds = await loadCredentials(this.entry, this.layout.secretsDir);
+    const env = creds.env;
 
     // With nothing published yet there is nothing to compare: go straight to the fetch.
-    const target = await this.resolveRemote(previous === null ? null : git, env);
+    const target = await this.resolveRemote(previous === null ? null : git, creds);
     const healthy = published.kind === 'ours' && published.healthy;
     if (healthy && (target.seen === published.commit || (target.seen !== null && target.seen === this.vetoed))) {
       return { result: 'unchanged', commit: published.commit, tree: worktreeDir(this.layout, published.commit), previousCommit: previous, fetched: false };
@@ -338,8 +346,9 @@ export class RepoSync {
   private async syncInPlace(): Promise<SyncOutcome> {
     const git = await this.inPlaceRepo();
     const previous = await this.inPlaceHead();
-    const env = await credentialEnv(this.entry, this.layout.secretsDir);
-    const target = await this.resolveRemote(previous === null ? null : git, env);
+    const creds = await loadCredentials(this.entry, this.layout.secretsDir);
+    const env = creds.env;
+    const target = await this.resolveRemote(previous === null ? null : git, creds);
     if (previous !== null && target.seen === previous) {
       return { result: 'unchanged', commit: previous, tree: this.layout.path, previousCommit: previous, fetched: false };
     }
@@ -382,23 +391,62 @@ export class RepoSync {
   // ---- shared steps -------------------------------------------------------------------------
 
   /** Find the remote commit with one ls-remote; `git` null skips the call (nothing to compare). */
-  private async resolveRemote(git: GitRunner | null, env: Record<string, string>): Promise<RemoteTarget> {
+  private async resolveRemote(git: GitRunner | null, creds: Credentials): Promise<RemoteTarget> {
     const ref = this.entry.ref;
     if (ref !== null && isFullSha(ref)) return { source: ref, seen: ref }; // pinned: never polled
     if (git === null) return { source: this.fetchSource(), seen: null };
     const patterns = ref === null ? ['HEAD'] : ref.startsWith('refs/') ? [ref, `${ref}^{}`] : [`refs/heads/${ref}`, `refs/tags/${ref}`, `refs/tags/${ref}^{}`];
-    const out = await git.run(['ls-remote', '--end-of-options', this.entry.repo, ...patterns], this.opts(env));
-    const refs = new Map<string, string>();
-    for (const line of out.split('\n')) {
-      const [sha, name] = line.split('\t');
-      if (sha !== undefined && name !== undefined) refs.set(name, sha);
-    }
+    const refs = await this.listRemoteRefs(git, creds, patterns);
     const candidates = ref === null ? ['HEAD'] : ref.startsWith('refs/') ? [ref] : [`refs/heads/${ref}`, `refs/tags/${ref}`];
     for (const name of candidates) {
       const sha = refs.get(`${name}^{}`) ?? refs.get(name);
       if (sha !== undefined) return { source: name, seen: sha };
     }
     throw new SyncError('invalid-ref', `ref "${ref ?? 'HEAD'}" was not found on ${displayUrl(this.entry.repo)}`);
+  }
+
+  /**
+   * The remote's refs for `patterns`: asked in process when the transport allows (no process
+   * spawned for an unchanged poll), else, or when the probe cannot tell, by `git ls-remote`.
+   */
+  private async listRemoteRefs(git: GitRunner, creds: Credentials, patterns: string[]): Promise<Map<string, string>> {
+    const prober = this.prober();
+    let probeFailure: string | null = null;
+    if (prober !== null) {
+      const result = await prober({ url: this.entry.repo, prefixes: patterns.filter((p) => !p.endsWith('^{}')), auth: creds.httpAuth, timeoutMs: Math.min(this.entry.timeoutMs, 30_000) });
+      if ('refs' in result) return result.refs;
+      probeFailure = result.unknown;
+    }
+    const out = await git.run(['ls-remote', '--end-of-options', this.entry.repo, ...patterns], this.opts(creds.env));
+    if (probeFailure !== null) {
+      // git could answer where the probe could not: after a few such polls, leave it to git.
+      this.probeMisses += 1;
+      this.log.debug('in-process ref probe failed; git ls-remote answered', { reason: probeFailure, misses: this.probeMisses });
+      if (this.probeMisses >= PROBE_MISSES_ALLOWED) this.log.info('in-process ref probe disabled for this repo; polling with git ls-remote', { reason: probeFailure });
+    }
+    const refs = new Map<string, string>();
+    for (const line of out.split('\n')) {
+      const [sha, name] = line.split('\t');
+      if (sha !== undefined && name !== undefined) refs.set(name, sha);
+    }
+    return refs;
+  }
+
+  /** The probe for this entry's transport, or null where only git can ask (ssh, proxies, TLS settings). */
+  private prober(): ((t: ProbeTarget) => Promise<ProbeResult>) | null {
+    if (this.probeMisses >= PROBE_MISSES_ALLOWED) return null;
+    const t = this.entry.transport;
+    if (t === 'git') return probeGit;
+    if (t !== 'http' && t !== 'https') return null;
+    // git would go through a proxy or use TLS settings the probe does not know: let git ask.
+    const proxied = ['HTTPS_PROXY', 'HTTP_PROXY', 'ALL_PROXY', 'https_proxy', 'http_proxy', 'all_proxy'].some((k) => (process.env[k] ?? '') !== '');
+    if (proxied || this.entry.gitConfig.some((kv) => /^https?\./i.test(kv))) return null;
+    // A CA bundle named for OpenSSL (and so for git) is the probe's too; a CA folder is not supported.
+    const caFile = process.env.SSL_CERT_FILE;
+    if (t === 'https' && !caFile && process.env.SSL_CERT_DIR) return null;
+    this.httpProber ??= new HttpProber(t === 'https', t === 'https' ? caFile : undefined);
+    const p = this.httpProber;
+    return (target) => p.probe(target);
   }
 
   private fetchSource(): string {

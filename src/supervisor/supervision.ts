@@ -103,9 +103,9 @@ export class SupervisedAgent {
     const child = fork(AGENT_SCRIPT, ['--agent'], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // Agents run from compiled JavaScript, never through a TypeScript loader (memory). They
-      // spend their life waiting on git: a small young generation and no optimising compiler
-      // (lite mode) save ~2 MB each, measured, at no CPU cost we could see.
-      execArgv: ['--max-semi-space-size=1', '--lite-mode'],
+      // spend their life waiting on git, so a small young generation is enough. (Not V8's lite
+      // mode: it drops WebAssembly, which Node's fetch needs for webhooks.)
+      execArgv: ['--max-semi-space-size=1'],
       serialization: 'json',
     });
     this.child = child;

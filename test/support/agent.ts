@@ -86,7 +86,7 @@ export async function startAgent(
           if (child.exitCode !== null) throw new Error(`agent exited (${child.exitCode}) before "${type}"; output:\n${out.slice(-2000)}`);
           return null;
         },
-        { timeoutMs, message: `agent message "${type}"; messages so far: ${JSON.stringify(messages.slice(-5))}` },
+        { timeoutMs, message: `agent message "${type}" (messages seen: ${messages.length})` },
       );
     },
   };
