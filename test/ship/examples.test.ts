@@ -214,7 +214,9 @@ test('every published path (and its state folder beside it) lies on a writable s
 
 test('credential files named by the listings and by *_FILE variables are mounted from Secrets that have those keys', () => {
   for (const d of daemons()) {
-    const files = listingOf(d).flatMap(({ entry, raw }) => SECRET_FIELDS.flatMap((f) => (isObj(raw) && typeof raw[f] === 'string' ? [[`${entry.name}.${f}`, raw[f]] as const] : [])));
+    const files: Array<[what: string, file: string]> = listingOf(d).flatMap(({ entry, raw }) =>
+      SECRET_FIELDS.flatMap((f): Array<[string, string]> => (isObj(raw) && typeof raw[f] === 'string' ? [[`${entry.name}.${f}`, raw[f]]] : [])),
+    );
     if (d.config.webhookSecretFile !== undefined) files.push(['WEBHOOK_SECRET_FILE', d.config.webhookSecretFile]);
     if (d.config.syncTokenFile !== undefined) files.push(['SYNC_TOKEN_FILE', d.config.syncTokenFile]);
     for (const [what, file] of files) {
@@ -228,7 +230,7 @@ test('credential files named by the listings and by *_FILE variables are mounted
       // 0440 with fsGroup: readable by the daemon's group, never by others. (Kubernetes' YAML 1.1
       // reads 0440 as octal; a decimal 440 would be 0670.)
       const mode = obj(r.volume.projected).defaultMode ?? obj(r.volume.secret).defaultMode;
-      if (mode !== undefined) assert.equal(Number(mode) & 0o007, 0, `${d.where}: ${file} is not readable by others (defaultMode ${Number(mode).toString(8)})`);
+      if (mode !== undefined) assert.equal(Number(mode) & 0o027, 0, `${d.where}: ${file} is read-only and not readable by others (defaultMode ${Number(mode).toString(8)})`);
     }
   }
 });
