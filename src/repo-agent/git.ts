@@ -152,6 +152,8 @@ function lastLines(stderr: string): string {
 }
 
 const PATTERNS: Array<[RegExp, SyncErrorKind]> = [
+  // Local problems that git follows with its generic "Could not read from remote repository".
+  [/detected dubious ownership|No user exists for uid|unsafe repository/i, 'local-state'],
   [/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/i, 'auth'],
   [/Permission denied|Authentication failed|could not read (Username|Password)|terminal prompts disabled|HTTP Basic: Access denied|\b401\b|\b403\b|invalid credentials|Load key .*: (invalid format|error in libcrypto)/i, 'auth'],
   [/not a git repository \(or any|unable to read tree|bad signature|index file corrupt|HEAD: not a valid|invalid gitfile format/i, 'local-state'],

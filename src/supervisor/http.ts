@@ -9,6 +9,8 @@ import { PROVIDERS, type Provider } from './webhooks.js';
 
 export interface OperationsView {
   statuses(): RepoStatus[];
+  /** False until a listing has been read successfully once: nothing is known to sync yet. */
+  listingLoaded(): boolean;
   metrics(): Promise<{ contentType: string; body: string }>;
   /** False when the supervisor's own loop is stuck. */
   alive(): boolean;
@@ -66,7 +68,9 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
       methods: {
         GET: (_q, res) => {
           const r = readiness(view.statuses(), Date.now());
-          json(res, r.ready ? 200 : 503, r.ready ? { status: 'ready' } : { status: 'not ready', failing: r.failing });
+          if (!view.listingLoaded()) r.failing.unshift({ name: '(listing)', reason: 'no valid listing has been read yet' });
+          const ready = r.failing.length === 0;
+          json(res, ready ? 200 : 503, ready ? { status: 'ready' } : { status: 'not ready', failing: r.failing });
         },
       },
     },

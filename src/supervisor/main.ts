@@ -23,6 +23,8 @@ export class Supervisor {
   readonly metrics = new Metrics();
   private readonly status = new Map<string, RepoStatus>();
   private lastListingHash: string | null = null;
+  /** A listing has been read and applied at least once. */
+  listingLoaded = false;
   private reloading: Promise<void> = Promise.resolve();
   private stopping = false;
 
@@ -86,6 +88,7 @@ export class Supervisor {
     }
     this.metrics.listingReloads.inc({ result: 'success' });
     this.lastListingHash = hash;
+    this.listingLoaded = true;
     await this.apply(desired);
   }
 
@@ -156,6 +159,7 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
   const server = createOperationsServer(
     {
       statuses: () => supervisor.statuses(),
+      listingLoaded: () => supervisor.listingLoaded,
       metrics: async () => ({ contentType: supervisor.metrics.registry.contentType, body: await supervisor.metrics.registry.metrics() }),
       alive: () => true,
       triggers: new Triggers(config, () => supervisor.agents.values(), supervisor.metrics, log),

@@ -152,3 +152,17 @@ test('unknown paths answer 404 and wrong methods 405, as JSON without stack trac
   assert.equal((await get(`${base}/readyz`)).status, 200, 'an empty listing is ready');
   assert.match((await get(`${base}/metrics`)).body, /process_cpu_seconds_total/);
 });
+
+test('readiness stays 503 while no valid listing has ever been read', async (t) => {
+  const root = await makeTempDir(t);
+  const listing = join(root, 'listing.json');
+  await writeFile(listing, '[{"path": ');
+  const daemon = startDaemon(t, { LISTING_PATH: listing });
+  const base = await daemon.httpUrl();
+  await daemon.waitForLog((l) => l.message === 'listing rejected; keeping the last good one running', 'broken listing rejected');
+  const before = await get(`${base}/readyz`);
+  assert.equal(before.status, 503);
+  assert.match(before.body, /no valid listing has been read yet/);
+  await writeFile(listing, '[]');
+  await waitFor(async () => (await get(`${base}/readyz`)).status === 200, { message: 'ready once a listing is read' });
+});

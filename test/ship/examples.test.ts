@@ -60,6 +60,7 @@ before(async () => {
   server = createOperationsServer(
     {
       statuses: () => statuses,
+      listingLoaded: () => true,
       metrics: async () => ({ contentType: 'text/plain', body: '' }),
       alive: () => true,
       triggers: {} as Triggers,
