@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { startAgent } from '../support/agent.js';
+import { processesIn } from '../support/fault-git.js';
+import { startGitDaemon } from '../support/git-daemon.js';
+import { RemoteRepo } from '../support/git-repo.js';
+import { publishedCommit, stateDirOf, worktreesOnDisk } from '../support/published.js';
+import { makeTempDir, waitFor } from '../support/tmp.js';
+
+/** Every file of the published tree holds the same value: the tree is one whole commit. */
+function assertWholeTree(path: string): string | null {
+  let dir: string;
+  try {
+    dir = join(path, '..', readlinkSync(path));
+  } catch {
+    return null; // nothing published yet
+  }
+  const values = ['a.txt', 'b.txt', 'deep/c.txt'].map((f) => readFileSync(join(dir, f), 'utf8'));
+  assert.ok(values.every((v) => v === values[0]), `torn tree at ${dir}: ${values.join(' | ')}`);
+  return values[0]!;
+}
+
+const files = (v: string) => ({ 'a.txt': v, 'b.txt': v, 'deep/c.txt': v, ...Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`pad/${i}.txt`, `${v}\n`.repeat(50)])) });
+
+test('kill -9 of the agent at random moments, 25 times: never a torn tree, never a stuck state, always converges', async (t) => {
+  const root = await makeTempDir(t);
+  const serveRoot = join(root, 'remotes');
+  const repo = await RemoteRepo.create(serveRoot, 'app');
+  await repo.commit(files('0'));
+  const daemon = await startGitDaemon(t, serveRoot);
+  const path = join(root, 'data', 'app');
+  const entry = { path, repo: daemon.url('app'), branch: 'main', interval: 100, staleAfter: 0 };
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let i = 1; i <= 25; i++) {
+    const sha = await repo.commit(files(String(i)));
+    const agent = await startAgent(t, entry);
+    // Somewhere in start-up, fetch, checkout or the swap.
+    await new Promise((r) => setTimeout(r, Math.floor(random() * 400)));
+    process.kill(agent.pid, 'SIGKILL');
+    await agent.exited;
+    assertWholeTree(path);
+    void sha;
+  }
+  const head = await repo.commit(files('final'));
+  const agent = await startAgent(t, entry);
+  await agent.waitForMessage('synced', (m) => m.commit === head);
+  assert.equal(assertWholeTree(path), 'final');
+  await waitFor(() => worktreesOnDisk(path).join() === head, { message: 'leftover trees cleaned up' });
+  await agent.stop();
+  await waitFor(() => processesIn(stateDirOf(path)).length === 0, { message: 'no git left running', timeoutMs: 10_000 });
+  assert.equal(publishedCommit(path), head);
+});
+
+function openFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+function childCount(pid: number): number {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).length;
+  } catch {
+    return 0;
+  }
+}
+
+test('300 syncs and polls leave no growth in open files, child processes or trees on disk', async (t) => {
+  const root = await makeTempDir(t);
+  const serveRoot = join(root, 'remotes');
+  const repo = await RemoteRepo.create(serveRoot, 'app');
+  await repo.commit(files('0'));
+  const daemon = await startGitDaemon(t, serveRoot);
+  const path = join(root, 'data', 'app');
+  const agent = await startAgent(t, { path, repo: daemon.url('app'), branch: 'main', interval: 100, staleAfter: 0 });
+  const outcomes = () => agent.messages.filter((m) => m.type === 'synced' || m.type === 'unchanged').length;
+  await waitFor(() => outcomes() >= 20, { message: 'warm-up' });
+  const fdsBefore = openFds(agent.pid);
+  for (let i = 1; i <= 100; i++) {
+    const sha = await repo.commit(files(String(i)));
+    await agent.waitForMessage('synced', (m) => m.commit === sha);
+  }
+  await waitFor(() => outcomes() >= 320, { message: '300 syncs and polls', timeoutMs: 60_000 });
+  await waitFor(() => worktreesOnDisk(path).length === 1, { message: 'only the published tree on disk' });
+  await waitFor(() => childCount(agent.pid) === 0, { message: 'no child process between syncs' });
+  const fdsAfter = openFds(agent.pid);
+  t.diagnostic(`open fds: ${fdsBefore} after warm-up, ${fdsAfter} after 300 syncs and polls`);
+  assert.ok(fdsAfter <= fdsBefore + 2, `fds grew from ${fdsBefore} to ${fdsAfter}`);
+  assert.equal(assertWholeTree(path), '100');
+});
