@@ -15,7 +15,9 @@ import { killLeftoverGit } from './repair.js';
 import { AfterPublish } from './hooks.js';
 import { RepoSync, VetoError } from './sync.js';
 
-export const EXIT_CONFIG = 78; // EX_CONFIG: the entry itself is invalid, restarting will not help
+export const EXIT_CONFIG = 78;
+/** An interval sync still running after this long is announced as "syncing". */
+const SLOW_SYNC_MS = 250; // EX_CONFIG: the entry itself is invalid, restarting will not help
 const EXIT_BUG = 70; // EX_SOFTWARE
 
 export type Reporter = (message: AgentMessage) => void;
@@ -86,7 +88,12 @@ export class AgentLoop {
 
   private async runOnce(reason: SyncReason): Promise<void> {
     const started = Date.now();
-    this.report({ type: 'sync-started', reason });
+    // A poll usually ends within milliseconds: say "syncing" only for syncs that were asked for,
+    // or that last, which spares the supervisor two messages per idle poll.
+    const announce = () => this.report({ type: 'sync-started', reason });
+    let announced: NodeJS.Timeout | null = null;
+    if (reason === 'interval' || reason === 'retry') announced = setTimeout(announce, SLOW_SYNC_MS);
+    else announce();
     try {
       const outcome = await this.sync.sync();
       const durationMs = Date.now() - started;
@@ -115,6 +122,7 @@ export class AgentLoop {
       this.report({ type: 'failed', error: { kind: err.kind, message }, consecutiveFailures: this.failures, retryInMs, durationMs });
       this.log.warn('sync failed', { kind: err.kind, error: message, consecutiveFailures: this.failures, retryInMs, durationMs });
     }
+    if (announced !== null) clearTimeout(announced);
     this.scheduleAfter(started);
   }
 
@@ -189,7 +197,9 @@ function bugHandler(log: Log): (err: unknown) => void {
 
 /** Run under a supervisor: handshake over IPC, then follow its messages. */
 export function runSupervisedAgent(): void {
+  let lastSent = 0;
   const send = (m: AgentMessage) => {
+    lastSent = Date.now();
     // The channel may be closing while we exit; a lost report is not worth a crash.
     if (process.connected) process.send?.(m, undefined, undefined, () => undefined);
   };
@@ -213,7 +223,10 @@ export function runSupervisedAgent(): void {
         const entry = msg.entry;
         const l = new AgentLoop(entry, new RepoSync(entry, log), send, log, bugHandler(log));
         loop = l;
-        const heartbeat = setInterval(() => send({ type: 'heartbeat', at: Date.now() }), msg.heartbeatMs);
+        // Any message shows we are alive: a heartbeat goes out only after a quiet spell.
+        const heartbeat = setInterval(() => {
+          if (Date.now() - lastSent >= msg.heartbeatMs * 0.9) send({ type: 'heartbeat', at: Date.now() });
+        }, msg.heartbeatMs);
         shutdown = installShutdown(l, log, () => clearInterval(heartbeat));
         if (msg.mode === 'once') l.once().then((ok) => exitAfterFlush(ok ? 0 : 1), bugHandler(log));
         else l.start().catch(bugHandler(log));

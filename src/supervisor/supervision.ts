@@ -66,6 +66,34 @@ export function planRestart(
   return { delay: crashLooping ? policy.capMs : restartDelay(crashes, policy, random), crashLooping, crashes, restartTimes };
 }
 
+/**
+ * One timer checks every agent's heartbeat, rather than a timer per agent: with a hundred repos
+ * that is one wake-up a second instead of a hundred.
+ */
+const watchdog = (() => {
+  const agents = new Set<SupervisedAgent>();
+  let sweep: NodeJS.Timeout | null = null;
+  return {
+    add(agent: SupervisedAgent): void {
+      agents.add(agent);
+      if (sweep === null) {
+        sweep = setInterval(() => {
+          const now = Date.now();
+          for (const a of agents) a.checkAlive(now);
+        }, 1_000);
+        sweep.unref();
+      }
+    },
+    delete(agent: SupervisedAgent): void {
+      agents.delete(agent);
+      if (agents.size === 0 && sweep !== null) {
+        clearInterval(sweep);
+        sweep = null;
+      }
+    },
+  };
+})();
+
 const AGENT_SCRIPT = fileURLToPath(new URL('../cli.js', import.meta.url));
 
 export class SupervisedAgent {
@@ -78,7 +106,6 @@ export class SupervisedAgent {
   private consecutiveCrashes = 0;
   private startedAt = 0;
   private restartTimer: NodeJS.Timeout | null = null;
-  private watchdog: NodeJS.Timeout | null = null;
   private lastHeard = 0;
   private readonly exitListeners: Array<() => void> = [];
 
@@ -142,16 +169,19 @@ export class SupervisedAgent {
     });
     child.on('exit', (code, signal) => this.onExit(child, code, signal));
     child.on('error', (err) => this.log.error('agent process error', { repo: this.name, error: err.message }));
-    this.watchdog = setInterval(() => {
-      const silentFor = Date.now() - this.lastHeard;
+    this.checkAlive = (now) => {
+      const silentFor = now - this.lastHeard;
       const limit = greeted ? this.policy.heartbeatTimeoutMs : this.policy.helloTimeoutMs;
       if (this.child === child && silentFor > limit) {
         this.log.error('agent stopped sending heartbeats; killing it', { repo: this.name, pid: child.pid, silentMs: silentFor });
         this.kill(child);
       }
-    }, Math.max(100, Math.min(5_000, this.policy.heartbeatTimeoutMs / 4)));
-    this.watchdog.unref();
+    };
+    watchdog.add(this);
   }
+
+  /** Called by the shared watchdog sweep; set per child in start(). */
+  checkAlive: (now: number) => void = () => undefined;
 
   /** Resolves when the agent has exited for good (stopped, or its one sync done). */
   finished(): Promise<void> {
@@ -225,8 +255,7 @@ export class SupervisedAgent {
   }
 
   private clearWatchdog(): void {
-    if (this.watchdog !== null) clearInterval(this.watchdog);
-    this.watchdog = null;
+    watchdog.delete(this);
   }
 
   private send(child: ChildProcess, message: SupervisorMessage): void {
