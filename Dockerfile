@@ -19,7 +19,7 @@ FROM node:20-bookworm-slim AS runtime
 # supervisor. Versions are not pinned: Debian stable only ships security fixes, and a pinned
 # version disappears from the mirror when one lands.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates git openssh-client tini \
+ && apt-get install -y --no-install-recommends ca-certificates git openssh-client tini libnss-wrapper \
  && rm -rf /var/lib/apt/lists/*
 
 # A dedicated user with a UID above the range hosts give to people, so files it writes on a

@@ -2,7 +2,9 @@
 // read on every attempt, so a rotated key or token works without a restart; secrets reach git
 // only through files (a private key copy, an askpass helper), never argv or the environment.
 
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SyncError } from '../shared/errors.js';
@@ -43,7 +45,36 @@ export interface Credentials {
 
 export async function loadCredentials(entry: ResolvedEntry, secretsDir: string): Promise<Credentials> {
   const httpAuth = await readHttpAuth(entry);
-  return { env: await credentialEnv(entry, secretsDir, httpAuth !== null), httpAuth };
+  const env = await credentialEnv(entry, secretsDir, httpAuth !== null);
+  if (entry.transport === 'ssh') Object.assign(env, await passwdEntryEnv(secretsDir));
+  return { env, httpAuth };
+}
+
+const NSS_WRAPPER = ['/usr/lib/x86_64-linux-gnu/libnss_wrapper.so', '/usr/lib/aarch64-linux-gnu/libnss_wrapper.so', '/usr/lib64/libnss_wrapper.so', '/usr/lib/libnss_wrapper.so'];
+
+/**
+ * ssh refuses to run for a UID that has no passwd entry ("No user exists for uid"), which is the
+ * norm under OpenShift's arbitrary UIDs. Rather than write /etc/passwd (git-sync's --add-user
+ * needs it writable), give ssh a passwd file of its own through nss_wrapper.
+ */
+async function passwdEntryEnv(secretsDir: string): Promise<Record<string, string>> {
+  try {
+    userInfo();
+    return {}; // the UID has an entry: nothing to do
+  } catch {
+    // no entry: fall through
+  }
+  const lib = NSS_WRAPPER.find((p) => existsSync(p));
+  if (lib === undefined) return {}; // ssh will say "No user exists for uid"; the docs say what to install
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  const passwd = join(secretsDir, 'passwd');
+  const line = `git-autosync:x:${uid}:${gid}:git-autosync:${process.env.HOME ?? secretsDir}:/bin/sh\n`;
+  if ((await readFile(passwd, 'utf8').catch(() => null)) !== line) {
+    await mkdir(secretsDir, { recursive: true, mode: 0o700 });
+    await writeFile(passwd, line, { mode: 0o644 });
+  }
+  return { LD_PRELOAD: lib, NSS_WRAPPER_PASSWD: passwd, NSS_WRAPPER_GROUP: '/etc/group' };
 }
 
 async function readHttpAuth(entry: ResolvedEntry): Promise<Credentials['httpAuth']> {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { readlinkSync, statSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync, readlinkSync, statSync } from 'node:fs';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { startAgent } from '../support/agent.js';
 import { startGitDaemon } from '../support/git-daemon.js';
@@ -106,4 +106,30 @@ test('a credentials file that is missing or a directory is a config error naming
   const dirAgent = await startAgent(t, { path: join(root, 'data', 'b'), repo: sshd.url('site'), branch: 'main', sshKeyFile: root, knownHostsFile: sshd.knownHostsPath });
   const failed2 = await dirAgent.waitForMessage('failed');
   assert.match(failed2.error.message, /"sshKeyFile" .*: is not a regular file/);
+});
+
+const nssWrapper = ['/usr/lib/x86_64-linux-gnu/libnss_wrapper.so', '/usr/lib/aarch64-linux-gnu/libnss_wrapper.so'].some((p) => existsSync(p));
+const arbitraryUidSkip =
+  process.getuid?.() !== 0 ? 'needs root to start an agent under another UID' : !nssWrapper ? 'needs libnss-wrapper (apt-get install libnss-wrapper)' : false;
+
+test('ssh works under an arbitrary UID with no passwd entry (OpenShift), with a 0644 key file', { skip: arbitraryUidSkip }, async (t) => {
+  const { root, serveRoot, sha } = await setup(t);
+  const sshd = await startSshd(t, serveRoot);
+  // What a Kubernetes secret mount looks like to the daemon: readable, but too open for ssh.
+  await chmod(dirname(sshd.clientKeyPath), 0o755);
+  await chmod(sshd.clientKeyPath, 0o644);
+  await chmod(root, 0o777);
+  const data = join(root, 'data');
+  await mkdir(data, { mode: 0o777 });
+  await chmod(data, 0o777);
+  const path = join(data, 'site');
+  const agent = await startAgent(
+    t,
+    { path, repo: sshd.url('site'), branch: 'main', sshKeyFile: sshd.clientKeyPath, knownHostsFile: sshd.knownHostsPath },
+    { uid: 1000680000, gid: 0, env: { HOME: '/tmp' } },
+  );
+  const synced = await agent.waitForMessage('synced');
+  assert.equal(synced.commit, sha);
+  assert.equal(readPublishedFile(path, 'index.html'), 'hello\n');
+  assert.equal(statSync(join(stateDirOf(path), 'repo.git')).uid, 1000680000);
 });

@@ -49,7 +49,7 @@ test('git, the ssh client, tini and CA certificates come from apt, without recom
   assert.ok(aptRun !== undefined, 'an apt-get install in the runtime stage');
   const install = runCommands(aptRun).find((c) => c[0] === 'apt-get' && c[1] === 'install')!;
   assert.ok(install.includes('--no-install-recommends'));
-  for (const pkg of ['git', 'openssh-client', 'tini', 'ca-certificates']) assert.ok(install.includes(pkg), `installs ${pkg}`);
+  for (const pkg of ['git', 'openssh-client', 'tini', 'ca-certificates', 'libnss-wrapper']) assert.ok(install.includes(pkg), `installs ${pkg}`);
   assert.ok(runCommands(aptRun).some((c) => c.join(' ') === 'rm -rf /var/lib/apt/lists/*'), 'the package lists are removed in the same layer');
 });
 

@@ -32,7 +32,7 @@ export interface RunningAgent {
 export async function startAgent(
   t: { after(fn: () => unknown): void },
   entry: Record<string, unknown>,
-  opts: { defaults?: Partial<AgentDefaults>; env?: NodeJS.ProcessEnv; mode?: 'continuous' | 'once' } = {},
+  opts: { defaults?: Partial<AgentDefaults>; env?: NodeJS.ProcessEnv; mode?: 'continuous' | 'once'; uid?: number; gid?: number } = {},
 ): Promise<RunningAgent> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does)`);
   // As the supervisor does: validate and resolve the entry, then hand the agent the result.
@@ -41,6 +41,7 @@ export async function startAgent(
   const child = fork(CLI, ['--agent'], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: { ...process.env, LOG_LEVEL: 'debug', ...opts.env },
+    ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.gid ?? 0 }),
   });
   const messages: AgentMessage[] = [];
   let out = '';
