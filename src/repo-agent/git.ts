@@ -109,10 +109,11 @@ export class GitRunner {
       // Deadline in seconds with a decimal part, as coreutils timeout takes it.
       GIT_AUTOSYNC_DEADLINE_S: (options.timeoutMs / 1000).toFixed(3),
     };
+    const started = Date.now();
     try {
       return await this.git.env(env).raw(args);
     } catch (err) {
-      throw toGitCommandError(args, err, options.timeoutMs);
+      throw toGitCommandError(args, err, options.timeoutMs, Date.now() - started);
     }
   }
 }
@@ -129,16 +130,19 @@ function baseEnv(): Record<string, string> {
   return out;
 }
 
-function toGitCommandError(args: string[], err: unknown, timeoutMs: number): GitCommandError {
+function toGitCommandError(args: string[], err: unknown, timeoutMs: number, elapsedMs: number): GitCommandError {
   const e = err as { message?: string; exitCode?: number; stderrText?: string };
   const exitCode = typeof e.exitCode === 'number' ? e.exitCode : null;
   const stderr = redact((e.stderrText ?? e.message ?? String(err)).trim());
   const argv = ['git', ...args].map(redact);
-  const timedOut = exitCode === DEADLINE_EXIT || exitCode === KILLED_EXIT;
+  // 137 is also what a git killed by someone else looks like: only past the deadline is it ours.
+  const timedOut = exitCode === DEADLINE_EXIT || (exitCode === KILLED_EXIT && elapsedMs >= timeoutMs);
   const kind = timedOut ? 'timeout' : classifyStderr(stderr);
   const summary = timedOut
     ? `git ${args[0] ?? ''} did not finish within ${Math.round(timeoutMs / 1000)}s and was killed`
-    : `git ${args[0] ?? ''} failed (exit ${exitCode ?? 'unknown'}): ${lastLines(stderr)}`;
+    : exitCode === KILLED_EXIT
+      ? `git ${args[0] ?? ''} was killed (SIGKILL) before it finished`
+      : `git ${args[0] ?? ''} failed (exit ${exitCode ?? 'unknown'}): ${lastLines(stderr)}`;
   return new GitCommandError(kind, summary, argv, exitCode, stderr, timedOut);
 }
 
