@@ -2,7 +2,10 @@
 // touch file, exec hook and webhook. Commands run through execa as argument arrays (no shell);
 // execa is loaded only by agents that have a command hook, to keep the others small.
 
-import { open, utimes } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, realpath } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { isInside } from '../shared/paths.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import type { Log } from '../shared/logger.js';
 import type { AgentMessage, HookName } from '../shared/protocol.js';
@@ -100,13 +103,27 @@ export class AfterPublish {
   private async touch(file: string, commit: string): Promise<void> {
     const started = Date.now();
     try {
+      await this.checkTouchTarget(file);
       const now = new Date();
-      await utimes(file, now, now).catch(async () => (await open(file, 'a')).close());
+      // O_NOFOLLOW: a symlink planted at the touch file's name is never followed.
+      const handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+      await handle.utimes(now, now).finally(() => handle.close());
       this.report({ type: 'hook', hook: 'touch', ok: true, commit, durationMs: Date.now() - started, message: 'touched' });
     } catch (err) {
-      const message = `cannot touch ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+      const e = err as NodeJS.ErrnoException;
+      const message = `cannot touch ${file}: ${e.code === 'EOUTSIDE' ? e.message : (e.code ?? String(err))}`;
       this.log.warn('touch file failed', { file, error: message });
       this.report({ type: 'hook', hook: 'touch', ok: false, commit, durationMs: Date.now() - started, message });
+    }
+  }
+
+  /** With SYNC_ROOT set, the touch file's folder must resolve inside it (symlinks included). */
+  private async checkTouchTarget(file: string): Promise<void> {
+    const root = this.entry.syncRoot;
+    if (root === undefined) return;
+    const [realRoot, realParent] = await Promise.all([realpath(root), realpath(dirname(file))]);
+    if (realParent !== realRoot && !isInside(realRoot, realParent)) {
+      throw Object.assign(new Error(`its folder resolves to ${realParent}, outside SYNC_ROOT`), { code: 'EOUTSIDE' });
     }
   }
 

@@ -1,7 +1,7 @@
 // One repository's sync: check the remote cheaply, fetch only when it moved, publish exactly the
 // commit fetched. Every step that touches git state runs one at a time (see `exclusive`).
 
-import { mkdir, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, mkdir, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SyncError } from '../shared/errors.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
@@ -159,6 +159,11 @@ export class RepoSync {
     if (resolved !== realRoot && !isInside(realRoot, resolved)) {
       throw new SyncError('config', `"path" ${this.layout.path} resolves to ${resolved}, outside SYNC_ROOT (${root}), through a symlink; refusing to write there`);
     }
+    // Our state folder must be a real folder of ours, not a symlink someone planted.
+    const state = await lstat(this.layout.stateDir).catch(() => null);
+    if (state !== null && !state.isDirectory()) {
+      throw new SyncError('config', `${this.layout.stateDir} is not a folder (a symlink?); git-autosync keeps its state there and will not write through it`);
+    }
     this.rootChecked = true;
   }
 
@@ -288,15 +293,11 @@ export class RepoSync {
       if (existed) this.log.warn('git state is damaged; re-creating it', { gitDir });
       await rm(gitDir, { recursive: true, force: true });
       await git.run(['init', '--bare', '--quiet', gitDir], this.opts());
-      const bare = this.runner(gitDir);
-      // We are the only writer and never run gc beside another command: unreachable objects
-      // can go at once, which keeps disk flat over thousands of syncs.
-      for (const [k, v] of [['gc.pruneExpire', 'now'], ['gc.worktreePruneExpire', 'now'], ['core.logAllRefUpdates', 'false']]) {
-        await bare.run(['config', k as string, v as string], this.opts());
-      }
+      // A fresh repository gets its settings in one write instead of one git process each.
+      await appendFile(join(gitDir, 'config'), configBlock(this.wantedConfig()));
     }
     const bare = this.runner(gitDir);
-    await this.configureRemote(bare);
+    if (healthy) await this.configureRemote(bare); // the entry may have changed since
     this.gitDirChecked = true;
     return bare;
   }
@@ -306,23 +307,38 @@ export class RepoSync {
    * restart): the remote (relative submodule URLs and partial clones need it by name), the
    * partial-clone filter, gc and file-mode policy.
    */
-  private async configureRemote(git: GitRunner): Promise<void> {
+  private wantedConfig(): Record<string, string | null> {
     const e = this.entry;
-    const set = (k: string, v: string) => git.run(['config', k, v], this.opts());
-    const unset = (k: string) => git.run(['config', '--unset-all', k], this.opts()).catch(() => '');
-    await set('remote.origin.url', e.repo);
-    if (e.filter !== null) {
-      await set('remote.origin.promisor', 'true');
-      await set('remote.origin.partialclonefilter', e.filter);
-    } else {
-      await unset('remote.origin.promisor');
-      await unset('remote.origin.partialclonefilter');
+    const wanted: Record<string, string | null> = {
+      'remote.origin.url': e.repo,
+      'remote.origin.promisor': e.filter === null ? null : 'true',
+      'remote.origin.partialclonefilter': e.filter,
+      // gc is ours to run (see gcIfCluttered): git's own auto-gc would also run inside commands.
+      'gc.auto': e.gc === 'off' ? '0' : null,
+      'core.sharedRepository': e.fileMode === 'group-write' ? 'group' : null,
+    };
+    if (this.entry.publish === 'symlink') {
+      // We are the only writer and never run gc beside another command: unreachable objects
+      // can go at once, which keeps disk flat over thousands of syncs.
+      Object.assign(wanted, { 'gc.pruneExpire': 'now', 'gc.worktreePruneExpire': 'now', 'core.logAllRefUpdates': 'false' });
     }
-    // gc is ours to run (see gcIfCluttered): git's own auto-gc would also run inside commands.
-    if (e.gc === 'off') await set('gc.auto', '0');
-    else await unset('gc.auto');
-    if (e.fileMode === 'group-write') await set('core.sharedRepository', 'group');
-    else await unset('core.sharedRepository');
+    return wanted;
+  }
+
+  private async configureRemote(git: GitRunner): Promise<void> {
+    const wanted = this.wantedConfig();
+    // One read, and writes only for what differs: a restart usually spawns no git here at all.
+    const current = new Map<string, string>();
+    const listed = await git.run(['config', '--local', '--null', '--list'], this.opts()).catch(() => '');
+    for (const item of listed.split('\0')) {
+      const nl = item.indexOf('\n');
+      if (nl > 0) current.set(item.slice(0, nl).toLowerCase(), item.slice(nl + 1));
+    }
+    for (const [key, value] of Object.entries(wanted)) {
+      const have = current.get(key.toLowerCase());
+      if (value === null && have !== undefined) await git.run(['config', '--unset-all', key], this.opts()).catch(() => '');
+      else if (value !== null && have !== value) await git.run(['config', key, value], this.opts());
+    }
   }
 
   /** True when `tree` is already a complete checkout of `commit` (e.g. the link was deleted). */
@@ -520,6 +536,20 @@ export class RepoSync {
     }, this.entry.staleAfterMs);
     timer.unref();
   }
+}
+
+/** Settings as git config file text, for keys "section.name" or "section.sub.name". */
+export function configBlock(settings: Record<string, string | null>): string {
+  const sections = new Map<string, string[]>();
+  for (const [key, value] of Object.entries(settings)) {
+    if (value === null) continue;
+    const parts = key.split('.');
+    const name = parts.pop()!;
+    const header = parts.length === 1 ? `[${parts[0]}]` : `[${parts[0]} "${parts.slice(1).join('.')}"]`;
+    const quoted = `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    sections.set(header, [...(sections.get(header) ?? []), `\t${name} = ${quoted}`]);
+  }
+  return [...sections].map(([h, lines]) => `${h}\n${lines.join('\n')}\n`).join('');
 }
 
 /** The same remote, spelled either way: case of scheme and host, trailing slash or ".git". */

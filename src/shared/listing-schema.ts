@@ -6,7 +6,8 @@ import { isInside } from './paths.js';
 import { z } from 'zod';
 import { checkGitConfig, checkRefName, checkRemoteUrl, isFullSha, type Transport } from './ref-and-url.js';
 
-const CONTROL = /[\u0000-\u001f\u007f]/;
+// C0 and C1 control characters (C1 includes U+0085, a line break to some readers).
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 const absolutePath = (what: string) =>
@@ -19,7 +20,11 @@ const absolutePath = (what: string) =>
       message: `${what} must be normalised (no "..", "." or "//" segments and no trailing "/")`,
     })
     // A single quote would break the quoting of GIT_SSH_COMMAND, where key paths end up.
-    .refine((p) => !p.includes("'"), { message: `${what} must not contain a single quote` });
+    .refine((p) => !p.includes("'"), { message: `${what} must not contain a single quote` })
+    // Refused here rather than by the file system later, with the field named.
+    .refine((p) => p.length <= 3000 && p.split('/').every((s) => Buffer.byteLength(s) <= 255), {
+      message: `${what} is too long (at most 3000 characters, 255 bytes per segment)`,
+    });
 
 const refString = z.string().superRefine((ref, ctx) => {
   const reason = checkRefName(ref);
@@ -223,8 +228,14 @@ export class EntryError extends Error {
     readonly reason: string,
   ) {
     const who = entryName === undefined ? `listing entry ${index}` : `listing entry ${index} ("${entryName}")`;
-    super(field === undefined ? `${who}: ${reason}` : `${who}: "${field}" ${stripFieldPrefix(field, reason)}`);
+    // Listing values can end up in a message (a key, an echoed value): escape control
+    // characters so a message is always one line and cannot forge another log line.
+    super(escapeControls(field === undefined ? `${who}: ${reason}` : `${who}: "${field}" ${stripFieldPrefix(field, reason)}`));
   }
+}
+
+function escapeControls(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function stripFieldPrefix(field: string, reason: string): string {
@@ -243,7 +254,8 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
     return {
       errors: parsed.error.issues.map((issue) => {
         if (issue.code === 'unrecognized_keys') {
-          return new EntryError(index, guessName, undefined, `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling)`);
+          // JSON-quoted: a key with a newline in it cannot forge a second log line.
+          return new EntryError(index, guessName, undefined, `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k.slice(0, 100))).join(', ')} (check the spelling)`);
         }
         if (issue.path.length === 0 && issue.code === 'invalid_type') {
           return new EntryError(index, guessName, undefined, 'must be an object like {"path": …, "repo": …, "branch": …}');

@@ -7,7 +7,7 @@ export type Transport = 'https' | 'http' | 'ssh' | 'git' | 'file';
 
 // Control characters and whitespace never belong in a URL or ref; some would let a value
 // spill into another argument or a config line.
-const CONTROL_OR_SPACE = /[\u0000-\u0020\u007f]/;
+const CONTROL_OR_SPACE = /[\u0000-\u0020\u007f-\u009f]/;
 // scp-like ssh syntax: [user@]host:path, where host has no slash before the colon.
 const SCP_LIKE = /^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9.-]+:(?!\/\/)[^:]/;
 
@@ -39,13 +39,19 @@ export function checkRemoteUrl(url: string): { reason: string } | ParsedRemote {
       return { reason: 'must not contain a user name for http(s): name a file with "usernameFile"' };
     }
     if (transport !== 'file' && parsed.hostname === '') return { reason: 'has no host' };
+    // ssh would read "-oProxyCommand=…" as an option (git refuses it too, but say so here).
+    if (parsed.hostname.startsWith('-') || parsed.username.startsWith('-')) return { reason: 'host and user must not start with "-"' };
     return { transport };
   }
   if (isAbsolute(url)) {
-    if (normalize(url) !== url) return { reason: 'local paths must be normalised (no "..", "//" or trailing "/")' };
+    if (normalize(url) !== url || (url.length > 1 && url.endsWith('/'))) return { reason: 'local paths must be normalised (no "..", "//" or trailing "/")' };
     return { transport: 'file' };
   }
-  if (SCP_LIKE.test(url)) return { transport: 'ssh' };
+  if (SCP_LIKE.test(url)) {
+    const host = url.slice(url.indexOf('@') + 1);
+    if (host.startsWith('-') || url.startsWith('-')) return { reason: 'host and user must not start with "-"' };
+    return { transport: 'ssh' };
+  }
   return { reason: 'is not a URL git can fetch from (expected https://, http://, ssh://, git://, file://, user@host:path or an absolute path)' };
 }
 

@@ -33,8 +33,10 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY_BYTES) {
+        // Stop reading but keep the socket: the 413 must still reach the client, and the
+        // connection is closed after it (Connection: close), which discards the rest.
+        req.pause();
         reject(new BodyTooLarge());
-        req.destroy();
       } else chunks.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(chunks)));
@@ -151,6 +153,7 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
     Promise.resolve(handler(req, res, param)).catch((err: unknown) => {
       if (err instanceof BodyTooLarge) {
         res.setHeader('Connection', 'close');
+        res.on('finish', () => req.destroy());
         return json(res, 413, { error: `body larger than ${MAX_BODY_BYTES} bytes` });
       }
       log.error('http handler failed', { path: decoded, error: err instanceof Error ? err.message : String(err) });

@@ -73,7 +73,12 @@ export class Supervisor {
     let desired: DesiredEntry[];
     try {
       const listing = await readListing(this.config.listingPath, this.config.defaults);
-      for (const e of listing.errors) this.log.error('invalid listing entry; skipped, the others carry on', { error: e.message, index: e.index });
+      // One line per bad entry, however many faults it has.
+      const byIndex = new Map<number, string[]>();
+      for (const e of listing.errors) byIndex.set(e.index, [...(byIndex.get(e.index) ?? []), e.message]);
+      for (const [index, messages] of byIndex) {
+        this.log.error('invalid listing entry; skipped, the others carry on', { error: messages.join('; '), index });
+      }
       desired = listing.entries;
       this.metrics.listingEntries.set({ state: 'valid' }, listing.entries.length);
       this.metrics.listingEntries.set({ state: 'invalid' }, listing.errors.length);

@@ -28,6 +28,9 @@ export function watchListing(listingPath: string, onChange: () => void, opts: { 
     if (name === file || name.startsWith('..')) fire();
   });
   watcher.on('error', () => fire());
+  // A change made between the first read and the watcher being ready would otherwise wait for
+  // the periodic re-read: look once more when it is ready (unchanged bytes cost nothing).
+  watcher.on('ready', () => fire());
   const reread = setInterval(onChange, opts.rereadMs);
   reread.unref();
   return {

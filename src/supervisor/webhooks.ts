@@ -11,8 +11,9 @@ export const PROVIDERS: readonly Provider[] = ['github', 'gitlab', 'gitea'];
 type Headers = Record<string, string | string[] | undefined>;
 
 function header(headers: Headers, name: string): string | undefined {
-  const v = headers[name.toLowerCase()];
-  return Array.isArray(v) ? v[0] : v;
+  const v: unknown = headers[name.toLowerCase()];
+  const first: unknown = Array.isArray(v) ? v[0] : v;
+  return typeof first === 'string' ? first : undefined;
 }
 
 export function equalConstantTime(a: string, b: string): boolean {
@@ -67,6 +68,17 @@ export function parsePush(provider: Provider, headers: Headers, payload: unknown
  * trailing slashes dropped; scp-like `git@host:org/repo` read as `host/org/repo`.
  */
 export function normalizeRepoUrl(url: string): string {
+  // Each rule may expose another ("x.git.git", "a@b@c:p"): apply them until nothing changes.
+  let s = url;
+  for (let i = 0; i < 8; i++) {
+    const next = normalizeOnce(s);
+    if (next === s) return s;
+    s = next;
+  }
+  return s;
+}
+
+function normalizeOnce(url: string): string {
   let s = url.trim();
   const scp = /^(?:[^@/]+@)?([^:/]+):(?!\/\/)(.*)$/.exec(s);
   if (scp && !/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) s = `${scp[1]}/${scp[2]}`;
