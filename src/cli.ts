@@ -2,8 +2,9 @@
 // Entry point: `git-autosync` runs the supervisor on LISTING_PATH; `git-autosync agent …` runs one
 // repo agent on its own; `--agent` is how the supervisor forks its agents (IPC on).
 
+// Nothing beyond node's own modules is imported up here: a forked agent must not pay for the
+// schema library (zod) or the supervisor's modules, in start-up time or in memory.
 import { parseArgs } from 'node:util';
-import { ConfigError, defaultsFromEnv } from './shared/env-defaults.js';
 
 const USAGE = `usage:
   git-autosync [flags]                 run the daemon on the listing at LISTING_PATH
@@ -43,6 +44,7 @@ async function main(argv: string[]): Promise<void> {
       console.log(USAGE);
       return;
     }
+    const { ConfigError, defaultsFromEnv } = await import('./shared/env-defaults.js');
     let raw: unknown;
     if (values.entry !== undefined) {
       try {
@@ -78,7 +80,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+  if ((err as Error).name === 'ConfigError' || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
     console.error(`git-autosync: ${(err as Error).message}`);
     process.exit(2);
   }

@@ -88,6 +88,8 @@ export class GitRunner {
         allowUnsafeCredentialHelper: true,
         allowUnsafeSshCommand: true,
         allowUnsafeAskPass: true,
+        // Only ever an empty --template (init without sample hooks).
+        allowUnsafeTemplateDir: true,
       },
       errors: (error, result) => {
         if (error === undefined && result.exitCode === 0) return undefined;

@@ -75,9 +75,17 @@ export class RepoSync {
     this.layout = layoutFor(entry.path, entry.publish);
   }
 
-  /** A git runner for `cwd` under this entry's transport policy. */
+  private readonly runners = new Map<string, GitRunner>();
+
+  /** A git runner for `cwd` under this entry's transport policy (kept: polls reuse it). */
   private runner(cwd: string): GitRunner {
-    return new GitRunner(cwd, { allowFileTransport: this.entry.transport === 'file', extraConfig: this.entry.gitConfig });
+    let r = this.runners.get(cwd);
+    if (r === undefined) {
+      r = new GitRunner(cwd, { allowFileTransport: this.entry.transport === 'file', extraConfig: this.entry.gitConfig });
+      // Trees come and go with commits; only the few long-lived folders are worth keeping.
+      if (cwd === this.layout.gitDir || cwd === this.layout.stateDir || cwd === this.layout.path) this.runners.set(cwd, r);
+    }
+    return r;
   }
 
   /** Folders where git runs for this entry (to find our own git processes). */
@@ -204,7 +212,8 @@ export class RepoSync {
   /** A fresh worktree of `commit` at `tree`: sparse when asked, submodules as asked. */
   private async checkout(git: GitRunner, tree: string, commit: string, env: Record<string, string>): Promise<void> {
     await rm(tree, { recursive: true, force: true });
-    await git.run(['worktree', 'prune'], this.opts());
+    // Only when git has worktrees registered (none on a first sync).
+    if ((await readdir(join(this.layout.gitDir, 'worktrees')).catch(() => [])).length > 0) await git.run(['worktree', 'prune'], this.opts());
     // Credentials too: a partial clone fetches the blobs it checks out from the remote.
     const sparse = this.entry.sparse;
     await git.run(['worktree', 'add', '--detach', '--force', ...(sparse === null ? [] : ['--no-checkout']), tree, commit], this.opts(env));
@@ -292,7 +301,8 @@ export class RepoSync {
       const existed = await stat(gitDir).then(() => true, () => false);
       if (existed) this.log.warn('git state is damaged; re-creating it', { gitDir });
       await rm(gitDir, { recursive: true, force: true });
-      await git.run(['init', '--bare', '--quiet', gitDir], this.opts());
+      // An empty template: no sample hooks to copy (measurable on slow disks), none to run.
+      await git.run(['init', '--bare', '--quiet', '--template=', gitDir], this.opts());
       // A fresh repository gets its settings in one write instead of one git process each.
       await appendFile(join(gitDir, 'config'), configBlock(this.wantedConfig()));
     }
