@@ -1,0 +1,263 @@
+// Benchmarks one repo agent against raw git, all over git:// on 127.0.0.1, each figure next to its
+// baseline measured in the same run: first sync of a large repository, CPU per unchanged poll,
+// push-to-published latency and idle memory. Prints a table and writes the same results to
+// bench/results/agent-latest.json. Run with `npm run bench` (it builds dist/ first). Figure 1 is
+// mostly file creation: `TMPDIR=/dev/shm npm run bench` takes the disk out of it. To try node
+// flags on the agents (say --max-semi-space-size=1), set BENCH_AGENT_NODE_OPTIONS.
+
+import { execFileSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { startGitDaemon } from '../test/support/git-daemon.js';
+import { makeTempDir } from '../test/support/tmp.js';
+import { benchFirstSync, type FirstSyncResult } from './figures/first-sync.js';
+import { benchIdle, type IdleResult } from './figures/idle.js';
+import { benchLatency, type LatencyResult } from './figures/latency.js';
+import { clockTicksPerSecond, privateKb, type Memory } from './support/proc.js';
+import { AGENT_EXEC_ARGV, supervisorExecArgv } from './support/agent-process.js';
+import { createLargeRepo } from './support/repos.js';
+import { Scope } from './support/scope.js';
+import { max, median, min, percentile, ratio, round, seededRandom } from './support/stats.js';
+import { renderTable } from './support/table.js';
+
+const LARGE_FILES = 5_000;
+const LARGE_DIRS = 100;
+const FIRST_SYNC_RUNS = 5;
+const IDLE_POLLS = 50;
+const PUSHES = 20;
+const SEED = Number(process.env.BENCH_SEED ?? 20_240_601);
+// Every wait below has its own bound; this one catches whatever slips through them all.
+const WATCHDOG_MS = 8 * 60_000;
+
+const TARGETS = { firstSyncRatio: 1.15, pollCpuRatio: 1.3, latencyP95Ms: 1300, privateMb: 15 } as const;
+
+const RESULTS = fileURLToPath(new URL('./results/agent-latest.json', import.meta.url));
+
+interface Row {
+  figure: string;
+  agent: string;
+  baseline: string;
+  ratio: number | null;
+  target: string;
+  /** null: reported for information, no target. */
+  pass: boolean | null;
+}
+
+const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const mb = (kb: number) => kb / 1024;
+const memText = (m: Memory) => `${mb(privateKb(m)).toFixed(1)} MB (Rss ${mb(m.rssKb).toFixed(1)}, Pss ${mb(m.pssKb).toFixed(1)})`;
+
+function rowsFor(first: FirstSyncResult, idle: IdleResult, latency: LatencyResult): Row[] {
+  const wall = first.agent.map((r) => r.wallMs);
+  const sync = first.agent.map((r) => r.syncMs);
+  const clone = first.rawCloneMs;
+  const lsRemote = median(idle.lsRemoteMsPerCall);
+  const rawFetch = median(latency.rawFetchCheckoutMs);
+  const perfect = rawFetch + latency.intervalMs;
+  const p95 = percentile(latency.latencyMs, 95);
+  const memRow = (name: string, m: Memory): Row => ({
+    figure: `4. idle private memory, ${name}`,
+    agent: memText(m),
+    baseline: `bare node ${memText(idle.memory.bareNode)}`,
+    ratio: ratio(privateKb(m), privateKb(idle.memory.bareNode)),
+    target: `<= ${TARGETS.privateMb} MB`,
+    pass: mb(privateKb(m)) <= TARGETS.privateMb,
+  });
+  return [
+    {
+      figure: `1. first sync, ${LARGE_FILES.toLocaleString('en')} files: fork -> link (median / min)`,
+      agent: `${ms(median(wall))} / ${ms(min(wall))} ms`,
+      baseline: `clone ${ms(median(clone))} / ${ms(min(clone))} ms`,
+      ratio: ratio(median(wall), median(clone)),
+      target: '-',
+      pass: null,
+    },
+    {
+      figure: '1. first sync: synced.durationMs (median / min)',
+      agent: `${ms(median(sync))} / ${ms(min(sync))} ms`,
+      baseline: `clone ${ms(median(clone))} / ${ms(min(clone))} ms`,
+      ratio: ratio(median(sync), median(clone)),
+      target: `<= ${TARGETS.firstSyncRatio}x`,
+      pass: ratio(median(sync), median(clone)) <= TARGETS.firstSyncRatio,
+    },
+    {
+      figure: `2. CPU per unchanged poll (${idle.agentA.polls} polls)`,
+      agent: `${ms(idle.agentA.totalMsPerPoll)} ms`,
+      baseline: `ls-remote ${ms(lsRemote)} ms`,
+      ratio: ratio(idle.agentA.totalMsPerPoll, lsRemote),
+      target: `<= ${TARGETS.pollCpuRatio}x`,
+      pass: ratio(idle.agentA.totalMsPerPoll, lsRemote) <= TARGETS.pollCpuRatio,
+    },
+    {
+      figure: `3. push -> published @${latency.intervalMs} ms: p50 / p95 / max`,
+      agent: `${ms(percentile(latency.latencyMs, 50))} / ${ms(p95)} / ${ms(max(latency.latencyMs))} ms`,
+      baseline: `fetch+checkout ${ms(rawFetch)} + ${latency.intervalMs} = ${ms(perfect)} ms`,
+      ratio: ratio(p95, perfect),
+      target: `p95 <= ${TARGETS.latencyP95Ms} ms`,
+      pass: p95 <= TARGETS.latencyP95Ms,
+    },
+    memRow('agent A', idle.memory.agentA),
+    memRow('agent B (concurrent)', idle.memory.agentB),
+  ];
+}
+
+function breakdown(first: FirstSyncResult, idle: IdleResult, latency: LatencyResult): string[] {
+  const phase = (k: keyof FirstSyncResult['agent'][number]['phases']) => ms(median(first.agent.map((r) => r.phases[k])));
+  const t = first.traced;
+  const gitMs = t.commands.reduce((sum, c) => sum + c.ms, 0);
+  const lsRemote = median(idle.lsRemoteMsPerCall);
+  const m = idle.memory;
+  // Thousands of file creations vary a lot from run to run on some disks; say so rather than let a ratio mislead.
+  const spread = (xs: number[]) => (max(xs) - min(xs)) / median(xs);
+  const noisy = Math.max(spread(first.rawCloneMs), spread(first.agent.map((r) => r.syncMs))) > 0.25;
+  const lines = [
+    ...(noisy
+      ? [`first sync is noisy here (clone ${first.rawCloneMs.map(ms).join(', ')} ms; agent ${first.agent.map((r) => ms(r.syncMs)).join(', ')} ms): file creation dominates; TMPDIR=/dev/shm isolates the agent's own cost`]
+      : []),
+    `first sync, median phases: fork -> hello ${phase('startMs')} ms (node start + module load), hello -> ready ${phase('prepareMs')} ms, ready -> link ${phase('syncToLinkMs')} ms`,
+    `first sync, one traced run (timing shim on PATH adds ~1 ms per git): synced.durationMs ${ms(t.syncMs)} ms, git itself ${ms(gitMs)} ms over ${t.commands.length} commands, ${ms(t.syncMs - gitMs)} ms between them`,
+    ...t.commands.map((c) => `    +${ms(c.startMs).padStart(6)} ms  ${ms(c.ms).padStart(6)} ms  git ${c.args.slice(0, 3).join(' ')}`),
+    `poll CPU, agent A: node ${ms(idle.agentA.selfUserMsPerPoll)} user + ${ms(idle.agentA.selfSystemMsPerPoll)} sys, children ${ms(idle.agentA.childrenMsPerPoll)} ms/poll; agent B ${ms(idle.agentB.totalMsPerPoll)} ms/poll; ` +
+      `git ls-remote ${ms(lsRemote)} ms (batches ${idle.lsRemoteMsPerCall.map(ms).join(', ')}; git only, not the cost of spawning it), through the deadline wrapper ${ms(idle.wrappedLsRemoteMsPerCall)} ms; ` +
+      `median poll ${ms(idle.agentA.medianPollMs)} ms; resolution ${ms(1000 / idle.clockTicksPerSecond / idle.agentA.polls)} ms/poll`,
+    `latency: agent sync (remote check + fetch + worktree + rename) median ${ms(median(latency.syncMs))} ms vs raw fetch+checkout ${ms(median(latency.rawFetchCheckoutMs))} ms; ` +
+      `a perfect poller's p95 for uniform arrivals is ${ms(0.95 * latency.intervalMs + median(latency.rawFetchCheckoutMs))} ms`,
+    `memory (private MB): bare node ${mb(privateKb(m.bareNode)).toFixed(1)}, node + the modules an agent loads ${mb(privateKb(m.nodeWithAgentModules)).toFixed(1)}, ` +
+      `agent A ${mb(privateKb(m.agentA)).toFixed(1)}, agent B ${mb(privateKb(m.agentB)).toFixed(1)} (anonymous: ${mb(m.agentA.anonymousKb).toFixed(1)} / ${mb(m.agentB.anonymousKb).toFixed(1)})`,
+  ];
+  return lines;
+}
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+function environment(hz: number) {
+  const cpu = cpus();
+  const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 5_000 }).trim();
+  return {
+    node: process.version,
+    git: run('git', ['--version']),
+    kernel: release(),
+    cpus: cpu.length,
+    cpuModel: cpu[0]?.model ?? 'unknown',
+    memoryMb: Math.round(totalmem() / 2 ** 20),
+    clockTicksPerSecond: hz,
+    // Checkouts create thousands of files: the file system under TMPDIR matters to figure 1.
+    tmpdir: tmpdir(),
+    tmpdirFileSystem: run('stat', ['-f', '-c', '%T', tmpdir()]),
+    // Other work on the machine (a test run, say) shows up as noise in every figure.
+    loadAverageAtStart: loadavg().map((x) => round(x, 2)),
+    source: {
+      commit: run('git', ['-C', REPO_ROOT, 'rev-parse', 'HEAD']),
+      uncommittedChangesOutsideBench: run('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--', '.', ':(exclude)bench']).split('\n').filter((l) => l !== '').length,
+    },
+  };
+}
+
+function roundDeep(value: unknown): unknown {
+  if (typeof value === 'number') return Number.isInteger(value) ? value : round(value, 2);
+  if (Array.isArray(value)) return value.map(roundDeep);
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, roundDeep(v)]));
+  return value;
+}
+
+async function main(scope: Scope): Promise<void> {
+  const startedAt = performance.now();
+  const hz = clockTicksPerSecond();
+  const env = environment(hz);
+  process.stderr.write(
+    `${env.node}, ${env.git}, ${env.cpus} cpus, TMPDIR ${env.tmpdir} (${env.tmpdirFileSystem}), load ${env.loadAverageAtStart.join(' ')}, ` +
+      `source ${env.source.commit.slice(0, 10)} + ${env.source.uncommittedChangesOutsideBench} uncommitted changes outside bench/, ` +
+      `agents forked with [${AGENT_EXEC_ARGV.join(' ')}]\n`,
+  );
+  const supervisorFlags = supervisorExecArgv();
+  if (supervisorFlags === null || supervisorFlags.join(' ') !== AGENT_EXEC_ARGV.join(' ')) {
+    process.stderr.write(
+      `warning: the supervisor forks agents with ${supervisorFlags === null ? 'flags the bench cannot find' : `[${supervisorFlags.join(' ')}]`}; ` +
+        `update AGENT_EXEC_ARGV in bench/support/agent-process.ts so memory and start-up are measured as in production\n`,
+    );
+  }
+  const root = await makeTempDir(scope, 'gas-bench-');
+  const serveRoot = join(root, 'remotes');
+  await mkdir(serveRoot);
+  const daemon = await startGitDaemon(scope, serveRoot);
+
+  const progress = (what: string) => process.stderr.write(`[${((performance.now() - startedAt) / 1000).toFixed(1)} s] ${what}\n`);
+  progress(`creating a ${LARGE_FILES}-file repository`);
+  const large = await createLargeRepo(serveRoot, 'big', LARGE_FILES, LARGE_DIRS);
+  progress(`figure 1: first sync, ${FIRST_SYNC_RUNS} runs of each`);
+  const first = await benchFirstSync(scope, daemon.url('big'), FIRST_SYNC_RUNS);
+  progress(`figures 2 and 4: ${IDLE_POLLS} unchanged polls, then memory`);
+  const idle = await benchIdle(scope, serveRoot, daemon, IDLE_POLLS, hz);
+  progress(`figure 3: ${PUSHES} pushes at random moments`);
+  const latency = await benchLatency(scope, serveRoot, daemon, PUSHES, seededRandom(SEED), SEED);
+
+  const rows = rowsFor(first, idle, latency);
+  const table = renderTable(
+    ['figure', 'git-autosync', 'raw git baseline', 'ratio', 'target', 'result'],
+    rows.map((r) => [r.figure, r.agent, r.baseline, r.ratio === null || Number.isNaN(r.ratio) ? '-' : `${r.ratio.toFixed(2)}x`, r.target, r.pass === null ? 'info' : r.pass ? 'PASS' : 'FAIL']),
+  );
+  const notes = breakdown(first, idle, latency);
+  console.log(`\n${table}\n\n${notes.join('\n')}\n`);
+
+  const { memory, ...pollCpu } = idle;
+  const results = {
+    generatedAt: new Date().toISOString(),
+    durationS: (performance.now() - startedAt) / 1000,
+    environment: env,
+    settings: { agentExecArgv: AGENT_EXEC_ARGV, supervisorExecArgv: supervisorFlags, agentNodeOptions: process.env.BENCH_AGENT_NODE_OPTIONS ?? null, largeRepo: { files: large.files, dirs: LARGE_DIRS, bytes: large.bytes }, firstSyncRuns: FIRST_SYNC_RUNS, idlePolls: IDLE_POLLS, pushes: PUSHES, seed: SEED, targets: TARGETS },
+    table: rows,
+    notes,
+    figures: {
+      firstSync: {
+        summary: {
+          agentWallMs: { median: median(first.agent.map((r) => r.wallMs)), min: min(first.agent.map((r) => r.wallMs)) },
+          agentSyncMs: { median: median(first.agent.map((r) => r.syncMs)), min: min(first.agent.map((r) => r.syncMs)) },
+          rawCloneMs: { median: median(first.rawCloneMs), min: min(first.rawCloneMs) },
+        },
+        ...first,
+      },
+      pollCpu: pollCpu,
+      latency: {
+        summary: {
+          p50Ms: percentile(latency.latencyMs, 50),
+          p95Ms: percentile(latency.latencyMs, 95),
+          maxMs: max(latency.latencyMs),
+          agentSyncMedianMs: median(latency.syncMs),
+          rawFetchCheckoutMedianMs: median(latency.rawFetchCheckoutMs),
+        },
+        ...latency,
+      },
+      memory,
+    },
+  };
+  await mkdir(join(RESULTS, '..'), { recursive: true });
+  await writeFile(RESULTS, `${JSON.stringify(roundDeep(results), null, 2)}\n`);
+  console.log(`results written to ${RESULTS} (${((performance.now() - startedAt) / 1000).toFixed(0)} s)`);
+}
+
+const scope = new Scope();
+let closing: Promise<void> | null = null;
+const closeAndExit = (code: number) => {
+  closing ??= scope.close().finally(() => process.exit(code));
+};
+const watchdog = setTimeout(() => {
+  console.error(`bench: still running after ${WATCHDOG_MS / 60_000} min; cleaning up and giving up`);
+  closeAndExit(1);
+}, WATCHDOG_MS);
+process.once('SIGINT', () => closeAndExit(130));
+process.once('SIGTERM', () => closeAndExit(143));
+
+main(scope).then(
+  () => {
+    clearTimeout(watchdog);
+    closeAndExit(0);
+  },
+  (err: unknown) => {
+    clearTimeout(watchdog);
+    console.error('bench failed:', err);
+    closeAndExit(1);
+  },
+);
