@@ -17,7 +17,7 @@ import { benchFirstSync, type FirstSyncResult } from './figures/first-sync.js';
 import { benchIdle, type IdleResult } from './figures/idle.js';
 import { benchLatency, type LatencyResult } from './figures/latency.js';
 import { clockTicksPerSecond, privateKb, type Memory } from './support/proc.js';
-import { AGENT_EXEC_ARGV, supervisorExecArgv } from './support/agent-process.js';
+import { AGENT_EXEC_ARGV } from './support/agent-process.js';
 import { createLargeRepo } from './support/repos.js';
 import { Scope } from './support/scope.js';
 import { max, median, min, percentile, ratio, round, seededRandom } from './support/stats.js';
@@ -172,13 +172,6 @@ async function main(scope: Scope): Promise<void> {
       `source ${env.source.commit.slice(0, 10)} + ${env.source.uncommittedChangesOutsideBench} uncommitted changes outside bench/, ` +
       `agents forked with [${AGENT_EXEC_ARGV.join(' ')}]\n`,
   );
-  const supervisorFlags = supervisorExecArgv();
-  if (supervisorFlags === null || supervisorFlags.join(' ') !== AGENT_EXEC_ARGV.join(' ')) {
-    process.stderr.write(
-      `warning: the supervisor forks agents with ${supervisorFlags === null ? 'flags the bench cannot find' : `[${supervisorFlags.join(' ')}]`}; ` +
-        `update AGENT_EXEC_ARGV in bench/support/agent-process.ts so memory and start-up are measured as in production\n`,
-    );
-  }
   const root = await makeTempDir(scope, 'gas-bench-');
   const serveRoot = join(root, 'remotes');
   await mkdir(serveRoot);
@@ -207,7 +200,7 @@ async function main(scope: Scope): Promise<void> {
     generatedAt: new Date().toISOString(),
     durationS: (performance.now() - startedAt) / 1000,
     environment: env,
-    settings: { agentExecArgv: AGENT_EXEC_ARGV, supervisorExecArgv: supervisorFlags, agentNodeOptions: process.env.BENCH_AGENT_NODE_OPTIONS ?? null, largeRepo: { files: large.files, dirs: LARGE_DIRS, bytes: large.bytes }, firstSyncRuns: FIRST_SYNC_RUNS, idlePolls: IDLE_POLLS, pushes: PUSHES, seed: SEED, targets: TARGETS },
+    settings: { agentExecArgv: AGENT_EXEC_ARGV, agentNodeOptions: process.env.BENCH_AGENT_NODE_OPTIONS ?? null, largeRepo: { files: large.files, dirs: LARGE_DIRS, bytes: large.bytes }, firstSyncRuns: FIRST_SYNC_RUNS, idlePolls: IDLE_POLLS, pushes: PUSHES, seed: SEED, targets: TARGETS },
     table: rows,
     notes,
     figures: {

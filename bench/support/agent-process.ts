@@ -2,9 +2,7 @@
 // whatever the protocol currently is), timestamps every message as it arrives, and lets the bench
 // wait for the n-th message of a kind without polling.
 
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { startAgent } from '../../test/support/agent.js';
 import type { AgentDefaults } from '../../src/shared/listing-schema.js';
 import { parseAgentMessage, type AgentMessage } from '../../src/shared/protocol.js';
@@ -33,27 +31,9 @@ export interface AgentProcess {
 /** Production defaults (DEFAULTS in listing-schema), except a shorter git timeout to bound a stuck run. */
 export const BENCH_DEFAULTS: AgentDefaults = { intervalMs: 60_000, timeoutMs: 60_000, staleAfterMs: 10_000, depth: 1 };
 
-/**
- * The node flags the supervisor forks agents with (the fork() in src/supervisor/supervision.ts).
- * Mirrored because they are not exported; supervisorExecArgv() lets the bench say when the two
- * have drifted apart.
- */
-export const AGENT_EXEC_ARGV: readonly string[] = ['--max-semi-space-size=1'];
-
-const SUPERVISION_SOURCE = fileURLToPath(new URL('../../src/supervisor/supervision.ts', import.meta.url));
-
-/** The execArgv literal of the supervisor's fork(), or null when it cannot be found. */
-export function supervisorExecArgv(): string[] | null {
-  let text: string;
-  try {
-    text = readFileSync(SUPERVISION_SOURCE, 'utf8');
-  } catch {
-    return null;
-  }
-  const literal = /execArgv:\s*\[([^\]]*)\]/.exec(text)?.[1];
-  if (literal === undefined) return null;
-  return [...literal.matchAll(/'([^']*)'|"([^"]*)"/g)].map((m) => m[1] ?? m[2] ?? '');
-}
+/** The node flags the supervisor forks agents with: the bench forks its agents the same way. */
+export { AGENT_EXEC_ARGV } from '../../src/supervisor/supervision.js';
+import { AGENT_EXEC_ARGV } from '../../src/supervisor/supervision.js';
 
 /**
  * fork() passes the parent's execArgv on to the child. Under tsx that is tsx's loader, which

@@ -94,6 +94,12 @@ const watchdog = (() => {
   };
 })();
 
+/**
+ * Node flags for agents. They spend their life waiting on git, so a small young generation is
+ * enough. (Not V8's lite mode: it drops WebAssembly, which Node's fetch needs for webhooks.)
+ */
+export const AGENT_EXEC_ARGV: readonly string[] = ['--max-semi-space-size=1'];
+
 const AGENT_SCRIPT = fileURLToPath(new URL('../cli.js', import.meta.url));
 
 export class SupervisedAgent {
@@ -129,10 +135,8 @@ export class SupervisedAgent {
     this.lastHeard = Date.now();
     const child = fork(AGENT_SCRIPT, ['--agent'], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      // Agents run from compiled JavaScript, never through a TypeScript loader (memory). They
-      // spend their life waiting on git, so a small young generation is enough. (Not V8's lite
-      // mode: it drops WebAssembly, which Node's fetch needs for webhooks.)
-      execArgv: ['--max-semi-space-size=1'],
+      // Agents run from compiled JavaScript, never through a TypeScript loader (memory).
+      execArgv: [...AGENT_EXEC_ARGV],
       serialization: 'json',
     });
     this.child = child;
