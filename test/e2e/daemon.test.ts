@@ -7,6 +7,7 @@ import { startDaemon, type LogLine } from '../support/daemon.js';
 import { startGitDaemon } from '../support/git-daemon.js';
 import { RemoteRepo } from '../support/git-repo.js';
 import { publishedCommit, readPublishedFile, stateDirOf } from '../support/published.js';
+import { isAlive } from '../support/fault-git.js';
 import { makeTempDir, waitFor } from '../support/tmp.js';
 
 async function setup(t: Parameters<typeof makeTempDir>[0]) {
@@ -25,14 +26,6 @@ async function setup(t: Parameters<typeof makeTempDir>[0]) {
 const env = (listing: string) => ({ LISTING_PATH: listing, SCRAPE_INTERVAL: '200', STALE_AFTER: '200' });
 const published = (name: string, commit?: string) => (l: LogLine) => l.message === 'published' && l.repo === name && (commit === undefined || l.commit === commit);
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('valid entries sync while a bad one is refused with a line naming it, in the original listing format', async (t) => {
   const s = await setup(t);
@@ -143,6 +136,6 @@ test('SIGTERM stops every agent and the daemon exits 0 with no agent left runnin
   const pids = daemon.lines.filter((l) => l.message === 'agent process started').map((l) => l.pid as number);
   assert.equal(pids.length, 2);
   assert.equal(await daemon.stop('SIGTERM'), 0);
-  await waitFor(() => pids.every((p) => !pidAlive(p)), { message: 'agents gone', timeoutMs: 5000 });
+  await waitFor(() => pids.every((p) => !isAlive(p)), { message: 'agents gone', timeoutMs: 5000 });
   assert.equal(publishedCommit(join(s.data, 'one')), s.oneHead, 'published trees stay after shutdown');
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { CLI } from '../support/agent.js';
 import { startDaemon, type LogLine } from '../support/daemon.js';
-import { processesIn, stallingGit } from '../support/fault-git.js';
+import { isAlive, processesIn, stallingGit } from '../support/fault-git.js';
 import { startGitDaemon } from '../support/git-daemon.js';
 import { RemoteRepo } from '../support/git-repo.js';
 import { publishedCommit, readPublishedFile, stateDirOf } from '../support/published.js';
@@ -47,14 +47,6 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('one-time mode syncs every entry once, prints a line each, and exits 0 only if all succeeded', async (t) => {
   const s = await setup(t);
@@ -115,7 +107,7 @@ test('kill -9 of the supervisor leaves no agent running within 5 s', async (t) =
   const agents = childrenOf(daemon.pid);
   assert.equal(agents.length, 2);
   await daemon.stop('SIGKILL');
-  await waitFor(() => agents.every((p) => !alive(p)), { message: 'agents gone after the supervisor died', timeoutMs: 5000 });
+  await waitFor(() => agents.every((p) => !isAlive(p)), { message: 'agents gone after the supervisor died', timeoutMs: 5000 });
 });
 
 test('a crash-looping agent is restarted with growing backoff while the other repo carries on', async (t) => {
@@ -148,14 +140,14 @@ test('an agent that stops sending heartbeats (SIGSTOP) is killed and restarted',
   const pid = started.pid as number;
   process.kill(pid, 'SIGSTOP');
   t.after(() => {
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   });
   const killed = await daemon.waitForLog((l) => l.message === 'agent stopped sending heartbeats; killing it' && l.pid === pid, 'watchdog fired');
   assert.ok((killed.silentMs as number) >= 1500);
   await daemon.waitForLog((l) => l.message === 'agent process started' && l.restarts === 1, 'agent restarted');
   const pushed = await s.one.commit({ 'name.txt': 'after stop\n' });
   await daemon.waitForLog(published('one', pushed), 'publishing again');
-  await waitFor(() => !alive(pid), { message: 'stopped agent gone' });
+  await waitFor(() => !isAlive(pid), { message: 'stopped agent gone' });
 });
 
 test('SIGHUP makes every agent sync now, long before its interval', async (t) => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { startAgent } from '../support/agent.js';
 import { startBlackhole } from '../support/blackhole.js';
-import { processesIn, stallingGit } from '../support/fault-git.js';
+import { isAlive, processesIn, stallingGit } from '../support/fault-git.js';
 import { startGitDaemon } from '../support/git-daemon.js';
 import { RemoteRepo } from '../support/git-repo.js';
 import { publishedCommit, readPublishedFile, stateDirOf } from '../support/published.js';
@@ -20,14 +20,6 @@ async function setup(t: Parameters<typeof makeTempDir>[0]) {
   return { root, remote, first, daemon, url: daemon.url('app'), path: join(root, 'data', 'app') };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('kill -9 during a fetch, then a restart heals: leftover git killed, stale locks removed, head published', async (t) => {
   const { root, remote, first, url, path } = await setup(t);
@@ -48,7 +40,7 @@ test('kill -9 during a fetch, then a restart heals: leftover git killed, stale l
   await writeFile(join(gitDir, 'index.lock'), '');
   process.kill(agent.pid, 'SIGKILL');
   await agent.exited;
-  assert.ok(alive(stalledPid), 'the stalled fetch outlived its agent');
+  assert.ok(isAlive(stalledPid), 'the stalled fetch outlived its agent');
   assert.equal(publishedCommit(path), first, 'the last good tree stays published');
 
   await unlink(stall);
@@ -58,7 +50,7 @@ test('kill -9 during a fetch, then a restart heals: leftover git killed, stale l
   await restarted.waitForMessage('synced', (m) => m.commit === second);
   assert.equal(readPublishedFile(path, 'version.txt'), '2\n');
   assert.ok(!existsSync(join(gitDir, 'shallow.lock')) && !existsSync(join(gitDir, 'index.lock')), 'stale locks removed');
-  await waitFor(() => !alive(stalledPid), { message: 'leftover fetch killed' });
+  await waitFor(() => !isAlive(stalledPid), { message: 'leftover fetch killed' });
 });
 
 test('a deleted symlink is restored', async (t) => {

@@ -36,3 +36,13 @@ export function processesIn(dir: string): number[] {
     })
     .map(Number);
 }
+
+/** True while a process with this PID exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
