@@ -96,9 +96,11 @@ const watchdog = (() => {
 
 /**
  * Node flags for agents. They spend their life waiting on git, so a small young generation is
- * enough. (Not V8's lite mode: it drops WebAssembly, which Node's fetch needs for webhooks.)
+ * enough, and V8 may favour size over speed: without --optimize-for-size an agent's heap kept
+ * growing with publishes (17 → 23 MB private over 200 publishes, measured), with it it stayed
+ * at 14–17 MB. (Not V8's lite mode: it drops WebAssembly, which Node's fetch needs.)
  */
-export const AGENT_EXEC_ARGV: readonly string[] = ['--max-semi-space-size=1'];
+export const AGENT_EXEC_ARGV: readonly string[] = ['--max-semi-space-size=1', '--optimize-for-size'];
 
 const AGENT_SCRIPT = fileURLToPath(new URL('../cli.js', import.meta.url));
 
