@@ -74,6 +74,9 @@ async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
+  // The supervisor's heap, like the agents', should favour size: it lives as long as the pod.
+  // Set before the supervisor's modules load, so the heap they build obeys it.
+  (await import('node:v8')).setFlagsFromString('--optimize-for-size');
   const { runSupervisor } = await import('./supervisor/main.js');
   const { mergeFlags } = await import('./supervisor/config.js');
   await runSupervisor(mergeFlags(process.env, argv));
