@@ -22,7 +22,8 @@ import { startDaemon, type RunningDaemon } from '../test/support/daemon.js';
 import { startGitDaemon, type GitServer } from '../test/support/git-daemon.js';
 import { RemoteRepo } from '../test/support/git-repo.js';
 import { parseMetrics } from '../test/support/prom.js';
-import { makeTempDir, waitFor, type Cleanup } from '../test/support/tmp.js';
+import { makeTempDir, waitFor } from '../test/support/tmp.js';
+import { Scope } from './support/scope.js';
 
 const TARGETS = {
   /** Supervisor + N idle agents, PSS: 1.2 GB, as 1200 MB of 2^20 bytes, the unit every memory figure here is printed in. */
@@ -58,27 +59,6 @@ function parseOptions(argv: string[]): Options {
     seconds: int('seconds', values.seconds, 5, 3600),
     intervalMs: int('interval', values.interval, 500, 600_000),
   };
-}
-
-// ---- cleanup ------------------------------------------------------------------------------------
-
-/** Undo steps for everything the run starts, run newest first on success, error and Ctrl-C alike. */
-class Scope implements Cleanup {
-  private readonly undo: Array<() => unknown> = [];
-
-  after(fn: () => unknown): void {
-    this.undo.push(fn);
-  }
-
-  async close(): Promise<void> {
-    for (let fn = this.undo.pop(); fn !== undefined; fn = this.undo.pop()) {
-      try {
-        await fn();
-      } catch (err) {
-        console.error(`bench cleanup: a step failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-  }
 }
 
 // ---- /proc --------------------------------------------------------------------------------------

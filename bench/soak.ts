@@ -25,6 +25,7 @@ import { stopper } from '../test/support/process.js';
 import { parseMetrics } from '../test/support/prom.js';
 import { publishedCommit } from '../test/support/published.js';
 import { makeTempDir, waitFor, type Cleanup } from '../test/support/tmp.js';
+import { Scope } from './support/scope.js';
 
 export interface SoakOptions {
   repos: number;
@@ -696,25 +697,6 @@ export function report(result: SoakResult): string {
 
 const RESULTS = fileURLToPath(new URL('./results/soak-latest.json', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-/** Undo steps for everything a run starts, newest first, on success, error and Ctrl-C alike. */
-class Scope implements Cleanup {
-  private readonly undo: Array<() => unknown> = [];
-
-  after(fn: () => unknown): void {
-    this.undo.push(fn);
-  }
-
-  async close(): Promise<void> {
-    for (let fn = this.undo.pop(); fn !== undefined; fn = this.undo.pop()) {
-      try {
-        await fn();
-      } catch (err) {
-        console.error(`soak cleanup: a step failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-  }
-}
 
 export function parseOptions(argv: string[]): SoakOptions {
   const d = DEFAULT_OPTIONS;
