@@ -149,7 +149,8 @@ test('unknown paths answer 404 and wrong methods 405, as JSON without stack trac
   assert.equal(wrong.status, 405);
   assert.equal(wrong.headers.get('allow'), 'GET');
   assert.doesNotMatch(await wrong.text(), /at .*\.js:\d+/);
-  assert.equal((await get(`${base}/readyz`)).status, 200, 'an empty listing is ready');
+  // The HTTP server answers before the listing is read; an empty listing is ready once it is.
+  await waitFor(async () => (await get(`${base}/readyz`)).status === 200, { message: 'an empty listing is ready' });
   assert.match((await get(`${base}/metrics`)).body, /process_cpu_seconds_total/);
 });
 

@@ -199,7 +199,8 @@ test('the daemon runs from the production tree and publishes a repo, then follow
   await waitFor(() => publishedCommit(path) === first, { timeoutMs: 30_000, message: `site published at ${first}; output:\n${daemon.output().slice(-3000)}` });
   assert.equal(readPublishedFile(path, 'index.html'), '<h1>one</h1>\n');
   const base = await daemon.httpUrl();
-  assert.equal((await fetch(`${base}/readyz`)).status, 200);
+  // The tree is on disk a moment before the agent's report reaches the supervisor.
+  await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, { message: 'ready once the publish is reported' });
   const metrics = await (await fetch(`${base}/metrics`)).text();
   assert.match(metrics, /git_autosync_sync_total\{[^}]*repo="site"/);
 
