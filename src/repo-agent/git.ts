@@ -41,6 +41,8 @@ const ALLOWED_ENV = [
   'GIT_AUTOSYNC_USERNAME_FILE',
   'GIT_AUTOSYNC_PASSWORD_FILE',
   'GIT_CEILING_DIRECTORIES',
+  // Only for a shared object store, named by us (see GitRunner's `gitDir`).
+  'GIT_DIR',
 ];
 
 export class GitCommandError extends SyncError {
@@ -69,11 +71,17 @@ export interface RunOptions {
 /** Runs git commands in one directory. */
 export class GitRunner {
   private readonly git: SimpleGit;
+  /**
+   * A repository outside `cwd` (a shared object store): git runs in the agent's own folder, where
+   * a restarted agent looks for leftover processes, and is pointed at the store by GIT_DIR.
+   */
+  private readonly gitDir: string | undefined;
 
   constructor(
     readonly cwd: string,
-    policy: { allowFileTransport: boolean; extraConfig?: string[] } = { allowFileTransport: false },
+    policy: { allowFileTransport: boolean; extraConfig?: string[]; gitDir?: string } = { allowFileTransport: false },
   ) {
+    this.gitDir = policy.gitDir;
     this.git = simpleGit({
       baseDir: cwd,
       binary: DEADLINE_WRAPPER,
@@ -111,6 +119,7 @@ export class GitRunner {
       // Deadline in seconds with a decimal part, as coreutils timeout takes it.
       GIT_AUTOSYNC_DEADLINE_S: (options.timeoutMs / 1000).toFixed(3),
     };
+    if (this.gitDir !== undefined) env.GIT_DIR = this.gitDir;
     const started = Date.now();
     try {
       return await this.git.env(env).raw(args);

@@ -1,21 +1,24 @@
 // One repository's sync: check the remote cheaply, fetch only when it moved, publish exactly the
 // commit fetched. Every step that touches git state runs one at a time (see `exclusive`).
 
-import { appendFile, lstat, mkdir, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { appendFile, lstat, mkdir, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SyncError } from '../shared/errors.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import { isInside } from '../shared/paths.js';
-import { isFullSha } from '../shared/ref-and-url.js';
+import { isFullSha, remoteIdentity } from '../shared/ref-and-url.js';
 import type { Log } from '../shared/logger.js';
 import { displayUrl } from '../shared/redact.js';
 import { loadCredentials, type Credentials } from './credentials.js';
 import { hookEnv, runCommand } from './hooks.js';
 import { HttpProber, probeGit, type ProbeResult, type ProbeTarget } from './probe.js';
 import { GitRunner } from './git.js';
-import { layoutFor, OWNER_MARKER, worktreeDir, type Layout } from '../shared/layout.js';
+import { layoutFor, OWNER_MARKER, STORE_MEMBERS_DIR, worktreeDir, type Layout } from '../shared/layout.js';
 import { localError, readPublished, swapLink, type PublishedState } from './publish.js';
 import { killLeftoverGit, removeStaleLocks } from './repair.js';
+import { acquireStoreLock } from './store-lock.js';
+import type { SharedStore } from '../shared/listing-schema.js';
 
 export class VetoError extends SyncError {
   constructor(
@@ -44,7 +47,8 @@ interface RemoteTarget {
   seen: string | null;
 }
 
-// Where fetched commits are kept reachable, so gc never takes the tree being published.
+// Where fetched commits are kept reachable, so gc never takes the tree being published. In a
+// shared store each entry has its own (see targetRef).
 const TARGET_REF = 'refs/autosync/target';
 // Past these, replaced commits' objects are collected (gc "auto").
 const LOOSE_OBJECTS_LIMIT = 256;
@@ -68,11 +72,58 @@ export class RepoSync {
   /** Polls where the in-process probe could not answer but git could. */
   private probeMisses = 0;
 
+  /** The object store shared with other entries of the same remote, if any. */
+  private readonly store: SharedStore | null;
+  /** Our ref in the repository (per entry in a shared store). */
+  private readonly targetRef: string;
+  private storeRunner: GitRunner | null = null;
+  /** The shared store's stale git locks are removed once, the first time we hold its lock. */
+  private storeRepaired = false;
+
   constructor(
     readonly entry: ResolvedEntry,
     private readonly log: Log,
   ) {
     this.layout = layoutFor(entry.path, entry.publish);
+    this.store = entry.publish === 'symlink' ? entry.store : null;
+    this.targetRef = this.store === null ? TARGET_REF : `refs/autosync/entries/${entryId(entry.name)}`;
+  }
+
+  /** The repository fetched into: our own, or the shared store. */
+  private get gitDir(): string {
+    return this.store?.dir ?? this.layout.gitDir;
+  }
+
+  /** Runs git on the repository (for a shared store: from our own folder, with GIT_DIR). */
+  private repo(): GitRunner {
+    if (this.store === null) return this.runner(this.layout.gitDir);
+    this.storeRunner ??= new GitRunner(this.layout.stateDir, { allowFileTransport: this.entry.transport === 'file', extraConfig: this.entry.gitConfig, gitDir: this.store.dir });
+    return this.storeRunner;
+  }
+
+  /**
+   * Run `fn` holding the shared store's lock (directly when the store is our own): fetches,
+   * checkouts, worktree pruning and gc of one store never overlap. Polls take no lock.
+   */
+  private async withStore<T>(fn: () => Promise<T>): Promise<T> {
+    const store = this.store;
+    if (store === null) return fn();
+    await mkdir(dirname(store.dir), { recursive: true }).catch((err) => {
+      throw localError(`cannot create ${dirname(store.dir)}`, err);
+    });
+    // Long enough for another entry's fetch and checkout, each bounded by its timeout.
+    const lock = await acquireStoreLock(`${store.dir}.lock`, 3 * this.entry.timeoutMs, this.layout.stateDir);
+    try {
+      if (!this.storeRepaired) {
+        // Holding the lock, no other agent's git is at work here: any git lock file is stale.
+        const locks = await removeStaleLocks(store.dir).catch(() => []);
+        if (locks.length > 0) this.log.warn('removed stale git locks', { locks });
+        this.storeRepaired = true;
+      }
+      return await fn();
+    } finally {
+      lock.release();
+    }
   }
 
   private readonly runners = new Map<string, GitRunner>();
@@ -108,7 +159,8 @@ export class RepoSync {
       const killed = await killLeftoverGit(this.ownedDirs());
       if (killed.length > 0) this.log.warn('killed leftover git processes', { pids: killed });
       // Repairs are best effort: what cannot be fixed here is reported by the sync that trips on it.
-      const locks = await removeStaleLocks(this.layout.gitDir).catch((err: unknown) => {
+      // A shared store's locks may be another agent's: they are cleared under the store lock.
+      const locks = this.store !== null ? [] : await removeStaleLocks(this.layout.gitDir).catch((err: unknown) => {
         this.log.warn('could not remove stale git locks', { error: (err as Error).message });
         return [];
       });
@@ -172,6 +224,10 @@ export class RepoSync {
     if (state !== null && !state.isDirectory()) {
       throw new SyncError('config', `${this.layout.stateDir} is not a folder (a symlink?); git-autosync keeps its state there and will not write through it`);
     }
+    const stores = this.store === null ? null : await lstat(dirname(this.store.dir)).catch(() => null);
+    if (stores !== null && !stores.isDirectory()) {
+      throw new SyncError('config', `${dirname(this.store!.dir)} is not a folder (a symlink?); git-autosync keeps shared object stores there and will not write through it`);
+    }
     this.rootChecked = true;
   }
 
@@ -192,20 +248,25 @@ export class RepoSync {
       return { result: 'unchanged', commit: published.commit, tree: worktreeDir(this.layout, published.commit), previousCommit: previous, fetched: false };
     }
 
-    const commit = await this.fetch(git, target.source, env);
+    const commit = await this.withStore(async () => {
+      const fetched = await this.fetch(git, target.source, env);
+      if (healthy && (fetched === published.commit || fetched === this.vetoed)) return fetched;
+      const tree = worktreeDir(this.layout, fetched);
+      this.cancelRetirement(fetched);
+      if (!(await this.isCheckoutOf(tree, fetched))) await this.checkout(git, tree, fetched, env);
+      return fetched;
+    });
     if (healthy && (commit === published.commit || commit === this.vetoed)) {
       return { result: 'unchanged', commit: published.commit, tree: worktreeDir(this.layout, published.commit), previousCommit: previous, fetched: true };
     }
 
     const tree = worktreeDir(this.layout, commit);
-    this.cancelRetirement(commit);
-    const reuse = await this.isCheckoutOf(tree, commit);
-    if (!reuse) await this.checkout(git, tree, commit, env);
     await this.prePublish(tree, commit);
     const { movedAside } = await swapLink(this.layout, commit, published);
     if (previous !== null && previous !== commit) this.rememberPrevious(previous);
     if (movedAside !== null) await this.retireAsideLater();
     await this.collectGarbage(git);
+    await this.dropOwnRepoOnceShared();
     return { result: 'synced', commit, tree, previousCommit: previous, fetched: true, kept: [...this.kept] };
   }
 
@@ -213,7 +274,7 @@ export class RepoSync {
   private async checkout(git: GitRunner, tree: string, commit: string, env: Record<string, string>): Promise<void> {
     await rm(tree, { recursive: true, force: true });
     // Only when git has worktrees registered (none on a first sync).
-    if ((await readdir(join(this.layout.gitDir, 'worktrees')).catch(() => [])).length > 0) await git.run(['worktree', 'prune'], this.opts());
+    if ((await readdir(join(this.gitDir, 'worktrees')).catch(() => [])).length > 0) await git.run(['worktree', 'prune'], this.opts());
     // Credentials too: a partial clone fetches the blobs it checks out from the remote.
     const sparse = this.entry.sparse;
     await git.run(['worktree', 'add', '--detach', '--force', ...(sparse === null ? [] : ['--no-checkout']), tree, commit], this.opts(env));
@@ -241,6 +302,7 @@ export class RepoSync {
   }
 
   private async gcIfCluttered(git: GitRunner): Promise<void> {
+    await this.forgetDepartedMembers(git);
     const out = await git.run(['count-objects', '-v'], this.opts());
     const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(out)?.[1] ?? 0);
     if (field('count') > LOOSE_OBJECTS_LIMIT || field('packs') > PACKS_LIMIT) {
@@ -252,8 +314,42 @@ export class RepoSync {
   private async collectGarbage(git: GitRunner): Promise<void> {
     const gc = this.entry.gc;
     // "auto" runs when replaced trees are removed (removeTree).
-    if (gc === 'always') await git.run(['gc', '--quiet', '--prune=now'], this.opts());
-    else if (gc === 'aggressive') await git.run(['gc', '--aggressive', '--quiet', '--prune=now'], this.opts());
+    if (gc !== 'always' && gc !== 'aggressive') return;
+    await this.withStore(async () => {
+      await this.forgetDepartedMembers(git);
+      await git.run(['gc', ...(gc === 'aggressive' ? ['--aggressive'] : []), '--quiet', '--prune=now'], this.opts());
+    });
+  }
+
+  /** Say in the shared store that our ref is ours (see STORE_MEMBERS_DIR); called holding its lock. */
+  private async registerMember(): Promise<void> {
+    if (this.store === null) return;
+    const dir = join(this.store.dir, STORE_MEMBERS_DIR);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, entryId(this.entry.name)), `${this.layout.stateDir}\n${this.targetRef}\n`);
+  }
+
+  /**
+   * Drop the refs of entries whose state folder is gone (pruned, or moved to another store), so
+   * gc can collect their objects; called holding the store's lock.
+   */
+  private async forgetDepartedMembers(git: GitRunner): Promise<void> {
+    if (this.store === null) return;
+    const dir = join(this.store.dir, STORE_MEMBERS_DIR);
+    for (const id of await readdir(dir).catch(() => [] as string[])) {
+      const [stateDir, ref] = (await readFile(join(dir, id), 'utf8').catch(() => '')).split('\n');
+      if (stateDir === undefined || !stateDir.startsWith('/') || (await stat(stateDir).then(() => true, () => false))) continue;
+      if (ref === `refs/autosync/entries/${id}`) await git.run(['update-ref', '-d', ref], this.opts()).catch(() => undefined);
+      await rm(join(dir, id), { force: true });
+      this.log.info('dropped a departed entry\'s ref from the shared object store', { ref });
+    }
+  }
+
+  /** An entry that joined a shared store no longer needs the repository it had on its own. */
+  private async dropOwnRepoOnceShared(): Promise<void> {
+    if (this.store === null || !(await stat(this.layout.gitDir).then(() => true, () => false))) return;
+    await rm(this.layout.gitDir, { recursive: true, force: true });
+    this.log.info('now fetching into the shared object store; removed this entry\'s own repository', { store: this.store.dir });
   }
 
   /** The pre-publish hook's veto: the tree is never published and the commit not retried. */
@@ -287,14 +383,19 @@ export class RepoSync {
 
   /** The bare repository, created (or re-created when damaged) as needed. */
   private async bareRepo(): Promise<GitRunner> {
-    const { gitDir, worktreesDir } = this.layout;
+    const { worktreesDir } = this.layout;
     await mkdir(worktreesDir, { recursive: true }).catch((err) => {
       throw localError(`cannot create ${worktreesDir}`, err);
     });
-    if (this.gitDirChecked) return this.runner(gitDir);
+    if (this.gitDirChecked) return this.repo();
+    return this.withStore(() => this.checkRepo());
+  }
+
+  private async checkRepo(): Promise<GitRunner> {
+    const gitDir = this.gitDir;
     const git = this.runner(this.layout.stateDir);
     const healthy = await stat(join(gitDir, 'HEAD')).then(
-      () => this.runner(gitDir).run(['rev-parse', '--is-bare-repository'], this.opts()).then((out) => out.trim() === 'true'),
+      () => this.repo().run(['rev-parse', '--is-bare-repository'], this.opts()).then((out) => out.trim() === 'true'),
       () => false,
     ).catch(() => false);
     if (!healthy) {
@@ -306,8 +407,9 @@ export class RepoSync {
       // A fresh repository gets its settings in one write instead of one git process each.
       await appendFile(join(gitDir, 'config'), configBlock(this.wantedConfig()));
     }
-    const bare = this.runner(gitDir);
+    const bare = this.repo();
     if (healthy) await this.configureRemote(bare); // the entry may have changed since
+    await this.registerMember();
     this.gitDirChecked = true;
     return bare;
   }
@@ -320,7 +422,8 @@ export class RepoSync {
   private wantedConfig(): Record<string, string | null> {
     const e = this.entry;
     const wanted: Record<string, string | null> = {
-      'remote.origin.url': e.repo,
+      // A shared store records one spelling of the URL, so its entries do not rewrite it in turn.
+      'remote.origin.url': this.store?.url ?? e.repo,
       'remote.origin.promisor': e.filter === null ? null : 'true',
       'remote.origin.partialclonefilter': e.filter,
       // gc is ours to run (see gcIfCluttered): git's own auto-gc would also run inside commands.
@@ -487,11 +590,11 @@ export class RepoSync {
   private async fetch(git: GitRunner, source: string, env: Record<string, string>): Promise<string> {
     const args = ['fetch', '--no-tags', '--no-recurse-submodules', '--quiet'];
     if (this.entry.depth > 0) args.push(`--depth=${this.entry.depth}`);
-    else if (await stat(join(this.layout.gitDir, 'shallow')).then(() => true, () => false)) args.push('--unshallow');
+    else if (await stat(join(this.gitDir, 'shallow')).then(() => true, () => false)) args.push('--unshallow');
     if (this.entry.filter !== null) args.push(`--filter=${this.entry.filter}`);
     // Through the remote named origin (its URL is the entry's): partial clones fetch missing
     // objects from it later, and relative submodule URLs resolve against it.
-    args.push('--end-of-options', 'origin', `+${source}:${TARGET_REF}`);
+    args.push('--end-of-options', 'origin', `+${source}:${this.targetRef}`);
     await git.run(args, this.opts(env));
     const commit = (await git.run(['rev-parse', '--verify', 'FETCH_HEAD^{commit}'], this.opts())).trim();
     if (!/^[0-9a-f]{40,64}$/.test(commit)) throw new SyncError('git', `unexpected FETCH_HEAD: ${commit.slice(0, 80)}`);
@@ -526,13 +629,15 @@ export class RepoSync {
     const published = await readPublished(this.layout);
     if (published.kind === 'ours' && published.commit === commit) return; // republished meanwhile
     await rm(worktreeDir(this.layout, commit), { recursive: true, force: true });
-    const git = this.runner(this.layout.gitDir);
-    await git.run(['worktree', 'prune'], this.opts()).catch(() => undefined);
-    // The replaced commit's objects are now unreachable. Off the hot path (when a tree is
-    // retired, never during a poll) we count loose objects and packs, and past a small bound
-    // collect them (gc.pruneExpire=now): disk stays flat. git's own gc --auto only samples one
-    // object folder, which lets the count drift far past its threshold.
-    if (this.entry.gc === 'auto') await this.gcIfCluttered(git).catch(() => undefined);
+    const git = this.repo();
+    await this.withStore(async () => {
+      await git.run(['worktree', 'prune'], this.opts()).catch(() => undefined);
+      // The replaced commit's objects are now unreachable. Off the hot path (when a tree is
+      // retired, never during a poll) we count loose objects and packs, and past a small bound
+      // collect them (gc.pruneExpire=now): disk stays flat. git's own gc --auto only samples one
+      // object folder, which lets the count drift far past its threshold.
+      if (this.entry.gc === 'auto') await this.gcIfCluttered(git).catch(() => undefined);
+    });
     this.log.debug('removed replaced tree', { commit });
   }
 
@@ -546,6 +651,11 @@ export class RepoSync {
     }, this.entry.staleAfterMs);
     timer.unref();
   }
+}
+
+/** A ref-safe, stable id for an entry's name. */
+function entryId(name: string): string {
+  return createHash('sha256').update(name).digest('hex').slice(0, 16);
 }
 
 /** Settings as git config file text, for keys "section.name" or "section.sub.name". */
@@ -564,11 +674,5 @@ export function configBlock(settings: Record<string, string | null>): string {
 
 /** The same remote, spelled either way: case of scheme and host, trailing slash or ".git". */
 export function sameRemote(a: string, b: string): boolean {
-  const norm = (u: string) => {
-    let s = u.trim().replace(/\/+$/, '').replace(/\.git$/, '');
-    const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/]*)(.*)$/i.exec(s);
-    if (m) s = `${m[1]!.toLowerCase()}${m[2]!.toLowerCase()}${m[3]}`;
-    return s;
-  };
-  return a !== '' && norm(a) === norm(b);
+  return a !== '' && remoteIdentity(a) === remoteIdentity(b);
 }

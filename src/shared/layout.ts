@@ -45,3 +45,9 @@ export function worktreeDir(layout: Layout, commit: string): string {
 export function linkTarget(layout: Layout, commit: string): string {
   return join(basename(layout.stateDir), 'worktrees', commit);
 }
+
+/** Hidden folder, beside the entries' paths, holding the object stores entries share. */
+export const STORES_DIR = '.git-autosync-stores';
+
+/** Inside a shared store: one file per entry naming its state folder and its ref. */
+export const STORE_MEMBERS_DIR = 'autosync-members';

@@ -217,6 +217,15 @@ export interface ResolvedEntry {
     usernameFile?: string | undefined;
     passwordFile?: string | undefined;
   };
+  /** The object store this entry shares with others of the same remote (set by the supervisor). */
+  store: SharedStore | null;
+}
+
+export interface SharedStore {
+  /** The bare repository, in a hidden folder beside the entries' paths. */
+  dir: string;
+  /** The remote's URL as the store records it (the group's first entry's spelling). */
+  url: string;
 }
 
 export class EntryError extends Error {
@@ -316,6 +325,7 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
         usernameFile: e.usernameFile,
         passwordFile: e.passwordFile,
       },
+      store: null,
     },
   };
 }

@@ -5,8 +5,9 @@ import { SYNC_ERROR_KINDS, type SyncErrorKind } from './errors.js';
 import type { ResolvedEntry } from './listing-schema.js';
 import { LOG_LEVELS, type LogFields, type LogLevel } from './logger.js';
 import { checkGitConfig, checkRefName, checkRemoteUrl } from './ref-and-url.js';
+import { STORES_DIR } from './layout.js';
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export interface WireError {
   kind: SyncErrorKind;
@@ -123,6 +124,14 @@ export function parseSupervisorMessage(raw: unknown): SupervisorMessage | null {
   }
 }
 
+/** A store beside the entry's own folder (see supervisor/stores.ts), with a URL git may use. */
+function isStore(v: unknown, path: unknown): boolean {
+  if (!isObject(v) || !isStr(v.dir) || !isStr(v.url) || !isStr(path)) return false;
+  const parent = path.slice(0, path.lastIndexOf('/')) || '/';
+  const rest = v.dir.startsWith(parent) ? v.dir.slice(parent.length).replace(/^\//, '') : null;
+  return rest !== null && rest.startsWith(`${STORES_DIR}/`) && /^[A-Za-z0-9._-]+\.git$/.test(rest.slice(STORES_DIR.length + 1)) && !rest.includes('..') && !('reason' in checkRemoteUrl(v.url));
+}
+
 const isOptStr = (v: unknown): v is string | undefined => v === undefined || isStr(v);
 const isPosInt = (v: unknown): v is number => isNum(v) && Number.isInteger(v) && v >= 0;
 
@@ -170,6 +179,7 @@ export function parseResolvedEntry(raw: unknown): ResolvedEntry | null {
     isOptStr(c.sshKeyFile) &&
     isOptStr(c.knownHostsFile) &&
     isOptStr(c.usernameFile) &&
-    isOptStr(c.passwordFile);
+    isOptStr(c.passwordFile) &&
+    (e.store === null || isStore(e.store, e.path));
   return ok ? (raw as unknown as ResolvedEntry) : null;
 }

@@ -98,3 +98,14 @@ export function checkGitConfig(kv: string): string | null {
   }
   return null;
 }
+
+/**
+ * One spelling for the same remote as git would reach it: scheme and host case, trailing "/"
+ * and ".git" do not matter; user, port and transport do (they may name another server).
+ */
+export function remoteIdentity(url: string): string {
+  let s = url.trim().replace(/\/+$/, '').replace(/\.git$/, '');
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/]*)(.*)$/i.exec(s);
+  if (m) s = `${m[1]!.toLowerCase()}${m[2]!.toLowerCase()}${m[3]}`;
+  return s;
+}

@@ -24,6 +24,8 @@ export interface SupervisorConfig {
   syncOnSignal: NodeJS.Signals | undefined;
   /** An agent silent this long is killed and restarted. */
   heartbeatTimeoutMs: number;
+  /** Entries of one remote in one folder fetch into one object store. */
+  sharedStores: boolean;
   /** Re-read the listing this often even without a watcher event (a missed event costs at most this). */
   rereadMs: number;
 }
@@ -43,6 +45,7 @@ const FLAGS = {
   'webhook-secret-file': 'WEBHOOK_SECRET_FILE',
   'sync-token-file': 'SYNC_TOKEN_FILE',
   'sync-on-signal': 'SYNC_ON_SIGNAL',
+  'shared-stores': 'SHARED_STORES',
 } as const;
 
 const BOOLEAN_FLAGS = new Set(['one-time', 'prune']);
@@ -66,9 +69,9 @@ export function mergeFlags(env: NodeJS.ProcessEnv, argv: string[]): NodeJS.Proce
   return merged;
 }
 
-function bool(env: NodeJS.ProcessEnv, name: string): boolean {
+function bool(env: NodeJS.ProcessEnv, name: string, fallback = false): boolean {
   const raw = env[name]?.trim().toLowerCase();
-  if (raw === undefined || raw === '') return false;
+  if (raw === undefined || raw === '') return fallback;
   if (['1', 'true', 'yes'].includes(raw)) return true;
   if (['0', 'false', 'no'].includes(raw)) return false;
   throw new ConfigError(`${name}=${JSON.stringify(env[name])}: must be true or false`);
@@ -122,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): SupervisorConfig {
     webhookSecretFile: secretFile(env, 'WEBHOOK_SECRET_FILE'),
     syncTokenFile: secretFile(env, 'SYNC_TOKEN_FILE'),
     syncOnSignal: signal(env, 'SYNC_ON_SIGNAL'),
+    sharedStores: bool(env, 'SHARED_STORES', true),
     rereadMs: 30_000,
   };
 }

@@ -3,6 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { isInside } from '../shared/paths.js';
+import { assignStores } from './stores.js';
 import { EntryError, resolveEntry, type AgentDefaults, type ResolvedEntry } from '../shared/listing-schema.js';
 
 /** Listings are small; anything larger is a mistake (or an attack) and is refused before parsing. */
@@ -22,11 +23,18 @@ export interface Listing {
   errors: EntryError[];
 }
 
+export interface ListingOptions {
+  /** Entries of one remote in one folder share an object store (SHARED_STORES, default on). */
+  sharedStores?: boolean;
+  /** Entries already running: in a clash they keep their claim over entries new to the listing. */
+  running?: (entry: ResolvedEntry) => boolean;
+}
+
 export class ListingError extends Error {
   override readonly name = 'ListingError';
 }
 
-export async function readListing(file: string, defaults: AgentDefaults): Promise<Listing> {
+export async function readListing(file: string, defaults: AgentDefaults, options: ListingOptions = {}): Promise<Listing> {
   let text: string;
   try {
     const buf = await readFile(file);
@@ -42,10 +50,10 @@ export async function readListing(file: string, defaults: AgentDefaults): Promis
   } catch (err) {
     throw new ListingError(`listing ${file}: not valid JSON (${(err as Error).message})`);
   }
-  return validateListing(data, defaults, file);
+  return validateListing(data, defaults, file, options);
 }
 
-export function validateListing(data: unknown, defaults: AgentDefaults, file = 'listing'): Listing {
+export function validateListing(data: unknown, defaults: AgentDefaults, file = 'listing', options: ListingOptions = {}): Listing {
   if (!Array.isArray(data)) throw new ListingError(`listing ${file}: must be a JSON array of entries like [{"path": …, "repo": …, "branch": …}]`);
   const errors: EntryError[] = [];
   const candidates: DesiredEntry[] = [];
@@ -54,9 +62,12 @@ export function validateListing(data: unknown, defaults: AgentDefaults, file = '
     if ('errors' in result) errors.push(...result.errors);
     else candidates.push({ index, raw, entry: result.entry, fingerprint: JSON.stringify(raw) });
   });
-  // Entries that clash with an earlier one are refused; the earlier one keeps running.
+  // An entry that clashes with a running one, or else with an earlier one, is refused: adding an
+  // entry never takes a path or name away from one that is already syncing.
+  const running = options.running ?? (() => false);
+  const byClaim = [...candidates.filter((c) => running(c.entry)), ...candidates.filter((c) => !running(c.entry))];
   const entries: DesiredEntry[] = [];
-  for (const c of candidates) {
+  for (const c of byClaim) {
     const clash = entries.find((e) => e.entry.name === c.entry.name || e.entry.path === c.entry.path || nested(e.entry.path, c.entry.path));
     if (clash === undefined) {
       entries.push(c);
@@ -70,6 +81,16 @@ export function validateListing(data: unknown, defaults: AgentDefaults, file = '
           : ['path', `${c.entry.path} and entry ${clash.index}'s ${clash.entry.path} are nested inside each other`];
     errors.push(new EntryError(c.index, c.entry.name, why[0], why[1]!));
   }
+  entries.sort((a, b) => a.index - b.index);
+  errors.sort((a, b) => a.index - b.index);
+  const stores = assignStores(entries.map((d) => d.entry), options.sharedStores ?? true);
+  entries.forEach((d, i) => {
+    const store = stores[i] ?? null;
+    if (store === null) return;
+    d.entry = { ...d.entry, store };
+    // Joining or leaving a store changes where the agent fetches: it restarts.
+    d.fingerprint = JSON.stringify([d.raw, store.dir]);
+  });
   return { entries, errors };
 }
 

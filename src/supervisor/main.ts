@@ -72,7 +72,10 @@ export class Supervisor {
     if (hash !== null && hash === this.lastListingHash) return;
     let desired: DesiredEntry[];
     try {
-      const listing = await readListing(this.config.listingPath, this.config.defaults);
+      const listing = await readListing(this.config.listingPath, this.config.defaults, {
+        sharedStores: this.config.sharedStores,
+        running: (e) => this.agents.get(e.name)?.desired.entry.path === e.path,
+      });
       // One line per bad entry, however many faults it has.
       const byIndex = new Map<number, string[]>();
       for (const e of listing.errors) byIndex.set(e.index, [...(byIndex.get(e.index) ?? []), e.message]);

@@ -17,7 +17,7 @@ export async function runOnce(config: SupervisorConfig, log: Log): Promise<numbe
   let entries: DesiredEntry[];
   let invalid = 0;
   try {
-    const listing = await readListing(config.listingPath, config.defaults);
+    const listing = await readListing(config.listingPath, config.defaults, { sharedStores: config.sharedStores });
     for (const e of listing.errors) log.error('invalid listing entry', { error: e.message, index: e.index });
     entries = listing.entries;
     invalid = listing.errors.length;

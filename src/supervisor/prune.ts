@@ -2,9 +2,9 @@
 // git-autosync provably made is deleted: our own symlink and state folder, or an in-place clone
 // that carries our marker.
 
-import { readlink, rm, stat, unlink } from 'node:fs/promises';
+import { readdir, readFile, readlink, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { layoutFor, linkTarget, OWNER_MARKER } from '../shared/layout.js';
+import { layoutFor, linkTarget, OWNER_MARKER, STORE_MEMBERS_DIR } from '../shared/layout.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 
 export async function pruneEntry(entry: ResolvedEntry): Promise<string[]> {
@@ -20,11 +20,29 @@ export async function pruneEntry(entry: ResolvedEntry): Promise<string[]> {
       await rm(layout.stateDir, { recursive: true, force: true });
       removed.push(layout.stateDir);
     }
+    if (entry.store !== null && !(await storeHasMembers(entry.store.dir))) {
+      await rm(entry.store.dir, { recursive: true, force: true });
+      await rm(`${entry.store.dir}.lock`, { force: true });
+      removed.push(entry.store.dir);
+    }
   } else if (await exists(join(layout.stateDir, OWNER_MARKER))) {
     await rm(layout.path, { recursive: true, force: true });
     removed.push(layout.path);
   }
   return removed;
+}
+
+/**
+ * True while an entry that fetched into the store still has its state folder. The last entry
+ * pruned takes the store with it; otherwise the remaining agents drop the pruned entry's ref.
+ */
+async function storeHasMembers(store: string): Promise<boolean> {
+  const dir = join(store, STORE_MEMBERS_DIR);
+  for (const id of await readdir(dir).catch(() => [] as string[])) {
+    const stateDir = (await readFile(join(dir, id), 'utf8').catch(() => '')).split('\n')[0] ?? '';
+    if (stateDir.startsWith('/') && (await exists(stateDir))) return true;
+  }
+  return false;
 }
 
 const exists = (p: string) => stat(p).then(() => true, () => false);

@@ -17,7 +17,21 @@ test('a configure message with a resolved entry survives the trip through JSON',
 });
 
 test('an entry that would inject into git is refused on arrival, even from the supervisor', () => {
-  for (const bad of [{ ref: '--upload-pack=x' }, { repo: 'ext::sh' }, { publish: 'nope' }, { intervalMs: -1 }, { path: 'relative' }]) {
+  const store = (dir: string, url = 'https://h.example/site.git') => ({ store: { dir, url } });
+  const good = parseSupervisorMessage({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: { ...resolved(), ...store('/data/.git-autosync-stores/site-0123456789ab.git') }, mode: 'continuous', heartbeatMs: 1000 });
+  assert.equal(good?.type, 'configure', 'a store beside the entry is accepted');
+  for (const bad of [
+    { ref: '--upload-pack=x' },
+    { repo: 'ext::sh' },
+    { publish: 'nope' },
+    { intervalMs: -1 },
+    { path: 'relative' },
+    // A shared store only ever lives in the hidden folder beside the entry, reached over a safe URL.
+    store('/etc/.git-autosync-stores/x.git'),
+    store('/data/.git-autosync-stores/../../etc/x.git'),
+    store('/database/.git-autosync-stores/x.git'),
+    store('/data/.git-autosync-stores/x.git', 'ext::sh -c id'),
+  ]) {
     assert.equal(parseSupervisorMessage({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: { ...resolved(), ...bad }, mode: 'continuous', heartbeatMs: 1000 }), null, JSON.stringify(bad));
   }
 });

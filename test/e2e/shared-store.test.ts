@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { startDaemon, type RunningDaemon } from '../support/daemon.js';
+import { isAlive, stallingGit } from '../support/fault-git.js';
+import { startGitDaemon } from '../support/git-daemon.js';
+import { git, RemoteRepo } from '../support/git-repo.js';
+import { publishedCommit, readPublishedFile, stateDirOf } from '../support/published.js';
+import { makeTempDir, waitFor } from '../support/tmp.js';
+
+const STORES = '.git-autosync-stores';
+
+/** One remote with three branches that share most of their content. */
+async function threeBranches(serveRoot: string) {
+  const remote = await RemoteRepo.create(serveRoot, 'site');
+  const common = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`common/${i}.txt`, `shared content ${i}\n`.repeat(50)]));
+  await remote.commit({ ...common, 'branch.txt': 'main\n' });
+  const heads: Record<string, string> = { main: await remote.remoteHead() };
+  for (const branch of ['dev', 'feature']) {
+    await remote.switchBranch(branch, { create: true, from: 'main' });
+    heads[branch] = await remote.commit({ 'branch.txt': `${branch}\n` });
+  }
+  await remote.switchBranch('main');
+  return { remote, heads };
+}
+
+function storesIn(data: string): string[] {
+  return existsSync(join(data, STORES)) ? readdirSync(join(data, STORES)).filter((f) => f.endsWith('.git')) : [];
+}
+
+async function storeRefs(store: string): Promise<string[]> {
+  return (await git(store, ['for-each-ref', '--format=%(refname)', 'refs/autosync/'])).split('\n').filter((l) => l !== '');
+}
+
+async function statusOf(daemon: RunningDaemon, name: string): Promise<{ state: string; pid: number | null; commit: string | null }> {
+  const res = await fetch(`${await daemon.httpUrl()}/status/${name}`);
+  const body = (await res.json()) as { state: string; pid: number | null; publishedCommit: string | null };
+  return { state: body.state, pid: body.pid, commit: body.publishedCommit };
+}
+
+test('branches of one remote share one object store: each publishes its own branch, no entry keeps a repository of its own', async (t) => {
+  const root = await makeTempDir(t);
+  const serveRoot = join(root, 'remotes');
+  const { remote, heads } = await threeBranches(serveRoot);
+  const server = await startGitDaemon(t, serveRoot);
+  const data = join(root, 'data');
+  const listing = join(root, 'listing.json');
+  const entries = ['main', 'dev', 'feature'].map((b) => ({ path: join(data, b), repo: server.url('site'), branch: b, gc: 'always', prune: true }));
+  await writeFile(listing, JSON.stringify(entries));
+  const daemon = startDaemon(t, { LISTING_PATH: listing, SCRAPE_INTERVAL: '200', STALE_AFTER: '100' });
+
+  for (const b of ['main', 'dev', 'feature']) {
+    await waitFor(() => publishedCommit(join(data, b)) === heads[b], { timeoutMs: 30_000, message: `${b} published; output:\n${daemon.output().slice(-3000)}` });
+    assert.equal(readPublishedFile(join(data, b), 'branch.txt'), `${b}\n`);
+    assert.equal(readPublishedFile(join(data, b), 'common/7.txt'), 'shared content 7\n'.repeat(50));
+    assert.equal(existsSync(join(stateDirOf(join(data, b)), 'repo.git')), false, `${b} has no repository of its own`);
+  }
+  const stores = storesIn(data);
+  assert.equal(stores.length, 1, `one store: ${stores.join(', ')}`);
+  const store = join(data, STORES, stores[0]!);
+  assert.equal((await storeRefs(store)).length, 3, 'one ref per entry');
+
+  // A push to one branch moves only that entry.
+  await remote.switchBranch('dev');
+  const dev2 = await remote.commit({ 'branch.txt': 'dev 2\n' });
+  await waitFor(() => publishedCommit(join(data, 'dev')) === dev2, { timeoutMs: 30_000, message: 'dev follows its push' });
+  assert.equal(publishedCommit(join(data, 'main')), heads.main);
+  assert.equal(publishedCommit(join(data, 'feature')), heads.feature);
+
+  // A pruned entry's ref leaves the store (at the next gc of another entry), so its objects can go.
+  await writeFile(listing, JSON.stringify(entries.slice(0, 2)));
+  await waitFor(() => !existsSync(stateDirOf(join(data, 'feature'))), { timeoutMs: 30_000, message: 'feature pruned' });
+  const main2 = await (async () => {
+    await remote.switchBranch('main');
+    return remote.commit({ 'branch.txt': 'main 2\n' });
+  })();
+  await waitFor(() => publishedCommit(join(data, 'main')) === main2, { timeoutMs: 30_000, message: 'main follows its push' });
+  await waitFor(async () => (await storeRefs(store)).length === 2, { timeoutMs: 30_000, message: 'the pruned entry\'s ref is dropped' });
+  assert.equal(existsSync(store), true, 'the store stays while entries use it');
+
+  // Pruning the last entries takes the store with them.
+  await writeFile(listing, '[]');
+  await waitFor(() => !existsSync(store), { timeoutMs: 30_000, message: 'store removed with its last entry' });
+  assert.equal(existsSync(join(data, 'main')), false);
+  await daemon.stop();
+});
+
+test('an agent killed while it holds the store lock cannot keep the others from syncing', async (t) => {
+  const root = await makeTempDir(t);
+  const serveRoot = join(root, 'remotes');
+  const { remote, heads } = await threeBranches(serveRoot);
+  const server = await startGitDaemon(t, serveRoot);
+  const stall = join(root, 'stall');
+  const stalled = join(root, 'stalled');
+  const bin = await stallingGit(root, stall, stalled);
+  const data = join(root, 'data');
+  const listing = join(root, 'listing.json');
+  await writeFile(listing, JSON.stringify(['main', 'dev'].map((b) => ({ path: join(data, b), repo: server.url('site'), branch: b }))));
+  const daemon = startDaemon(t, { LISTING_PATH: listing, SCRAPE_INTERVAL: '200', PATH: `${bin}:${process.env.PATH ?? ''}` });
+  for (const b of ['main', 'dev']) {
+    await waitFor(() => publishedCommit(join(data, b)) === heads[b], { timeoutMs: 30_000, message: `${b} published` });
+  }
+
+  // main's fetch hangs, holding the store's lock; then dev's remote moves.
+  await writeFile(stall, '');
+  await remote.switchBranch('main');
+  const main2 = await remote.commit({ 'branch.txt': 'main 2\n' });
+  await waitFor(() => existsSync(stalled), { timeoutMs: 30_000, message: 'main stalled in fetch' });
+  await rm(stall);
+  await remote.switchBranch('dev');
+  const dev2 = await remote.commit({ 'branch.txt': 'dev 2\n' });
+  await waitFor(async () => (await statusOf(daemon, 'dev')).state === 'syncing', { timeoutMs: 30_000, message: 'dev waits for the lock' });
+  assert.notEqual(publishedCommit(join(data, 'dev')), dev2);
+
+  // kill -9 the lock holder: the kernel drops its lock, dev goes on, main is restarted and catches up.
+  const { pid } = await statusOf(daemon, 'main');
+  assert.ok(pid !== null && isAlive(pid));
+  process.kill(pid, 'SIGKILL');
+  await waitFor(() => publishedCommit(join(data, 'dev')) === dev2, { timeoutMs: 30_000, message: `dev published after the holder died; output:\n${daemon.output().slice(-3000)}` });
+  await waitFor(() => publishedCommit(join(data, 'main')) === main2, { timeoutMs: 30_000, message: 'main restarted and caught up' });
+  await daemon.stop();
+});
