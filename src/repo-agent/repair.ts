@@ -45,8 +45,12 @@ async function processGroup(pid: number): Promise<number | null> {
   return Number.isInteger(pgrp) ? pgrp : null;
 }
 
-/** Remove lock files a killed git left; only called once no git of ours is running. */
-export async function removeStaleLocks(gitDir: string): Promise<string[]> {
+/**
+ * Remove lock files a killed git left; only called once no git of ours is running. `skip`
+ * names top-level folders whose locks belong to someone else (in a shared store, `worktrees`:
+ * other entries check out there without holding the store's lock).
+ */
+export async function removeStaleLocks(gitDir: string, skip: string[] = []): Promise<string[]> {
   const removed: string[] = [];
   async function walk(dir: string, depth: number): Promise<void> {
     let entries;
@@ -60,7 +64,7 @@ export async function removeStaleLocks(gitDir: string): Promise<string[]> {
       if (e.isFile() && e.name.endsWith('.lock')) {
         await rm(p, { force: true });
         removed.push(p);
-      } else if (e.isDirectory() && depth < 6 && e.name !== 'objects') {
+      } else if (e.isDirectory() && depth < 6 && e.name !== 'objects' && !(depth === 0 && skip.includes(e.name))) {
         await walk(p, depth + 1);
       }
     }

@@ -2,12 +2,12 @@
 // commit fetched. Every step that touches git state runs one at a time (see `exclusive`).
 
 import { createHash } from 'node:crypto';
-import { appendFile, lstat, mkdir, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SyncError } from '../shared/errors.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import { isInside } from '../shared/paths.js';
-import { isFullSha, remoteIdentity } from '../shared/ref-and-url.js';
+import { checkRefName, isFullSha, remoteIdentity } from '../shared/ref-and-url.js';
 import type { Log } from '../shared/logger.js';
 import { displayUrl } from '../shared/redact.js';
 import { loadCredentials, type Credentials } from './credentials.js';
@@ -55,6 +55,9 @@ const LOOSE_OBJECTS_LIMIT = 256;
 const PACKS_LIMIT = 20;
 // After this many polls where git answered and the in-process probe could not, stop probing.
 const PROBE_MISSES_ALLOWED = 3;
+// What another entry's fetch may follow for us: the remote's HEAD or a full ref name (no sha).
+const MEMBER_ID = /^[0-9a-f]{16}$/;
+const MEMBER_SOURCE = /^(HEAD|refs\/[A-Za-z0-9._/-]+)$/;
 
 export class RepoSync {
   readonly layout: Layout;
@@ -77,6 +80,10 @@ export class RepoSync {
   /** Our ref in the repository (per entry in a shared store). */
   private readonly targetRef: string;
   private storeRunner: GitRunner | null = null;
+  /** The full ref name we fetch (recorded for the other entries' fetches). */
+  private memberSource: string | null = null;
+  /** Set once a fetch with the other entries' refs failed on one of them: fetch ours alone. */
+  private soloFetch = false;
   /** The shared store's stale git locks are removed once, the first time we hold its lock. */
   private storeRepaired = false;
 
@@ -112,11 +119,15 @@ export class RepoSync {
       throw localError(`cannot create ${dirname(store.dir)}`, err);
     });
     // Long enough for another entry's fetch and checkout, each bounded by its timeout.
+    const waitStarted = Date.now();
     const lock = await acquireStoreLock(`${store.dir}.lock`, 3 * this.entry.timeoutMs, this.layout.stateDir);
+    const waitedMs = Date.now() - waitStarted;
+    if (waitedMs >= 100) this.log.debug('waited for the shared object store', { waitedMs });
     try {
       if (!this.storeRepaired) {
-        // Holding the lock, no other agent's git is at work here: any git lock file is stale.
-        const locks = await removeStaleLocks(store.dir).catch(() => []);
+        // Holding the lock, no other agent fetches or collects here: such git lock files are
+        // stale. Worktree locks are not: checkouts run without the store's lock.
+        const locks = await removeStaleLocks(store.dir, ['worktrees']).catch(() => []);
         if (locks.length > 0) this.log.warn('removed stale git locks', { locks });
         this.storeRepaired = true;
       }
@@ -237,30 +248,39 @@ export class RepoSync {
     const published = await readPublished(this.layout);
     await this.refuseForeign(published);
     const previous = published.kind === 'ours' ? published.commit : null;
-    const git = await this.bareRepo();
     const creds = await loadCredentials(this.entry, this.layout.secretsDir);
     const env = creds.env;
-
-    // With nothing published yet there is nothing to compare: go straight to the fetch.
-    const target = await this.resolveRemote(previous === null ? null : git, creds);
+    let git: GitRunner;
+    let target: RemoteTarget;
+    if (this.store === null) {
+      git = await this.bareRepo();
+      // With nothing published yet there is nothing to compare: go straight to the fetch.
+      target = await this.resolveRemote(previous === null ? null : git, creds);
+    } else {
+      // The store may not exist yet: ask the remote from our own folder, and say what we follow
+      // before queueing for the store, so that whichever entry fetches first brings ours too.
+      await this.makeStateDir();
+      target = await this.resolveRemote(this.runner(this.layout.stateDir), creds);
+      await this.registerMember(target.source);
+      git = this.repo();
+    }
     const healthy = published.kind === 'ours' && published.healthy;
     if (healthy && (target.seen === published.commit || (target.seen !== null && target.seen === this.vetoed))) {
       return { result: 'unchanged', commit: published.commit, tree: worktreeDir(this.layout, published.commit), previousCommit: previous, fetched: false };
     }
 
+    // Fetches into a shared store take turns; checkouts only read objects and run side by side.
     const commit = await this.withStore(async () => {
-      const fetched = await this.fetch(git, target.source, env);
-      if (healthy && (fetched === published.commit || fetched === this.vetoed)) return fetched;
-      const tree = worktreeDir(this.layout, fetched);
-      this.cancelRetirement(fetched);
-      if (!(await this.isCheckoutOf(tree, fetched))) await this.checkout(git, tree, fetched, env);
-      return fetched;
+      if (!this.gitDirChecked) await this.checkRepo();
+      return this.fetchOrReuse(git, target, env);
     });
     if (healthy && (commit === published.commit || commit === this.vetoed)) {
       return { result: 'unchanged', commit: published.commit, tree: worktreeDir(this.layout, published.commit), previousCommit: previous, fetched: true };
     }
 
     const tree = worktreeDir(this.layout, commit);
+    this.cancelRetirement(commit);
+    if (!(await this.isCheckoutOf(tree, commit))) await this.checkout(git, tree, commit, env);
     await this.prePublish(tree, commit);
     const { movedAside } = await swapLink(this.layout, commit, published);
     if (previous !== null && previous !== commit) this.rememberPrevious(previous);
@@ -273,17 +293,19 @@ export class RepoSync {
   /** A fresh worktree of `commit` at `tree`: sparse when asked, submodules as asked. */
   private async checkout(git: GitRunner, tree: string, commit: string, env: Record<string, string>): Promise<void> {
     await rm(tree, { recursive: true, force: true });
-    // Only when git has worktrees registered (none on a first sync).
-    if ((await readdir(join(this.gitDir, 'worktrees')).catch(() => [])).length > 0) await git.run(['worktree', 'prune'], this.opts());
-    // Credentials too: a partial clone fetches the blobs it checks out from the remote.
-    const sparse = this.entry.sparse;
-    await git.run(['worktree', 'add', '--detach', '--force', ...(sparse === null ? [] : ['--no-checkout']), tree, commit], this.opts(env));
+    // Registering a worktree is not safe beside another `worktree add` or prune in the same
+    // repository (git reads the others' half-written admin folders): it takes the store's
+    // lock, and adds no files. Filling the tree, the slow part, then runs side by side.
+    await this.withStore(async () => {
+      // Only when git has worktrees registered (none on a first sync).
+      if ((await readdir(join(this.gitDir, 'worktrees')).catch(() => [])).length > 0) await git.run(['worktree', 'prune'], this.opts());
+      await git.run(['worktree', 'add', '--quiet', '--detach', '--force', '--no-checkout', tree, commit], this.opts());
+    });
     const inTree = this.runner(tree);
-    if (sparse !== null) {
-      // Directories were validated (relative, no leading "-"), so they are safe as arguments.
-      await inTree.run(['sparse-checkout', 'set', '--cone', ...sparse], this.opts(env));
-      await inTree.run(['reset', '--hard', '--quiet', commit], this.opts(env));
-    }
+    // Directories were validated (relative, no leading "-"), so they are safe as arguments.
+    if (this.entry.sparse !== null) await inTree.run(['sparse-checkout', 'set', '--cone', ...this.entry.sparse], this.opts(env));
+    // Credentials too: a partial clone fetches the blobs it checks out from the remote.
+    await inTree.run(['reset', '--hard', '--quiet', commit], this.opts(env));
     await this.updateSubmodules(inTree, env);
   }
 
@@ -321,12 +343,64 @@ export class RepoSync {
     });
   }
 
-  /** Say in the shared store that our ref is ours (see STORE_MEMBERS_DIR); called holding its lock. */
-  private async registerMember(): Promise<void> {
-    if (this.store === null) return;
+  /**
+   * Say in the shared store which ref is ours and what it follows (see STORE_MEMBERS_DIR), so
+   * that other entries' fetches bring our commits too. Written whole with one rename, so it
+   * needs no lock.
+   */
+  private async registerMember(source: string): Promise<void> {
+    if (this.store === null || source === this.memberSource) return;
     const dir = join(this.store.dir, STORE_MEMBERS_DIR);
+    const file = join(dir, entryId(this.entry.name));
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, entryId(this.entry.name)), `${this.layout.stateDir}\n${this.targetRef}\n`);
+    await writeFile(`${file}.${process.pid}.tmp`, `${this.layout.stateDir}\n${this.targetRef}\n${source}\n`);
+    await rename(`${file}.${process.pid}.tmp`, file);
+    this.memberSource = source;
+  }
+
+  /** Refspecs that bring the other entries' refs along with ours (one fetch for the store). */
+  private async membersRefspecs(): Promise<string[]> {
+    if (this.store === null || this.soloFetch) return [];
+    const dir = join(this.store.dir, STORE_MEMBERS_DIR);
+    const own = entryId(this.entry.name);
+    const specs: string[] = [];
+    for (const id of await readdir(dir).catch(() => [] as string[])) {
+      if (id === own || !MEMBER_ID.test(id)) continue;
+      const [stateDir, ref, source] = (await readFile(join(dir, id), 'utf8').catch(() => '')).split('\n');
+      // Only what we wrote ourselves: a full ref name to follow, into that entry's own ref.
+      if (ref !== `refs/autosync/entries/${id}` || source === undefined || !MEMBER_SOURCE.test(source) || checkRefName(source) !== null) continue;
+      if (stateDir === undefined || !(await stat(stateDir).then(() => true, () => false))) continue;
+      specs.push(`+${source}:${ref}`);
+    }
+    return specs;
+  }
+
+  /**
+   * Under the store's lock: the commit to publish. In a shared store, when another entry's
+   * fetch already brought the commit the remote showed us, that fetched ref is used as is;
+   * otherwise one fetch brings our ref and the other entries' refs together.
+   */
+  private async fetchOrReuse(git: GitRunner, target: RemoteTarget, env: Record<string, string>): Promise<string> {
+    if (this.store === null) return this.fetch(git, target.source, env);
+    if (target.seen !== null) {
+      const have = (await git.run(['rev-parse', '--verify', '--quiet', `${this.targetRef}^{commit}`], this.opts()).catch(() => '')).trim();
+      if (have === target.seen) {
+        this.log.debug('commit already fetched into the shared store by another entry', { commit: have });
+        return have;
+      }
+    }
+    const others = await this.membersRefspecs();
+    let commit: string;
+    try {
+      commit = await this.fetch(git, target.source, env, others);
+    } catch (err) {
+      // Another entry's ref may be gone from the remote: that must never fail this entry.
+      if (others.length === 0 || !(err instanceof SyncError) || err.kind !== 'invalid-ref') throw err;
+      this.soloFetch = true;
+      this.log.info('fetching only this entry\'s ref; a ref of another entry of the shared store is not on the remote', {});
+      commit = await this.fetch(git, target.source, env);
+    }
+    return commit;
   }
 
   /**
@@ -337,6 +411,7 @@ export class RepoSync {
     if (this.store === null) return;
     const dir = join(this.store.dir, STORE_MEMBERS_DIR);
     for (const id of await readdir(dir).catch(() => [] as string[])) {
+      if (!MEMBER_ID.test(id)) continue;
       const [stateDir, ref] = (await readFile(join(dir, id), 'utf8').catch(() => '')).split('\n');
       if (stateDir === undefined || !stateDir.startsWith('/') || (await stat(stateDir).then(() => true, () => false))) continue;
       if (ref === `refs/autosync/entries/${id}`) await git.run(['update-ref', '-d', ref], this.opts()).catch(() => undefined);
@@ -381,16 +456,21 @@ export class RepoSync {
     }
   }
 
-  /** The bare repository, created (or re-created when damaged) as needed. */
+  /** Our own bare repository, created (or re-created when damaged) as needed. */
   private async bareRepo(): Promise<GitRunner> {
+    await this.makeStateDir();
+    if (this.gitDirChecked) return this.repo();
+    return this.checkRepo();
+  }
+
+  private async makeStateDir(): Promise<void> {
     const { worktreesDir } = this.layout;
     await mkdir(worktreesDir, { recursive: true }).catch((err) => {
       throw localError(`cannot create ${worktreesDir}`, err);
     });
-    if (this.gitDirChecked) return this.repo();
-    return this.withStore(() => this.checkRepo());
   }
 
+  /** Check the repository (ours, or the shared store holding its lock); re-create it when damaged. */
   private async checkRepo(): Promise<GitRunner> {
     const gitDir = this.gitDir;
     const git = this.runner(this.layout.stateDir);
@@ -399,9 +479,12 @@ export class RepoSync {
       () => false,
     ).catch(() => false);
     if (!healthy) {
-      const existed = await stat(gitDir).then(() => true, () => false);
-      if (existed) this.log.warn('git state is damaged; re-creating it', { gitDir });
-      await rm(gitDir, { recursive: true, force: true });
+      // A new store holds only the entries' registrations (see registerMember): keep them.
+      const leftovers = this.store === null
+        ? (await stat(gitDir).then(() => [gitDir], () => []))
+        : (await readdir(gitDir).catch(() => [] as string[])).filter((n) => n !== STORE_MEMBERS_DIR).map((n) => join(gitDir, n));
+      if (leftovers.length > 0) this.log.warn('git state is damaged; re-creating it', { gitDir });
+      for (const p of leftovers) await rm(p, { recursive: true, force: true });
       // An empty template: no sample hooks to copy (measurable on slow disks), none to run.
       await git.run(['init', '--bare', '--quiet', '--template=', gitDir], this.opts());
       // A fresh repository gets its settings in one write instead of one git process each.
@@ -409,7 +492,6 @@ export class RepoSync {
     }
     const bare = this.repo();
     if (healthy) await this.configureRemote(bare); // the entry may have changed since
-    await this.registerMember();
     this.gitDirChecked = true;
     return bare;
   }
@@ -587,17 +669,23 @@ export class RepoSync {
   }
 
   /** Fetch `source` and return exactly the commit fetched (FETCH_HEAD), never a hash read earlier. */
-  private async fetch(git: GitRunner, source: string, env: Record<string, string>): Promise<string> {
+  private async fetch(git: GitRunner, source: string, env: Record<string, string>, alsoRefspecs: string[] = []): Promise<string> {
     const args = ['fetch', '--no-tags', '--no-recurse-submodules', '--quiet'];
     if (this.entry.depth > 0) args.push(`--depth=${this.entry.depth}`);
     else if (await stat(join(this.gitDir, 'shallow')).then(() => true, () => false)) args.push('--unshallow');
     if (this.entry.filter !== null) args.push(`--filter=${this.entry.filter}`);
     // Through the remote named origin (its URL is the entry's): partial clones fetch missing
     // objects from it later, and relative submodule URLs resolve against it.
-    args.push('--end-of-options', 'origin', `+${source}:${this.targetRef}`);
+    // Ours first: FETCH_HEAD's first line, read below, is then our commit.
+    args.push('--end-of-options', 'origin', `+${source}:${this.targetRef}`, ...alsoRefspecs);
+    const started = Date.now();
     await git.run(args, this.opts(env));
-    const commit = (await git.run(['rev-parse', '--verify', 'FETCH_HEAD^{commit}'], this.opts())).trim();
+    // Holding the store's lock, our ref is exactly what this fetch wrote (with other entries'
+    // refs fetched along, FETCH_HEAD has several lines).
+    const fetched = alsoRefspecs.length === 0 ? 'FETCH_HEAD' : this.targetRef;
+    const commit = (await git.run(['rev-parse', '--verify', `${fetched}^{commit}`], this.opts())).trim();
     if (!/^[0-9a-f]{40,64}$/.test(commit)) throw new SyncError('git', `unexpected FETCH_HEAD: ${commit.slice(0, 80)}`);
+    this.log.debug('fetched', { commit, refs: 1 + alsoRefspecs.length, durationMs: Date.now() - started });
     return commit;
   }
 

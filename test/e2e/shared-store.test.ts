@@ -69,6 +69,23 @@ test('branches of one remote share one object store: each publishes its own bran
   assert.equal(publishedCommit(join(data, 'main')), heads.main);
   assert.equal(publishedCommit(join(data, 'feature')), heads.feature);
 
+  // Both branches move in one push: the first entry to fetch brings the other's commit along.
+  const work = remote.workDir;
+  const moved: Record<string, string> = {};
+  for (const b of ['dev', 'feature']) {
+    await git(work, ['checkout', '--quiet', b]);
+    await writeFile(join(work, 'branch.txt'), `${b} 3\n`);
+    await git(work, ['commit', '--quiet', '-am', `${b} 3`]);
+    moved[b] = (await git(work, ['rev-parse', 'HEAD'])).trim();
+  }
+  await git(work, ['push', '--quiet', '--atomic', 'origin', 'dev', 'feature']);
+  await git(work, ['checkout', '--quiet', 'main']);
+  for (const b of ['dev', 'feature']) {
+    await waitFor(() => publishedCommit(join(data, b)) === moved[b], { timeoutMs: 30_000, message: `${b} follows the joint push` });
+  }
+  const reused = daemon.lines.filter((l) => l.message === 'commit already fetched into the shared store by another entry');
+  assert.ok(reused.some((l) => l.commit === moved.dev || l.commit === moved.feature), 'one fetch served both entries');
+
   // A pruned entry's ref leaves the store (at the next gc of another entry), so its objects can go.
   await writeFile(listing, JSON.stringify(entries.slice(0, 2)));
   await waitFor(() => !existsSync(stateDirOf(join(data, 'feature'))), { timeoutMs: 30_000, message: 'feature pruned' });
