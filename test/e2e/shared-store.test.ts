@@ -139,3 +139,33 @@ test('an agent killed while it holds the store lock cannot keep the others from 
   await waitFor(() => publishedCommit(join(data, 'main')) === main2, { timeoutMs: 30_000, message: 'main restarted and caught up' });
   await daemon.stop();
 });
+
+test('a branch deleted on the remote fails only its own entry; the others of the store keep syncing', async (t) => {
+  const root = await makeTempDir(t);
+  const serveRoot = join(root, 'remotes');
+  const { remote, heads } = await threeBranches(serveRoot);
+  const server = await startGitDaemon(t, serveRoot);
+  const data = join(root, 'data');
+  const listing = join(root, 'listing.json');
+  await writeFile(listing, JSON.stringify(['main', 'feature'].map((b) => ({ path: join(data, b), repo: server.url('site'), branch: b }))));
+  const daemon = startDaemon(t, { LISTING_PATH: listing, SCRAPE_INTERVAL: '200' });
+  for (const b of ['main', 'feature']) {
+    await waitFor(() => publishedCommit(join(data, b)) === heads[b], { timeoutMs: 30_000, message: `${b} published` });
+  }
+
+  await remote.deleteRemoteBranch('feature');
+  await waitFor(async () => (await statusOf(daemon, 'feature')).state === 'backoff' || (await statusOf(daemon, 'feature')).state === 'failing', {
+    timeoutMs: 30_000,
+    message: 'feature fails once its branch is gone',
+  });
+  // main's fetch would bring feature's ref along: it must not fail on it.
+  await remote.switchBranch('main');
+  const main2 = await remote.commit({ 'branch.txt': 'main 2\n' });
+  await waitFor(() => publishedCommit(join(data, 'main')) === main2, { timeoutMs: 30_000, message: `main follows its push; output:\n${daemon.output().slice(-3000)}` });
+  assert.equal(publishedCommit(join(data, 'feature')), heads.feature, 'feature keeps serving its last good tree');
+  assert.equal(readPublishedFile(join(data, 'feature'), 'branch.txt'), 'feature\n');
+  assert.ok(daemon.lines.some((l) => l.repo === 'main' && /^fetching only this entry's ref/.test(l.message)), 'main fell back to its own ref');
+  const failures = daemon.lines.filter((l) => l.message === 'sync failed');
+  assert.ok(failures.length > 0 && failures.every((l) => l.repo === 'feature'), `only feature failed: ${JSON.stringify(failures.map((l) => l.repo))}`);
+  await daemon.stop();
+});
