@@ -19,7 +19,7 @@ import { benchLatency, type LatencyResult } from './figures/latency.js';
 import { clockTicksPerSecond, privateKb, type Memory } from './support/proc.js';
 import { AGENT_EXEC_ARGV } from './support/agent-process.js';
 import { createLargeRepo } from './support/repos.js';
-import { Scope } from './support/scope.js';
+import { runToCompletion, Scope } from './support/scope.js';
 import { max, median, min, percentile, ratio, round, seededRandom } from './support/stats.js';
 import { renderTable } from './support/table.js';
 
@@ -232,25 +232,4 @@ async function main(scope: Scope): Promise<void> {
 }
 
 const scope = new Scope();
-let closing: Promise<void> | null = null;
-const closeAndExit = (code: number) => {
-  closing ??= scope.close().finally(() => process.exit(code));
-};
-const watchdog = setTimeout(() => {
-  console.error(`bench: still running after ${WATCHDOG_MS / 60_000} min; cleaning up and giving up`);
-  closeAndExit(1);
-}, WATCHDOG_MS);
-process.once('SIGINT', () => closeAndExit(130));
-process.once('SIGTERM', () => closeAndExit(143));
-
-main(scope).then(
-  () => {
-    clearTimeout(watchdog);
-    closeAndExit(0);
-  },
-  (err: unknown) => {
-    clearTimeout(watchdog);
-    console.error('bench failed:', err);
-    closeAndExit(1);
-  },
-);
+runToCompletion(scope, 'bench', WATCHDOG_MS, () => main(scope));

@@ -23,7 +23,7 @@ import { startGitDaemon, type GitServer } from '../test/support/git-daemon.js';
 import { RemoteRepo } from '../test/support/git-repo.js';
 import { parseMetrics } from '../test/support/prom.js';
 import { makeTempDir, waitFor } from '../test/support/tmp.js';
-import { Scope } from './support/scope.js';
+import { runToCompletion, Scope } from './support/scope.js';
 
 const TARGETS = {
   /** Supervisor + N idle agents, PSS: 1.2 GB, as 1200 MB of 2^20 bytes, the unit every memory figure here is printed in. */
@@ -778,28 +778,6 @@ async function main(scope: Scope, opts: Options): Promise<void> {
 }
 
 const opts = parseOptions(process.argv.slice(2));
-// Every wait has its own bound; this catches whatever slips through them all.
 const watchdogMs = 5 * 60_000 + 2 * (opts.seconds * 1000 + opts.intervalMs) + opts.repos * 2_000;
 const scope = new Scope();
-let closing: Promise<void> | null = null;
-const closeAndExit = (code: number) => {
-  closing ??= scope.close().finally(() => process.exit(code));
-};
-const watchdog = setTimeout(() => {
-  console.error(`bench: still running after ${Math.round(watchdogMs / 1000)} s; cleaning up and giving up`);
-  closeAndExit(1);
-}, watchdogMs);
-process.once('SIGINT', () => closeAndExit(130));
-process.once('SIGTERM', () => closeAndExit(143));
-
-main(scope, opts).then(
-  () => {
-    clearTimeout(watchdog);
-    closeAndExit(0);
-  },
-  (err: unknown) => {
-    clearTimeout(watchdog);
-    console.error('bench failed:', err);
-    closeAndExit(1);
-  },
-);
+runToCompletion(scope, 'bench', watchdogMs, () => main(scope, opts));

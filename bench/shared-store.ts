@@ -23,7 +23,7 @@ import { startGitDaemon } from '../test/support/git-daemon.js';
 import { git } from '../test/support/git-repo.js';
 import { makeTempDir } from '../test/support/tmp.js';
 import { createLargeRepo } from './support/repos.js';
-import { Scope } from './support/scope.js';
+import { runToCompletion, Scope } from './support/scope.js';
 import { max, median, min, ratio, round } from './support/stats.js';
 import { renderTable } from './support/table.js';
 
@@ -603,32 +603,6 @@ async function main(scope: Scope, opts: Options): Promise<void> {
 }
 
 const opts = parseOptions(process.argv.slice(2));
-// Every wait has its own bound; this catches whatever slips through them all.
 const watchdogMs = 5 * 60_000 + (opts.rounds * 4 + 2) * (publishTimeoutMs(opts.files) + 30_000);
 const scope = new Scope();
-let closing: Promise<void> | null = null;
-const closeAndExit = (code: number) => {
-  closing ??= scope.close().finally(() => process.exit(code));
-};
-const watchdog = setTimeout(() => {
-  console.error(`bench: still running after ${Math.round(watchdogMs / 1000)} s; cleaning up and giving up`);
-  closeAndExit(1);
-}, watchdogMs);
-// `on`, not `once`: Ctrl-C reaches this process twice (from the terminal and relayed by tsx), and a
-// second signal with no listener left would kill it before the clean-up is done.
-process.on('SIGINT', () => closeAndExit(130));
-process.on('SIGTERM', () => closeAndExit(143));
-
-main(scope, opts).then(
-  () => {
-    clearTimeout(watchdog);
-    closeAndExit(0);
-  },
-  (err: unknown) => {
-    clearTimeout(watchdog);
-    // Interrupted: the signal also reached git and the daemon, whose failure is no news.
-    if (closing !== null) return;
-    console.error('bench failed:', err);
-    closeAndExit(1);
-  },
-);
+runToCompletion(scope, 'bench', watchdogMs, () => main(scope, opts));

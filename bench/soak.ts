@@ -25,7 +25,7 @@ import { stopper } from '../test/support/process.js';
 import { parseMetrics } from '../test/support/prom.js';
 import { publishedCommit } from '../test/support/published.js';
 import { makeTempDir, waitFor, type Cleanup } from '../test/support/tmp.js';
-import { Scope } from './support/scope.js';
+import { runToCompletion, Scope } from './support/scope.js';
 
 export interface SoakOptions {
   repos: number;
@@ -760,7 +760,7 @@ const round3 = (value: unknown): unknown => {
   return value;
 };
 
-async function main(): Promise<void> {
+function main(): void {
   let opts: SoakOptions;
   try {
     opts = parseOptions(process.argv.slice(2));
@@ -770,24 +770,9 @@ async function main(): Promise<void> {
   }
   const began = performance.now();
   const progress = (line: string) => process.stderr.write(`[${((performance.now() - began) / 1000).toFixed(1)} s] ${line}\n`);
-  // Every wait has its own bound; this one catches whatever slips through them all.
   const watchdogMs = 5 * 60_000 + opts.durationMs + opts.convergeTimeoutMs + opts.repos * 3_000;
   const scope = new Scope();
-  let closing: Promise<void> | null = null;
-  const closeAndExit = (code: number) => {
-    closing ??= scope.close().finally(() => process.exit(code));
-  };
-  const watchdog = setTimeout(() => {
-    console.error(`soak: still running after ${Math.round(watchdogMs / 1000)} s; cleaning up and giving up`);
-    closeAndExit(1);
-  }, watchdogMs);
-  const interrupted = (code: number) => () => {
-    console.error('soak: interrupted; stopping everything it started');
-    closeAndExit(code);
-  };
-  process.once('SIGINT', interrupted(130));
-  process.once('SIGTERM', interrupted(143));
-  try {
+  runToCompletion(scope, 'soak', watchdogMs, async () => {
     const env = environment();
     const result = await runSoak(scope, { ...opts, progress });
     const text = report(result);
@@ -796,15 +781,9 @@ async function main(): Promise<void> {
     const out = { generatedAt: new Date().toISOString(), durationS: (performance.now() - began) / 1000, environment: env, memoryFlat: MEMORY_FLAT, ...result, summary: text.split('\n') };
     await writeFile(RESULTS, `${JSON.stringify(round3(out), null, 2)}\n`);
     console.log(`results written to ${RESULTS}`);
-    clearTimeout(watchdog);
-    closeAndExit(result.passed ? 0 : 1);
-  } catch (err) {
-    clearTimeout(watchdog);
-    // Once a signal or the watchdog is closing the scope, what fails is the run being torn down.
-    if (closing === null) console.error('soak failed:', err);
-    closeAndExit(1);
-  }
+    return result.passed ? 0 : 1;
+  });
 }
 
 // Only as a command: the test imports runSoak from here.
-if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) void main();
+if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) main();

@@ -29,3 +29,39 @@ export class Scope implements Cleanup {
     }
   }
 }
+
+/**
+ * Runs a bench's `main` in `scope`, then exits with its code once everything the bench started
+ * is undone: on success, on failure, past `watchdogMs` (every wait has its own bound; this
+ * catches whatever slips through them all), and on Ctrl-C or SIGTERM. The signals are heard
+ * with `on`, not `once`: Ctrl-C reaches the process twice (from the terminal, and relayed by
+ * tsx), and a second one with no listener left would kill it before the clean-up is done.
+ */
+export function runToCompletion(scope: Scope, name: string, watchdogMs: number, main: () => Promise<number | void>): void {
+  let closing: Promise<void> | null = null;
+  const closeAndExit = (code: number) => {
+    closing ??= scope.close().finally(() => process.exit(code));
+  };
+  const watchdog = setTimeout(() => {
+    console.error(`${name}: still running after ${Math.round(watchdogMs / 1000)} s; cleaning up and giving up`);
+    closeAndExit(1);
+  }, watchdogMs);
+  const interrupted = (code: number) => () => {
+    if (closing === null) console.error(`${name}: interrupted; stopping everything it started`);
+    closeAndExit(code);
+  };
+  process.on('SIGINT', interrupted(130));
+  process.on('SIGTERM', interrupted(143));
+  main().then(
+    (code) => {
+      clearTimeout(watchdog);
+      closeAndExit(code ?? 0);
+    },
+    (err: unknown) => {
+      clearTimeout(watchdog);
+      // Once a signal or the watchdog is closing the scope, what fails is the run being torn down.
+      if (closing === null) console.error(`${name} failed:`, err);
+      closeAndExit(1);
+    },
+  );
+}
