@@ -169,3 +169,31 @@ test('a branch deleted on the remote fails only its own entry; the others of the
   assert.ok(failures.length > 0 && failures.every((l) => l.repo === 'feature'), `only feature failed: ${JSON.stringify(failures.map((l) => l.repo))}`);
   await daemon.stop();
 });
+
+test('a shared partial clone checks out each entry\'s sparse folders, fetching only the blobs they need', async (t) => {
+  const root = await makeTempDir(t);
+  const serveRoot = join(root, 'remotes');
+  const remote = await RemoteRepo.create(serveRoot, 'site');
+  await remote.commit({ 'app/main.txt': 'app\n', 'docs/big.txt': 'documentation\n'.repeat(2000) });
+  const heads: Record<string, string> = { main: await remote.remoteHead() };
+  await remote.switchBranch('dev', { create: true });
+  heads.dev = await remote.commit({ 'app/main.txt': 'app on dev\n', 'docs/big.txt': 'dev documentation\n'.repeat(2000) });
+  const server = await startGitDaemon(t, serveRoot);
+  const data = join(root, 'data');
+  const listing = join(root, 'listing.json');
+  const entry = (b: string) => ({ path: join(data, b), repo: server.url('site'), branch: b, filter: 'blob:none', sparse: ['app'] });
+  await writeFile(listing, JSON.stringify([entry('main'), entry('dev')]));
+  const daemon = startDaemon(t, { LISTING_PATH: listing, SCRAPE_INTERVAL: '200' });
+  for (const b of ['main', 'dev']) {
+    await waitFor(() => publishedCommit(join(data, b)) === heads[b], { timeoutMs: 30_000, message: `${b} published; output:\n${daemon.output().slice(-3000)}` });
+    assert.equal(readPublishedFile(join(data, b), 'app/main.txt'), b === 'main' ? 'app\n' : 'app on dev\n');
+    assert.equal(existsSync(join(data, b, 'docs')), false, 'outside the sparse folders nothing is checked out');
+  }
+  const stores = storesIn(data);
+  assert.equal(stores.length, 1);
+  const store = join(data, STORES, stores[0]!);
+  // Neither branch's docs/big.txt was needed, so neither was fetched.
+  const missing = (await git(store, ['rev-list', '--objects', '--missing=print', '--all'])).split('\n').filter((l) => l.startsWith('?'));
+  assert.equal(missing.length, 2, `the two docs blobs stay on the remote: ${missing.join(', ')}`);
+  await daemon.stop();
+});
