@@ -33,7 +33,7 @@ export const BENCH_DEFAULTS: AgentDefaults = { intervalMs: 60_000, timeoutMs: 60
 
 /** The node flags the supervisor forks agents with: the bench forks its agents the same way. */
 export { AGENT_EXEC_ARGV } from '../../src/supervisor/supervision.js';
-import { AGENT_EXEC_ARGV } from '../../src/supervisor/supervision.js';
+import { AGENT_ENV_DEFAULTS, AGENT_EXEC_ARGV } from '../../src/supervisor/supervision.js';
 
 /**
  * fork() passes the parent's execArgv on to the child. Under tsx that is tsx's loader, which
@@ -52,7 +52,7 @@ export async function launchAgent(
   forkAsProductionDoes();
   const startedAt = performance.now();
   // info is the production default; the tests' debug level would log every unchanged poll.
-  const env: NodeJS.ProcessEnv = { LOG_LEVEL: 'info', ...opts.env };
+  const env: NodeJS.ProcessEnv = { ...AGENT_ENV_DEFAULTS, LOG_LEVEL: 'info', ...opts.env };
   const nodeOptions = process.env.BENCH_AGENT_NODE_OPTIONS;
   if (nodeOptions !== undefined) env.NODE_OPTIONS = nodeOptions;
   const agent = await startAgent(scope, entry, { defaults: { ...BENCH_DEFAULTS, ...opts.defaults }, env });

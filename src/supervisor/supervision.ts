@@ -100,7 +100,15 @@ const watchdog = (() => {
  * growing with publishes (17 → 23 MB private over 200 publishes, measured), with it it stayed
  * at 14–17 MB. (Not V8's lite mode: it drops WebAssembly, which Node's fetch needs.)
  */
-export const AGENT_EXEC_ARGV: readonly string[] = ['--max-semi-space-size=1', '--optimize-for-size'];
+export const AGENT_EXEC_ARGV: readonly string[] = ['--max-semi-space-size=1', '--optimize-for-size', '--single-threaded'];
+
+/**
+ * Environment defaults for agents (a value the operator set wins). Two malloc arenas instead of
+ * glibc's eight per core: an idle agent's threads have next to nothing to allocate. With
+ * --single-threaded (no V8 helper threads; an agent's heap is a few MB, so its GC pauses are
+ * short), measured at 50 agents: 604 → 571 MB PSS in all, CPU unchanged.
+ */
+export const AGENT_ENV_DEFAULTS: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
 
 const AGENT_SCRIPT = fileURLToPath(new URL('../cli.js', import.meta.url));
 
@@ -139,6 +147,7 @@ export class SupervisedAgent {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // Agents run from compiled JavaScript, never through a TypeScript loader (memory).
       execArgv: [...AGENT_EXEC_ARGV],
+      env: { ...AGENT_ENV_DEFAULTS, ...process.env },
       serialization: 'json',
     });
     this.child = child;

@@ -1,0 +1,130 @@
+// Asking the remote what a ref points at (in process when the transport allows, else with git
+// ls-remote) and fetching exactly that commit.
+
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SyncError } from '../shared/errors.js';
+import type { ResolvedEntry } from '../shared/listing-schema.js';
+import type { Log } from '../shared/logger.js';
+import { displayUrl } from '../shared/redact.js';
+import { isFullSha } from '../shared/ref-and-url.js';
+import type { Credentials } from './credentials.js';
+import type { EntryGit } from './entry-git.js';
+import type { GitRunner } from './git.js';
+import { HttpProber, probeGit, type ProbeResult, type ProbeTarget } from './probe.js';
+
+// After this many polls where git answered and the in-process probe could not, stop probing.
+const PROBE_MISSES_ALLOWED = 3;
+
+export interface RemoteTarget {
+  /** What to fetch: a full ref name, HEAD, or a sha. */
+  source: string;
+  /** The commit ls-remote saw; null when not asked (first sync, or a pinned sha). */
+  seen: string | null;
+}
+
+export class Remote {
+  private httpProber: HttpProber | null = null;
+  /** Polls where the in-process probe could not answer but git could. */
+  private probeMisses = 0;
+
+  /** `targetRef`: where fetched commits are kept reachable in the repository. */
+  constructor(
+    private readonly entry: ResolvedEntry,
+    private readonly log: Log,
+    private readonly git: EntryGit,
+    private readonly targetRef: string,
+  ) {}
+
+  close(): void {
+    this.httpProber?.close();
+  }
+
+  /** Find the remote commit with one ls-remote; `git` null skips the call (nothing to compare). */
+  async resolve(git: GitRunner | null, creds: Credentials): Promise<RemoteTarget> {
+    const ref = this.entry.ref;
+    if (ref !== null && isFullSha(ref)) return { source: ref, seen: ref }; // pinned: never polled
+    if (git === null) return { source: this.fetchSource(), seen: null };
+    const patterns = ref === null ? ['HEAD'] : ref.startsWith('refs/') ? [ref, `${ref}^{}`] : [`refs/heads/${ref}`, `refs/tags/${ref}`, `refs/tags/${ref}^{}`];
+    const refs = await this.listRemoteRefs(git, creds, patterns);
+    const candidates = ref === null ? ['HEAD'] : ref.startsWith('refs/') ? [ref] : [`refs/heads/${ref}`, `refs/tags/${ref}`];
+    for (const name of candidates) {
+      const sha = refs.get(`${name}^{}`) ?? refs.get(name);
+      if (sha !== undefined) return { source: name, seen: sha };
+    }
+    throw new SyncError('invalid-ref', `ref "${ref ?? 'HEAD'}" was not found on ${displayUrl(this.entry.repo)}`);
+  }
+
+  /** Fetch `source` and return exactly the commit fetched (FETCH_HEAD), never a hash read earlier. */
+  async fetch(git: GitRunner, source: string, env: Record<string, string>, alsoRefspecs: string[] = []): Promise<string> {
+    const args = ['fetch', '--no-tags', '--no-recurse-submodules', '--quiet'];
+    if (this.entry.depth > 0) args.push(`--depth=${this.entry.depth}`);
+    else if (await stat(join(this.git.gitDir, 'shallow')).then(() => true, () => false)) args.push('--unshallow');
+    if (this.entry.filter !== null) args.push(`--filter=${this.entry.filter}`);
+    // Through the remote named origin (its URL is the entry's): partial clones fetch missing
+    // objects from it later, and relative submodule URLs resolve against it.
+    // Ours first: FETCH_HEAD's first line, read below, is then our commit.
+    args.push('--end-of-options', 'origin', `+${source}:${this.targetRef}`, ...alsoRefspecs);
+    const started = Date.now();
+    await git.run(args, this.git.opts(env));
+    // Holding the store's lock, our ref is exactly what this fetch wrote (with other entries'
+    // refs fetched along, FETCH_HEAD has several lines).
+    const fetched = alsoRefspecs.length === 0 ? 'FETCH_HEAD' : this.targetRef;
+    const commit = (await git.run(['rev-parse', '--verify', `${fetched}^{commit}`], this.git.opts())).trim();
+    if (!/^[0-9a-f]{40,64}$/.test(commit)) throw new SyncError('git', `unexpected FETCH_HEAD: ${commit.slice(0, 80)}`);
+    this.log.debug('fetched', { commit, refs: 1 + alsoRefspecs.length, durationMs: Date.now() - started });
+    return commit;
+  }
+
+  /**
+   * The remote's refs for `patterns`: asked in process when the transport allows (no process
+   * spawned for an unchanged poll), else, or when the probe cannot tell, by `git ls-remote`.
+   */
+  private async listRemoteRefs(git: GitRunner, creds: Credentials, patterns: string[]): Promise<Map<string, string>> {
+    const prober = this.prober();
+    let probeFailure: string | null = null;
+    if (prober !== null) {
+      const result = await prober({ url: this.entry.repo, prefixes: patterns.filter((p) => !p.endsWith('^{}')), auth: creds.httpAuth, timeoutMs: Math.min(this.entry.timeoutMs, 30_000) });
+      if ('refs' in result) return result.refs;
+      probeFailure = result.unknown;
+    }
+    const out = await git.run(['ls-remote', '--end-of-options', this.entry.repo, ...patterns], this.git.opts(creds.env));
+    if (probeFailure !== null) {
+      // git could answer where the probe could not: after a few such polls, leave it to git.
+      this.probeMisses += 1;
+      this.log.debug('in-process ref probe failed; git ls-remote answered', { reason: probeFailure, misses: this.probeMisses });
+      if (this.probeMisses >= PROBE_MISSES_ALLOWED) this.log.info('in-process ref probe disabled for this repo; polling with git ls-remote', { reason: probeFailure });
+    }
+    const refs = new Map<string, string>();
+    for (const line of out.split('\n')) {
+      const [sha, name] = line.split('\t');
+      if (sha !== undefined && name !== undefined) refs.set(name, sha);
+    }
+    return refs;
+  }
+
+  /** The probe for this entry's transport, or null where only git can ask (ssh, proxies, TLS settings). */
+  private prober(): ((t: ProbeTarget) => Promise<ProbeResult>) | null {
+    if (this.probeMisses >= PROBE_MISSES_ALLOWED) return null;
+    const t = this.entry.transport;
+    if (t === 'git') return probeGit;
+    if (t !== 'http' && t !== 'https') return null;
+    // git would go through a proxy or use TLS settings the probe does not know: let git ask.
+    const proxied = ['HTTPS_PROXY', 'HTTP_PROXY', 'ALL_PROXY', 'https_proxy', 'http_proxy', 'all_proxy'].some((k) => (process.env[k] ?? '') !== '');
+    if (proxied || this.entry.gitConfig.some((kv) => /^https?\./i.test(kv))) return null;
+    // A CA bundle named for OpenSSL (and so for git) is the probe's too; a CA folder is not supported.
+    const caFile = process.env.SSL_CERT_FILE;
+    if (t === 'https' && !caFile && process.env.SSL_CERT_DIR) return null;
+    this.httpProber ??= new HttpProber(t === 'https', t === 'https' ? caFile : undefined);
+    const p = this.httpProber;
+    return (target) => p.probe(target);
+  }
+
+  /**
+   * What to fetch without having asked the remote: HEAD, or the ref as written (a full ref, a
+   * sha, or a short name that git resolves by its own rules, refs/heads first, then refs/tags).
+   */
+  private fetchSource(): string {
+    return this.entry.ref ?? 'HEAD';
+  }
+}
