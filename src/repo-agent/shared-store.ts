@@ -14,8 +14,9 @@ import { localError } from './publish.js';
 import { removeStaleLocks } from './repair.js';
 import { acquireStoreLock } from './store-lock.js';
 
-// What another entry's fetch may follow for us: the remote's HEAD or a full ref name (no sha).
+// A member file's name: entryId() of the entry's name.
 const MEMBER_ID = /^[0-9a-f]{16}$/;
+// What another entry's fetch may follow for us: the remote's HEAD or a full ref name (no sha).
 const MEMBER_SOURCE = /^(HEAD|refs\/[A-Za-z0-9._/-]+)$/;
 
 /** A ref-safe, stable id for an entry's name. */
@@ -52,7 +53,8 @@ export class StoreAccess {
 
   /**
    * Run `fn` holding the shared store's lock (directly when the store is our own): fetches,
-   * checkouts, worktree pruning and gc of one store never overlap. Polls take no lock.
+   * worktree registration and pruning, and gc of one store never overlap. Polls take no lock,
+   * and neither does filling a worktree (it only reads objects).
    */
   async withStore<T>(fn: () => Promise<T>): Promise<T> {
     const store = this.store;
@@ -60,7 +62,7 @@ export class StoreAccess {
     await mkdir(dirname(store.dir), { recursive: true }).catch((err) => {
       throw localError(`cannot create ${dirname(store.dir)}`, err);
     });
-    // Long enough for another entry's fetch and checkout, each bounded by its timeout.
+    // Long enough for another entry's fetch and gc, each bounded by its timeout.
     const waitStarted = Date.now();
     const lock = await acquireStoreLock(`${store.dir}.lock`, 3 * this.entry.timeoutMs, this.layout.stateDir);
     const waitedMs = Date.now() - waitStarted;
@@ -118,8 +120,8 @@ export class StoreAccess {
   }
 
   /**
-   * Drop the refs of entries whose state folder is gone (pruned, or moved to another store), so
-   * gc can collect their objects; called holding the store's lock.
+   * Drop the refs of entries whose state folder is gone (pruned), so gc can collect their
+   * objects; called holding the store's lock.
    */
   async forgetDepartedMembers(git: GitRunner): Promise<void> {
     if (this.store === null) return;
