@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { startAgent } from '../support/agent.js';
 import { processesIn } from '../support/fault-git.js';
 import { startGitDaemon } from '../support/git-daemon.js';
-import { RemoteRepo } from '../support/git-repo.js';
+import { git, RemoteRepo } from '../support/git-repo.js';
 import { publishedCommit, stateDirOf, worktreesOnDisk } from '../support/published.js';
 import { makeTempDir, waitFor } from '../support/tmp.js';
 
@@ -52,6 +52,46 @@ test('kill -9 of the agent at random moments, 25 times: never a torn tree, never
   await agent.stop();
   await waitFor(() => processesIn(stateDirOf(path)).length === 0, { message: 'no git left running', timeoutMs: 10_000 });
   assert.equal(publishedCommit(path), head);
+});
+
+test('kill -9 of one agent of a shared store at random moments, 15 times: the other keeps syncing, the store stays sound', async (t) => {
+  const root = await makeTempDir(t);
+  const serveRoot = join(root, 'remotes');
+  const repo = await RemoteRepo.create(serveRoot, 'app');
+  await repo.commit(files('0'));
+  await repo.switchBranch('dev', { create: true });
+  await repo.commit(files('dev 0'));
+  const daemon = await startGitDaemon(t, serveRoot);
+  const data = join(root, 'data');
+  const store = { dir: join(data, '.git-autosync-stores', 'app-000000000000.git'), url: daemon.url('app') };
+  const entry = (branch: string) => ({ path: join(data, branch), repo: daemon.url('app'), branch, interval: 100, staleAfter: 0 });
+  const steady = await startAgent(t, entry('dev'), { store });
+  let seed = 11;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let i = 1; i <= 15; i++) {
+    await repo.switchBranch('main');
+    await repo.commit(files(String(i)));
+    const victim = await startAgent(t, entry('main'), { store });
+    // Somewhere in start-up, the store's lock, fetch, worktree registration, checkout or the swap.
+    await new Promise((r) => setTimeout(r, Math.floor(random() * 400)));
+    process.kill(victim.pid, 'SIGKILL');
+    await victim.exited;
+    assertWholeTree(join(data, 'main'));
+    // Whatever the killed agent held, the other entry's next commit still gets published.
+    await repo.switchBranch('dev');
+    const dev = await repo.commit(files(`dev ${i}`));
+    await steady.waitForMessage('synced', (m) => m.commit === dev);
+    assert.equal(assertWholeTree(join(data, 'dev')), `dev ${i}`);
+  }
+  await repo.switchBranch('main');
+  const head = await repo.commit(files('final'));
+  const last = await startAgent(t, entry('main'), { store });
+  await last.waitForMessage('synced', (m) => m.commit === head);
+  assert.equal(assertWholeTree(join(data, 'main')), 'final');
+  await last.stop();
+  await steady.stop();
+  // No object the two refs need is missing or damaged.
+  await git(store.dir, ['fsck', '--no-dangling', '--no-progress']);
 });
 
 function openFds(pid: number): number {

@@ -4,7 +4,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { resolveEntry, type AgentDefaults } from '../../src/shared/listing-schema.js';
+import { resolveEntry, type AgentDefaults, type SharedStore } from '../../src/shared/listing-schema.js';
 import { parseAgentMessage, PROTOCOL_VERSION, type AgentMessage } from '../../src/shared/protocol.js';
 import { waitFor } from './tmp.js';
 
@@ -32,7 +32,7 @@ export interface RunningAgent {
 export async function startAgent(
   t: { after(fn: () => unknown): void },
   entry: Record<string, unknown>,
-  opts: { defaults?: Partial<AgentDefaults>; env?: NodeJS.ProcessEnv; mode?: 'continuous' | 'once'; uid?: number; gid?: number } = {},
+  opts: { defaults?: Partial<AgentDefaults>; env?: NodeJS.ProcessEnv; mode?: 'continuous' | 'once'; uid?: number; gid?: number; store?: SharedStore } = {},
 ): Promise<RunningAgent> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does)`);
   // As the supervisor does: validate and resolve the entry, then hand the agent the result.
@@ -55,7 +55,9 @@ export async function startAgent(
     messages.push(m);
     if (m.type === 'hello' && !configured) {
       configured = true;
-      child.send({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: resolved.entry, mode: opts.mode ?? 'continuous', heartbeatMs: 1000 });
+      // A shared store is the supervisor's decision (supervisor/stores.ts); tests may name one.
+      const entry = opts.store === undefined ? resolved.entry : { ...resolved.entry, store: opts.store };
+      child.send({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry, mode: opts.mode ?? 'continuous', heartbeatMs: 1000 });
     }
   });
   const pid = child.pid;
