@@ -10,7 +10,7 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import { startGitDaemon, type GitServer } from '../test/support/git-daemon.js';
 import { RemoteRepo } from '../test/support/git-repo.js';
 import { parseMetrics } from '../test/support/prom.js';
 import { makeTempDir, waitFor } from '../test/support/tmp.js';
+import { progressPrinter, requireBuilt } from './support/progress.js';
 import { runToCompletion, Scope } from './support/scope.js';
 
 const TARGETS = {
@@ -718,13 +719,9 @@ function environment(hz: number) {
 // ---- main ---------------------------------------------------------------------------------------
 
 async function main(scope: Scope, opts: Options): Promise<void> {
-  try {
-    statSync(CLI);
-  } catch {
-    throw new Error(`${CLI} is missing: run "npm run build" first`);
-  }
+  requireBuilt(CLI);
   const startedAt = performance.now();
-  const progress = (what: string) => process.stderr.write(`[${((performance.now() - startedAt) / 1000).toFixed(1)} s] ${what}\n`);
+  const progress = progressPrinter();
   const hz = clockTicksPerSecond();
   const env = environment(hz);
   progress(`${env.node}, ${env.git}, ${env.cpus} cpus, load ${env.loadAverageAtStart.join(' ')}, source ${env.source.commit.slice(0, 10)} + ${env.source.uncommittedChanges} changes, dist ${env.source.dist}; ${opts.repos} repos, ${opts.seconds} s windows, interval ${opts.intervalMs} ms`);

@@ -9,7 +9,7 @@
 
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { appendFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
@@ -23,6 +23,7 @@ import { startGitDaemon } from '../test/support/git-daemon.js';
 import { git } from '../test/support/git-repo.js';
 import { makeTempDir } from '../test/support/tmp.js';
 import { createLargeRepo } from './support/repos.js';
+import { progressPrinter, requireBuilt } from './support/progress.js';
 import { runToCompletion, Scope } from './support/scope.js';
 import { max, median, min, ratio, round } from './support/stats.js';
 import { renderTable } from './support/table.js';
@@ -521,13 +522,9 @@ function roundDeep(value: unknown): unknown {
 // ---- main ---------------------------------------------------------------------------------------
 
 async function main(scope: Scope, opts: Options): Promise<void> {
-  try {
-    statSync(CLI);
-  } catch {
-    throw new Error(`${CLI} is missing: run "npm run build" first`);
-  }
+  requireBuilt(CLI);
   const startedAt = performance.now();
-  const progress = (what: string) => process.stderr.write(`[${((performance.now() - startedAt) / 1000).toFixed(1)} s] ${what}\n`);
+  const progress = progressPrinter();
   const env = environment();
   progress(
     `${env.node}, ${env.git}, ${env.cpus} cpus, TMPDIR ${env.tmpdir} (${env.tmpdirFileSystem}), load ${env.loadAverageAtStart.join(' ')}, ` +

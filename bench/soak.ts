@@ -9,7 +9,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
-import { existsSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import { stopper } from '../test/support/process.js';
 import { parseMetrics } from '../test/support/prom.js';
 import { publishedCommit } from '../test/support/published.js';
 import { makeTempDir, waitFor, type Cleanup } from '../test/support/tmp.js';
+import { progressPrinter, requireBuilt } from './support/progress.js';
 import { runToCompletion, Scope } from './support/scope.js';
 
 export interface SoakOptions {
@@ -454,7 +455,7 @@ function judge(n: number, f: SoakResult['figures']): Criterion[] {
 export async function runSoak(scope: Cleanup, options: SoakOptions): Promise<SoakResult> {
   const opts = { ...options };
   const progress = opts.progress ?? (() => undefined);
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first`);
+  requireBuilt(CLI);
   // Every loop below also stops when this aborts: on error, and when the scope closes.
   const halt = new AbortController();
   scope.after(() => halt.abort());
@@ -769,7 +770,7 @@ function main(): void {
     process.exit(2);
   }
   const began = performance.now();
-  const progress = (line: string) => process.stderr.write(`[${((performance.now() - began) / 1000).toFixed(1)} s] ${line}\n`);
+  const progress = progressPrinter();
   const watchdogMs = 5 * 60_000 + opts.durationMs + opts.convergeTimeoutMs + opts.repos * 3_000;
   const scope = new Scope();
   runToCompletion(scope, 'soak', watchdogMs, async () => {

@@ -26,6 +26,15 @@ async function threeBranches(serveRoot: string) {
   return { remote, heads };
 }
 
+/** threeBranches() served by a git daemon, in a temp folder of the test's. */
+async function storeFixture(t: { after(fn: () => unknown): void }) {
+  const root = await makeTempDir(t);
+  const serveRoot = join(root, 'remotes');
+  const { remote, heads } = await threeBranches(serveRoot);
+  const server = await startGitDaemon(t, serveRoot);
+  return { root, remote, heads, server };
+}
+
 function storesIn(data: string): string[] {
   return existsSync(join(data, STORES)) ? readdirSync(join(data, STORES)).filter((f) => f.endsWith('.git')) : [];
 }
@@ -41,10 +50,7 @@ async function statusOf(daemon: RunningDaemon, name: string): Promise<{ state: s
 }
 
 test('branches of one remote share one object store: each publishes its own branch, no entry keeps a repository of its own', async (t) => {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const { remote, heads } = await threeBranches(serveRoot);
-  const server = await startGitDaemon(t, serveRoot);
+  const { root, remote, heads, server } = await storeFixture(t);
   const data = join(root, 'data');
   const listing = join(root, 'listing.json');
   const entries = ['main', 'dev', 'feature'].map((b) => ({ path: join(data, b), repo: server.url('site'), branch: b, gc: 'always', prune: true }));
@@ -105,10 +111,7 @@ test('branches of one remote share one object store: each publishes its own bran
 });
 
 test('an agent killed while it holds the store lock cannot keep the others from syncing', async (t) => {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const { remote, heads } = await threeBranches(serveRoot);
-  const server = await startGitDaemon(t, serveRoot);
+  const { root, remote, heads, server } = await storeFixture(t);
   const stall = join(root, 'stall');
   const stalled = join(root, 'stalled');
   const bin = await stallingGit(root, stall, stalled);
@@ -141,10 +144,7 @@ test('an agent killed while it holds the store lock cannot keep the others from 
 });
 
 test('a branch deleted on the remote fails only its own entry; the others of the store keep syncing', async (t) => {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const { remote, heads } = await threeBranches(serveRoot);
-  const server = await startGitDaemon(t, serveRoot);
+  const { root, remote, heads, server } = await storeFixture(t);
   const data = join(root, 'data');
   const listing = join(root, 'listing.json');
   await writeFile(listing, JSON.stringify(['main', 'feature'].map((b) => ({ path: join(data, b), repo: server.url('site'), branch: b }))));
