@@ -5,9 +5,7 @@
 // mostly file creation: `TMPDIR=/dev/shm npm run bench` takes the disk out of it. To try node
 // flags on the agents (say --max-semi-space-size=1), set BENCH_AGENT_NODE_OPTIONS.
 
-import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +18,8 @@ import { clockTicksPerSecond, privateKb, type Memory } from './support/proc.js';
 import { AGENT_EXEC_ARGV } from './support/agent-process.js';
 import { createLargeRepo } from './support/repos.js';
 import { runToCompletion, Scope } from './support/scope.js';
-import { max, median, min, percentile, ratio, round, seededRandom } from './support/stats.js';
+import { max, median, min, percentile, ratio, roundDeep, seededRandom } from './support/stats.js';
+import { benchEnvironment } from './support/environment.js';
 import { renderTable } from './support/table.js';
 
 const LARGE_FILES = 5_000;
@@ -131,45 +130,14 @@ function breakdown(first: FirstSyncResult, idle: IdleResult, latency: LatencyRes
   return lines;
 }
 
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-function environment(hz: number) {
-  const cpu = cpus();
-  const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 5_000 }).trim();
-  return {
-    node: process.version,
-    git: run('git', ['--version']),
-    kernel: release(),
-    cpus: cpu.length,
-    cpuModel: cpu[0]?.model ?? 'unknown',
-    memoryMb: Math.round(totalmem() / 2 ** 20),
-    clockTicksPerSecond: hz,
-    // Checkouts create thousands of files: the file system under TMPDIR matters to figure 1.
-    tmpdir: tmpdir(),
-    tmpdirFileSystem: run('stat', ['-f', '-c', '%T', tmpdir()]),
-    // Other work on the machine (a test run, say) shows up as noise in every figure.
-    loadAverageAtStart: loadavg().map((x) => round(x, 2)),
-    source: {
-      commit: run('git', ['-C', REPO_ROOT, 'rev-parse', 'HEAD']),
-      uncommittedChangesOutsideBench: run('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--', '.', ':(exclude)bench']).split('\n').filter((l) => l !== '').length,
-    },
-  };
-}
-
-function roundDeep(value: unknown): unknown {
-  if (typeof value === 'number') return Number.isInteger(value) ? value : round(value, 2);
-  if (Array.isArray(value)) return value.map(roundDeep);
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, roundDeep(v)]));
-  return value;
-}
 
 async function main(scope: Scope): Promise<void> {
   const startedAt = performance.now();
   const hz = clockTicksPerSecond();
-  const env = environment(hz);
+  const env = { ...benchEnvironment(), clockTicksPerSecond: hz };
   process.stderr.write(
     `${env.node}, ${env.git}, ${env.cpus} cpus, TMPDIR ${env.tmpdir} (${env.tmpdirFileSystem}), load ${env.loadAverageAtStart.join(' ')}, ` +
-      `source ${env.source.commit.slice(0, 10)} + ${env.source.uncommittedChangesOutsideBench} uncommitted changes outside bench/, ` +
+      `source ${env.source.commit.slice(0, 10)} + ${env.source.uncommittedChanges} uncommitted changes, dist ${env.source.dist}, ` +
       `agents forked with [${AGENT_EXEC_ARGV.join(' ')}]\n`,
   );
   const root = await makeTempDir(scope, 'gas-bench-');
@@ -227,7 +195,7 @@ async function main(scope: Scope): Promise<void> {
     },
   };
   await mkdir(join(RESULTS, '..'), { recursive: true });
-  await writeFile(RESULTS, `${JSON.stringify(roundDeep(results), null, 2)}\n`);
+  await writeFile(RESULTS, `${JSON.stringify(roundDeep(results, 2), null, 2)}\n`);
   console.log(`results written to ${RESULTS} (${((performance.now() - startedAt) / 1000).toFixed(0)} s)`);
 }
 

@@ -9,10 +9,9 @@
 // are counted once, split among them.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -25,6 +24,8 @@ import { parseMetrics } from '../test/support/prom.js';
 import { makeTempDir, waitFor } from '../test/support/tmp.js';
 import { progressPrinter, requireBuilt } from './support/progress.js';
 import { runToCompletion, Scope } from './support/scope.js';
+import { benchEnvironment } from './support/environment.js';
+import { roundDeep } from './support/stats.js';
 
 const TARGETS = {
   /** Supervisor + N idle agents, PSS: 1.2 GB, as 1200 MB of 2^20 bytes, the unit every memory figure here is printed in. */
@@ -35,7 +36,6 @@ const TARGETS = {
 const REPO_CREATION_CONCURRENCY = 8;
 const BRANCH = 'main';
 const RESULTS = fileURLToPath(new URL('./results/scale-latest.json', import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
 interface Options {
@@ -558,14 +558,6 @@ function renderTable(header: readonly string[], rows: ReadonlyArray<readonly str
 
 const mb = (kb: number) => kb / 1024;
 const ratioOf = (a: number, b: number) => (b === 0 ? null : a / b);
-const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
-
-function roundDeep(value: unknown): unknown {
-  if (typeof value === 'number') return Number.isInteger(value) ? value : round(value, 3);
-  if (Array.isArray(value)) return value.map(roundDeep);
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, roundDeep(v)]));
-  return value;
-}
 
 function figures(d: DaemonResult, raw: LoopsResult) {
   const daemonCpuS = d.cpu.supervisor + d.cpu.reapedAgents + d.cpu.agentsNode + d.cpu.git;
@@ -687,35 +679,6 @@ function notes(d: DaemonResult, raw: LoopsResult, f: ReturnType<typeof figures>,
 }
 
 /** sha256 over dist/'s JavaScript, to tell which build a result measured (src/ changes under a run's feet). */
-function distFingerprint(): string {
-  const dist = fileURLToPath(new URL('../dist/', import.meta.url));
-  const files = (readdirSync(dist, { recursive: true }) as string[]).filter((f) => f.endsWith('.js')).sort();
-  const hash = createHash('sha256');
-  for (const f of files) hash.update(`${f}\0`).update(readFileSync(join(dist, f)));
-  return `${hash.digest('hex').slice(0, 16)} (${files.length} files)`;
-}
-
-function environment(hz: number) {
-  const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 5_000 }).trim();
-  return {
-    node: process.version,
-    git: run('git', ['--version']),
-    kernel: release(),
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    memoryMb: Math.round(totalmem() / 2 ** 20),
-    clockTicksPerSecond: hz,
-    tmpdir: tmpdir(),
-    // Other work on the machine shows up in every figure.
-    loadAverageAtStart: loadavg().map((x) => round(x, 2)),
-    source: {
-      commit: run('git', ['-C', REPO_ROOT, 'rev-parse', 'HEAD']),
-      uncommittedChanges: run('git', ['-C', REPO_ROOT, 'status', '--porcelain']).split('\n').filter((l) => l !== '').length,
-      dist: distFingerprint(),
-    },
-  };
-}
-
 // ---- main ---------------------------------------------------------------------------------------
 
 async function main(scope: Scope, opts: Options): Promise<void> {
@@ -723,7 +686,7 @@ async function main(scope: Scope, opts: Options): Promise<void> {
   const startedAt = performance.now();
   const progress = progressPrinter();
   const hz = clockTicksPerSecond();
-  const env = environment(hz);
+  const env = { ...benchEnvironment(), clockTicksPerSecond: hz };
   progress(`${env.node}, ${env.git}, ${env.cpus} cpus, load ${env.loadAverageAtStart.join(' ')}, source ${env.source.commit.slice(0, 10)} + ${env.source.uncommittedChanges} changes, dist ${env.source.dist}; ${opts.repos} repos, ${opts.seconds} s windows, interval ${opts.intervalMs} ms`);
 
   const root = await makeTempDir(scope, 'gas-scale-');

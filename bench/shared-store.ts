@@ -7,12 +7,11 @@
 // Bytes are counted by a TCP proxy in front of `git daemon`, so every client is measured the same
 // way; disk is `du -sk` (real blocks, hard links once) of a fresh folder per run.
 
-import { execFile, execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { appendFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -25,7 +24,8 @@ import { makeTempDir } from '../test/support/tmp.js';
 import { createLargeRepo } from './support/repos.js';
 import { progressPrinter, requireBuilt } from './support/progress.js';
 import { runToCompletion, Scope } from './support/scope.js';
-import { max, median, min, ratio, round } from './support/stats.js';
+import { max, median, min, ratio, roundDeep } from './support/stats.js';
+import { benchEnvironment, distFingerprint } from './support/environment.js';
 import { renderTable } from './support/table.js';
 
 const DEFAULT_FILES = 5_000;
@@ -37,7 +37,6 @@ const CHANGED_PER_BRANCH = 50;
 // Large, so no poll of the daemon's own runs into the measurement.
 const SCRAPE_INTERVAL_MS = 60_000;
 const LINK_POLL_MS = 20;
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
@@ -454,7 +453,7 @@ function tableRows(sum: Record<Variant, Record<Figure, Summary>>, rounds: number
   });
 }
 
-function notesFor(sum: Record<Variant, Record<Figure, Summary>>, results: readonly RunResult[], fx: Fixture, sharedInDist: boolean): string[] {
+function notesFor(sum: Record<Variant, Record<Figure, Summary>>, results: readonly RunResult[], fx: Fixture): string[] {
   const effect = (shared: Variant, separate: Variant) =>
     (['bytesFetched', 'diskKb', 'publishMs'] as const).map((k) => `${FIGURES[k].title.split(' (')[0]} ${times(ratio(sum[shared][k].median, sum[separate][k].median))}`).join(', ');
   const layouts = (v: Variant) =>
@@ -470,65 +469,23 @@ function notesFor(sum: Record<Variant, Record<Figure, Summary>>, results: readon
   const shared = results.filter((r) => r.variant === 'daemon-shared');
   if (shared.length > 0 && shared.every((r) => r.layout.sharedStores === 0)) {
     lines.push(
-      `NOTE: SHARED_STORES=true made no shared store (no .git-autosync-stores folder)${sharedInDist ? '' : ', and dist/ never mentions SHARED_STORES'}: ` +
-        'the daemon under test does not share stores yet, so both daemon columns measure the same thing',
+      'NOTE: SHARED_STORES=true made no shared store (no .git-autosync-stores folder): both daemon columns measure the same thing',
     );
   }
   return lines;
 }
 
 /** sha256 over dist/'s JavaScript, to tell which build a result measured (src/ changes under a run's feet). */
-function distFingerprint(): { hash: string; files: number; mentionsSharedStores: boolean } {
-  const dist = fileURLToPath(new URL('../dist/', import.meta.url));
-  const files = (readdirSync(dist, { recursive: true }) as string[]).filter((f) => f.endsWith('.js')).sort();
-  const hash = createHash('sha256');
-  let mentionsSharedStores = false;
-  for (const f of files) {
-    const text = readFileSync(join(dist, f));
-    if (text.includes('SHARED_STORES')) mentionsSharedStores = true;
-    hash.update(`${f}\0`).update(text);
-  }
-  return { hash: hash.digest('hex').slice(0, 16), files: files.length, mentionsSharedStores };
-}
-
-function environment() {
-  const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 5_000 }).trim();
-  return {
-    node: process.version,
-    git: sh('git', ['--version']),
-    kernel: release(),
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    memoryMb: Math.round(totalmem() / 2 ** 20),
-    // Checkouts create thousands of files, and du counts blocks: the file system matters.
-    tmpdir: tmpdir(),
-    tmpdirFileSystem: sh('stat', ['-f', '-c', '%T', tmpdir()]),
-    loadAverageAtStart: loadavg().map((x) => round(x, 2)),
-    source: {
-      commit: sh('git', ['-C', REPO_ROOT, 'rev-parse', 'HEAD']),
-      uncommittedChanges: sh('git', ['-C', REPO_ROOT, 'status', '--porcelain']).split('\n').filter((l) => l !== '').length,
-      dist: distFingerprint(),
-    },
-  };
-}
-
-function roundDeep(value: unknown): unknown {
-  if (typeof value === 'number') return Number.isInteger(value) ? value : round(value, 2);
-  if (Array.isArray(value)) return value.map(roundDeep);
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, roundDeep(v)]));
-  return value;
-}
-
 // ---- main ---------------------------------------------------------------------------------------
 
 async function main(scope: Scope, opts: Options): Promise<void> {
   requireBuilt(CLI);
   const startedAt = performance.now();
   const progress = progressPrinter();
-  const env = environment();
+  const env = benchEnvironment();
   progress(
     `${env.node}, ${env.git}, ${env.cpus} cpus, TMPDIR ${env.tmpdir} (${env.tmpdirFileSystem}), load ${env.loadAverageAtStart.join(' ')}, ` +
-      `source ${env.source.commit.slice(0, 10)} + ${env.source.uncommittedChanges} changes, dist ${env.source.dist.hash} (${env.source.dist.mentionsSharedStores ? 'mentions' : 'does not mention'} SHARED_STORES); ` +
+      `source ${env.source.commit.slice(0, 10)} + ${env.source.uncommittedChanges} changes, dist ${env.source.dist}; ` +
       `${opts.files} files, ${opts.rounds} rounds`,
   );
 
@@ -563,11 +520,11 @@ async function main(scope: Scope, opts: Options): Promise<void> {
   const header = ['figure', VARIANT_TITLES['daemon-separate'], VARIANT_TITLES['raw-separate'], 'ratio', VARIANT_TITLES['daemon-shared'], VARIANT_TITLES['raw-shared'], 'ratio'];
   const rows = tableRows(sum, opts.rounds);
   const table = renderTable(header, rows);
-  const notes = notesFor(sum, results, fx, env.source.dist.mentionsSharedStores);
+  const notes = notesFor(sum, results, fx);
   // dist/ is shared with whoever else builds in this checkout: a rebuild mid-run mixes two daemons.
   const distAtEnd = distFingerprint();
-  if (distAtEnd.hash !== env.source.dist.hash) {
-    notes.push(`WARNING: dist/ changed during the run (${env.source.dist.hash} at the start, ${distAtEnd.hash} at the end): daemon runs may have measured different builds`);
+  if (distAtEnd !== env.source.dist) {
+    notes.push(`WARNING: dist/ changed during the run (${env.source.dist} at the start, ${distAtEnd} at the end): daemon runs may have measured different builds`);
   }
   const spread = opts.rounds > 1 ? `median [min - max] of ${opts.rounds} rounds` : '1 round';
   console.log(`\n${fx.branches.length} branches of one ${fx.files.toLocaleString('en')}-file repository, ${spread}; ratio = daemon / raw git\n\n${table}\n\n${notes.join('\n')}\n`);

@@ -7,11 +7,11 @@
 // Run: `npm run soak -- [--repos N] [--minutes M] [--interval MS] [--mean-push MS] [--sample MS] [--seed S]`
 // (or `npx tsx bench/soak.ts ...` on a fresh dist/). test/reliability/soak.test.ts runs a short one.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
 import { readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -27,6 +27,8 @@ import { publishedCommit } from '../test/support/published.js';
 import { makeTempDir, waitFor, type Cleanup } from '../test/support/tmp.js';
 import { progressPrinter, requireBuilt } from './support/progress.js';
 import { runToCompletion, Scope } from './support/scope.js';
+import { benchEnvironment } from './support/environment.js';
+import { roundDeep } from './support/stats.js';
 
 export interface SoakOptions {
   repos: number;
@@ -697,7 +699,6 @@ export function report(result: SoakResult): string {
 // ---- command line -------------------------------------------------------------------------------
 
 const RESULTS = fileURLToPath(new URL('./results/soak-latest.json', import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 export function parseOptions(argv: string[]): SoakOptions {
   const d = DEFAULT_OPTIONS;
@@ -735,32 +736,6 @@ export function parseOptions(argv: string[]): SoakOptions {
   };
 }
 
-function environment() {
-  const run = (cmd: string, args: string[]) => {
-    try {
-      return execFileSync(cmd, args, { encoding: 'utf8', timeout: 5_000 }).trim();
-    } catch {
-      return 'unknown';
-    }
-  };
-  return {
-    node: process.version,
-    git: run('git', ['--version']),
-    cpus: cpus().length,
-    source: {
-      commit: run('git', ['-C', REPO_ROOT, 'rev-parse', 'HEAD']),
-      uncommittedChanges: run('git', ['-C', REPO_ROOT, 'status', '--porcelain']).split('\n').filter((l) => l !== '').length,
-    },
-  };
-}
-
-const round3 = (value: unknown): unknown => {
-  if (typeof value === 'number') return Number.isInteger(value) ? value : Math.round(value * 1000) / 1000;
-  if (Array.isArray(value)) return value.map(round3);
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, round3(v)]));
-  return value;
-};
-
 function main(): void {
   let opts: SoakOptions;
   try {
@@ -774,13 +749,13 @@ function main(): void {
   const watchdogMs = 5 * 60_000 + opts.durationMs + opts.convergeTimeoutMs + opts.repos * 3_000;
   const scope = new Scope();
   runToCompletion(scope, 'soak', watchdogMs, async () => {
-    const env = environment();
+    const env = benchEnvironment();
     const result = await runSoak(scope, { ...opts, progress });
     const text = report(result);
     console.log(`\n${text}\n`);
     await mkdir(join(RESULTS, '..'), { recursive: true });
     const out = { generatedAt: new Date().toISOString(), durationS: (performance.now() - began) / 1000, environment: env, memoryFlat: MEMORY_FLAT, ...result, summary: text.split('\n') };
-    await writeFile(RESULTS, `${JSON.stringify(round3(out), null, 2)}\n`);
+    await writeFile(RESULTS, `${JSON.stringify(roundDeep(out), null, 2)}\n`);
     console.log(`results written to ${RESULTS}`);
     return result.passed ? 0 : 1;
   });

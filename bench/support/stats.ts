@@ -45,3 +45,11 @@ export function round(x: number, digits = 1): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
 }
+
+/** Every non-integer number in `value` (deeply) rounded to `digits`, for results files. */
+export function roundDeep(value: unknown, digits = 3): unknown {
+  if (typeof value === 'number') return Number.isInteger(value) ? value : round(value, digits);
+  if (Array.isArray(value)) return value.map((v) => roundDeep(v, digits));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, roundDeep(v, digits)]));
+  return value;
+}
