@@ -9,7 +9,7 @@
 // are counted once, split among them.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,7 @@ import { progressPrinter, requireBuilt } from './support/progress.js';
 import { runToCompletion, Scope } from './support/scope.js';
 import { benchEnvironment } from './support/environment.js';
 import { roundDeep } from './support/stats.js';
+import { childrenOf } from './support/proc.js';
 
 const TARGETS = {
   /** Supervisor + N idle agents, PSS: 1.2 GB, as 1200 MB of 2^20 bytes, the unit every memory figure here is printed in. */
@@ -114,27 +115,6 @@ function readMemory(pid: number): Memory | null {
     return Number(m[1]);
   };
   return { rssKb: kb('Rss'), pssKb: kb('Pss'), privateKb: kb('Private_Clean') + kb('Private_Dirty') };
-}
-
-/** Direct children of `pid`: the kernel lists them per thread that forked them, so every thread is read. */
-function childrenOf(pid: number): number[] {
-  const out = new Set<number>();
-  let tasks: string[];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return [];
-  }
-  for (const task of tasks) {
-    let text = '';
-    try {
-      text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8');
-    } catch {
-      continue; // the thread ended meanwhile
-    }
-    for (const c of text.trim().split(/\s+/)) if (c !== '') out.add(Number(c));
-  }
-  return [...out].sort((a, b) => a - b);
 }
 
 /**

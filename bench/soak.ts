@@ -9,7 +9,7 @@
 
 import { spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
-import { readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +28,8 @@ import { makeTempDir, waitFor, type Cleanup } from '../test/support/tmp.js';
 import { progressPrinter, requireBuilt } from './support/progress.js';
 import { runToCompletion, Scope } from './support/scope.js';
 import { benchEnvironment } from './support/environment.js';
-import { roundDeep } from './support/stats.js';
+import { roundDeep, seededRandom } from './support/stats.js';
+import { childrenOf } from './support/proc.js';
 
 export interface SoakOptions {
   repos: number;
@@ -73,18 +74,6 @@ const READS_PER_PAUSE = 20;
 const MAX_SAMPLES = 10_000;
 
 // ---- pure parts ---------------------------------------------------------------------------------
-
-/** A seeded PRNG (mulberry32): the same seed gives the same push times. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** An exponentially distributed wait with the given mean (a Poisson process of pushes). */
 export function exponentialDelay(meanMs: number, random: () => number): number {
@@ -172,32 +161,13 @@ function readMemory(pid: number): Memory | null {
 
 /** The supervisor's agent processes: its children running `--agent` (git and hooks run under the agents, not here). */
 function agentPids(supervisor: number): number[] {
-  const out = new Set<number>();
-  let tasks: string[] = [];
-  try {
-    tasks = readdirSync(`/proc/${supervisor}/task`);
-  } catch {
-    return [];
-  }
-  // The kernel lists a child under the thread that forked it: read every thread's list.
-  for (const task of tasks) {
-    let text = '';
+  return childrenOf(supervisor).filter((pid) => {
     try {
-      text = readFileSync(`/proc/${supervisor}/task/${task}/children`, 'utf8');
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--agent');
     } catch {
-      continue;
+      return false;
     }
-    for (const c of text.trim().split(/\s+/)) if (c !== '') out.add(Number(c));
-  }
-  return [...out]
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--agent');
-      } catch {
-        return false;
-      }
-    })
-    .sort((a, b) => a - b);
+  });
 }
 
 // ---- the daemon's counters ----------------------------------------------------------------------

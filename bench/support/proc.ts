@@ -2,7 +2,7 @@
 // them, so agent and baseline are measured by the same ruler.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second, the unit of the CPU fields in /proc/<pid>/stat. */
 export function clockTicksPerSecond(): number {
@@ -60,3 +60,25 @@ export function readMemory(pid: number): Memory {
 }
 
 export const privateKb = (m: Memory): number => m.privateCleanKb + m.privateDirtyKb;
+
+/** Direct children of `pid`. The kernel lists a child under the thread that forked it: every thread's list is read. */
+export function childrenOf(pid: number): number[] {
+  const out = new Set<number>();
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  for (const task of tasks) {
+    let text = '';
+    try {
+      text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    for (const c of text.trim().split(/\s+/)) if (c !== '') out.add(Number(c));
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
