@@ -8,7 +8,7 @@
 // processes that use about one tick a minute. Memory is PSS, so pages that N node processes share
 // are counted once, split among them.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
@@ -26,7 +26,7 @@ import { progressPrinter, requireBuilt } from './support/progress.js';
 import { runToCompletion, Scope } from './support/scope.js';
 import { benchEnvironment } from './support/environment.js';
 import { roundDeep } from './support/stats.js';
-import { childrenOf } from './support/proc.js';
+import { childrenOf, clockTicksPerSecond, readCpuTicks, readMemory } from './support/proc.js';
 
 const TARGETS = {
   /** Supervisor + N idle agents, PSS: 1.2 GB, as 1200 MB of 2^20 bytes, the unit every memory figure here is printed in. */
@@ -78,43 +78,28 @@ interface Memory {
   privateKb: number;
 }
 
-function clockTicksPerSecond(): number {
-  const hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5_000 }).trim());
-  if (!Number.isInteger(hz) || hz <= 0) throw new Error(`getconf CLK_TCK gave ${JSON.stringify(hz)}`);
-  return hz;
+/** `read(pid)`, or null when the process is gone (it may exit between listing and reading). */
+function ifAlive<T>(pid: number, read: (pid: number) => T): T | null {
+  try {
+    return read(pid);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ESRCH') return null;
+    throw err;
+  }
 }
 
-/** CPU ticks of one process, or null if it is gone (it may exit between listing and reading). */
 function readTicks(pid: number): Ticks | null {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
-  // Field 2 (comm) may hold spaces and parentheses: count fields after the last ")"; rest[0] is field 3.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const field = (n: number) => {
-    const v = Number(rest[n - 3]);
-    if (!Number.isFinite(v)) throw new Error(`/proc/${pid}/stat: field ${n} is not a number`);
-    return v;
-  };
-  return { self: field(14) + field(15), children: field(16) + field(17) };
+  return ifAlive(pid, (p) => {
+    const t = readCpuTicks(p);
+    return { self: t.user + t.system, children: t.childrenUser + t.childrenSystem };
+  });
 }
 
-function readMemory(pid: number): Memory | null {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-  } catch {
-    return null;
-  }
-  const kb = (name: string) => {
-    const m = new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(text);
-    if (m === null) throw new Error(`/proc/${pid}/smaps_rollup has no ${name} line`);
-    return Number(m[1]);
-  };
-  return { rssKb: kb('Rss'), pssKb: kb('Pss'), privateKb: kb('Private_Clean') + kb('Private_Dirty') };
+function readMemorySummary(pid: number): Memory | null {
+  return ifAlive(pid, (p) => {
+    const m = readMemory(p);
+    return { rssKb: m.rssKb, pssKb: m.pssKb, privateKb: m.privateCleanKb + m.privateDirtyKb };
+  });
 }
 
 /**
@@ -185,7 +170,7 @@ interface MemorySum {
 function sumMemory(pids: readonly number[]): MemorySum {
   const sum: MemorySum = { processes: 0, rssKb: 0, pssKb: 0, privateKb: 0 };
   for (const pid of pids) {
-    const m = readMemory(pid);
+    const m = readMemorySummary(pid);
     if (m === null) continue;
     sum.processes += 1;
     sum.rssKb += m.rssKb;
