@@ -11,7 +11,7 @@ import { builtinModules } from 'node:module';
 import { dirname, join, posix } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { stopper } from '../support/process.js';
+import { watchDaemon, type RunningDaemon } from '../support/daemon.js';
 import { execForm, parseCopy, parseDockerfile, parseEnv, runCommands, type Stage } from '../support/dockerfile.js';
 import { startGitDaemon } from '../support/git-daemon.js';
 import { RemoteRepo } from '../support/git-repo.js';
@@ -130,52 +130,15 @@ test('every package the compiled code imports is a production dependency and res
   assert.ok(!existsSync(join(tree.appDir, 'node_modules', 'typescript')), 'no dev dependency in the tree');
 });
 
-interface Daemon {
-  lines: Array<Record<string, unknown>>;
-  output(): string;
-  httpUrl(): Promise<string>;
-  exited: Promise<number | string>;
-  stop(): Promise<void>;
-}
-
 /** The image's ENTRYPOINT, run from the tree with the image's ENV, and nothing of this process's environment but PATH. */
-function startFromTree(t: Cleanup, env: Record<string, string>, opts: Pick<SpawnOptions, 'uid' | 'gid'> = {}): Daemon {
+function startFromTree(t: Cleanup, env: Record<string, string>, opts: Pick<SpawnOptions, 'uid' | 'gid'> = {}): RunningDaemon {
   const child = spawn(tree.command[0]!, tree.command.slice(1), {
     cwd: tree.appDir,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...tree.env, LOG_FORMAT: 'json', LOG_LEVEL: 'debug', HTTP_BIND: '127.0.0.1:0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...opts,
   });
-  const stop = stopper(child, 20_000);
-  t.after(stop);
-  const lines: Array<Record<string, unknown>> = [];
-  let out = '';
-  let partial = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-    partial += d.toString();
-    const parts = partial.split('\n');
-    partial = parts.pop() ?? '';
-    for (const p of parts) {
-      try {
-        lines.push(JSON.parse(p) as Record<string, unknown>);
-      } catch {
-        lines.push({ message: p });
-      }
-    }
-  });
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
-  return {
-    lines,
-    output: () => out,
-    exited,
-    stop,
-    httpUrl: async () => {
-      const line = await waitFor(() => lines.find((l) => l.message === 'http listening'), { message: `http listening; output:\n${out.slice(-3000)}` });
-      return `http://${String(line.address)}`;
-    },
-  };
+  return watchDaemon(t, child);
 }
 
 async function remoteWithCommit(t: Cleanup) {

@@ -25,6 +25,14 @@ export function startDaemon(t: Cleanup, env: NodeJS.ProcessEnv): RunningDaemon {
     env: { ...process.env, LOG_LEVEL: 'debug', LOG_FORMAT: 'json', HTTP_BIND: '127.0.0.1:0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return watchDaemon(t, child);
+}
+
+/**
+ * A daemon process started some other way (the production tree's entry point, say), logging
+ * JSON on stdout: its log lines, its HTTP address, and a stop that the test's clean-up calls.
+ */
+export function watchDaemon(t: Cleanup, child: ChildProcess): RunningDaemon {
   const lines: LogLine[] = [];
   let out = '';
   let partial = '';
@@ -65,7 +73,7 @@ export function startDaemon(t: Cleanup, env: NodeJS.ProcessEnv): RunningDaemon {
     waitForLog: (pred, message, timeoutMs = 30_000) =>
       waitFor(() => lines.find(pred), { timeoutMs, message: `${message}; output tail:\n${out.slice(-3000)}` }),
     httpUrl: async () => {
-      const line = await waitFor(() => lines.find((l) => l.message === 'http listening'), { message: 'http listening' });
+      const line = await waitFor(() => lines.find((l) => l.message === 'http listening'), { message: `http listening; output tail:\n${out.slice(-3000)}` });
       return `http://${String(line.address)}`;
     },
   };
