@@ -1,5 +1,6 @@
 // Small test primitives: temp dirs that clean themselves up, bounded polling
 // instead of sleeps, and a free port on 127.0.0.1.
+import { rmSync } from 'node:fs';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,8 +18,17 @@ export async function makeTempDir(t: Cleanup, prefix = 'gas-'): Promise<string> 
   // prints resolved paths, so tests comparing paths would otherwise disagree.
   const dir = await realpath(await mkdtemp(join(tmpdir(), prefix)));
   t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 3 }));
+  leftovers.add(dir);
   return dir;
 }
+
+// node:test runs a test's `after` hooks in the order they were added: the temp dir made first is
+// removed before the daemon started in it is stopped, and an agent polling in that gap re-creates
+// its state folder. Once every hook has run (each test file is a process), whatever came back goes.
+const leftovers = new Set<string>();
+process.once('exit', () => {
+  for (const dir of leftovers) rmSync(dir, { recursive: true, force: true });
+});
 
 export interface WaitForOptions {
   timeoutMs?: number;
