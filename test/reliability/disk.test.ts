@@ -25,6 +25,8 @@ function smallDisk(t: { after(fn: () => unknown): void }, sizeMb: number): strin
     execFileSync('umount', ['-l', dir]);
     rmSync(dir, { recursive: true, force: true });
   });
+  // The agent may re-create its folder here before its own clean-up stops it (hooks run in order).
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
