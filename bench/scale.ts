@@ -20,13 +20,13 @@ import { parseArgs } from 'node:util';
 import { startDaemon, type RunningDaemon } from '../test/support/daemon.js';
 import { startGitDaemon, type GitServer } from '../test/support/git-daemon.js';
 import { RemoteRepo } from '../test/support/git-repo.js';
-import { parseMetrics } from '../test/support/prom.js';
 import { makeTempDir, waitFor } from '../test/support/tmp.js';
 import { progressPrinter, requireBuilt } from './support/progress.js';
 import { runToCompletion, Scope } from './support/scope.js';
 import { benchEnvironment } from './support/environment.js';
 import { roundDeep } from './support/stats.js';
 import { childrenOf, clockTicksPerSecond, readCpuTicks, readMemory } from './support/proc.js';
+import { readSyncCounts, type SyncCounts } from './support/counters.js';
 
 const TARGETS = {
   /** Supervisor + N idle agents, PSS: 1.2 GB, as 1200 MB of 2^20 bytes, the unit every memory figure here is printed in. */
@@ -384,27 +384,6 @@ async function runRawLoops(scope: Scope, root: string, server: GitServer, names:
 
 // ---- the daemon ---------------------------------------------------------------------------------
 
-interface SyncCounts {
-  success: number;
-  unchanged: number;
-  error: number;
-  restarts: number;
-}
-
-async function syncCounts(baseUrl: string): Promise<SyncCounts> {
-  const res = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
-  if (!res.ok) throw new Error(`GET /metrics: HTTP ${res.status}`);
-  const samples = parseMetrics(await res.text());
-  const sum = (name: string, labels: Record<string, string>) =>
-    samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
-  return {
-    success: sum('git_autosync_sync_total', { result: 'success' }),
-    unchanged: sum('git_autosync_sync_total', { result: 'unchanged' }),
-    error: sum('git_autosync_sync_total', { result: 'error' }),
-    restarts: sum('git_autosync_agent_restarts_total', {}),
-  };
-}
-
 async function statusStates(baseUrl: string): Promise<Record<string, number>> {
   const res = await fetch(`${baseUrl}/status`, { signal: AbortSignal.timeout(10_000) });
   if (!res.ok) throw new Error(`GET /status: HTTP ${res.status}`);
@@ -468,7 +447,7 @@ async function runDaemon(scope: Scope, root: string, server: GitServer, names: s
   await delay(opts.intervalMs);
 
   progress(`daemon: measuring for ${opts.seconds} s`);
-  const counts0 = await syncCounts(baseUrl);
+  const counts0 = await readSyncCounts(baseUrl);
   const server0 = snapshotTree([server.pid]);
   const tree0 = snapshotTree([daemon.pid]);
   const t0 = performance.now();
@@ -479,7 +458,7 @@ async function runDaemon(scope: Scope, root: string, server: GitServer, names: s
   const agents1 = atDepth(tree1, 1);
   const supervisorMemory = sumMemory([daemon.pid]);
   const agentMemory = sumMemory(agents1);
-  const counts1 = await syncCounts(baseUrl);
+  const counts1 = await readSyncCounts(baseUrl);
   const statesAfter = await statusStates(baseUrl);
   progress('daemon: stopping');
   await daemon.stop();
@@ -643,7 +622,6 @@ function notes(d: DaemonResult, raw: LoopsResult, f: ReturnType<typeof figures>,
   return lines;
 }
 
-/** sha256 over dist/'s JavaScript, to tell which build a result measured (src/ changes under a run's feet). */
 // ---- main ---------------------------------------------------------------------------------------
 
 async function main(scope: Scope, opts: Options): Promise<void> {

@@ -475,7 +475,6 @@ function notesFor(sum: Record<Variant, Record<Figure, Summary>>, results: readon
   return lines;
 }
 
-/** sha256 over dist/'s JavaScript, to tell which build a result measured (src/ changes under a run's feet). */
 // ---- main ---------------------------------------------------------------------------------------
 
 async function main(scope: Scope, opts: Options): Promise<void> {

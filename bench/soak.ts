@@ -22,7 +22,6 @@ import { startDaemon, type LogLine, type RunningDaemon } from '../test/support/d
 import { startGitDaemon } from '../test/support/git-daemon.js';
 import { RemoteRepo, type FileChanges } from '../test/support/git-repo.js';
 import { stopper } from '../test/support/process.js';
-import { parseMetrics } from '../test/support/prom.js';
 import { publishedCommit } from '../test/support/published.js';
 import { makeTempDir, waitFor, type Cleanup } from '../test/support/tmp.js';
 import { progressPrinter, requireBuilt } from './support/progress.js';
@@ -30,6 +29,7 @@ import { runToCompletion, Scope } from './support/scope.js';
 import { benchEnvironment } from './support/environment.js';
 import { roundDeep, seededRandom } from './support/stats.js';
 import { childrenOf } from './support/proc.js';
+import { readSyncCounts } from './support/counters.js';
 
 export interface SoakOptions {
   repos: number;
@@ -171,27 +171,6 @@ function agentPids(supervisor: number): number[] {
 }
 
 // ---- the daemon's counters ----------------------------------------------------------------------
-
-interface Counters {
-  success: number;
-  unchanged: number;
-  error: number;
-  restarts: number;
-}
-
-async function readCounters(baseUrl: string): Promise<Counters> {
-  const res = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
-  if (!res.ok) throw new Error(`GET /metrics: HTTP ${res.status}`);
-  const samples = parseMetrics(await res.text());
-  const sum = (name: string, labels: Record<string, string> = {}) =>
-    samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
-  return {
-    success: sum('git_autosync_sync_total', { result: 'success' }),
-    unchanged: sum('git_autosync_sync_total', { result: 'unchanged' }),
-    error: sum('git_autosync_sync_total', { result: 'error' }),
-    restarts: sum('git_autosync_agent_restarts_total'),
-  };
-}
 
 // ---- the torn-read checker ----------------------------------------------------------------------
 
@@ -528,7 +507,7 @@ export async function runSoak(scope: Cleanup, options: SoakOptions): Promise<Soa
       syncErrors: null,
     };
     try {
-      const c = await readCounters(baseUrl);
+      const c = await readSyncCounts(baseUrl);
       Object.assign(sample, { restarts: c.restarts, publishes: c.success, syncErrors: c.error });
     } catch (err) {
       // A slow /metrics is worth seeing in the results, not worth ending a long run over.
@@ -550,14 +529,14 @@ export async function runSoak(scope: Cleanup, options: SoakOptions): Promise<Soa
     }
   };
 
-  const countersAtStart = await guard(readCounters(baseUrl));
+  const countersAtStart = await guard(readSyncCounts(baseUrl));
   const sampling = sampler();
   await guard(Promise.all([...repos.keys()].map(pushLoop)));
   samplingDone.abort();
   await guard(sampling);
   // The last sample: memory at the end of the pushing window.
   samples.push(await guard(takeSample()));
-  const countersAtPushEnd = await guard(readCounters(baseUrl));
+  const countersAtPushEnd = await guard(readSyncCounts(baseUrl));
   progress(`pushing stopped: ${pushes.length} pushes; waiting for every repo to reach its remote head`);
 
   // ---- convergence ----
@@ -577,7 +556,7 @@ export async function runSoak(scope: Cleanup, options: SoakOptions): Promise<Soa
   progress(convergeMs === null ? `${notConverged.length} repos did not converge` : `all converged ${convergeMs.toFixed(0)} ms after the last push`);
 
   const readerResult = await reader.finish();
-  const countersAtEnd = await guard(readCounters(baseUrl));
+  const countersAtEnd = await guard(readSyncCounts(baseUrl));
   stopping = true;
   const daemonExit = await daemon.stop();
   halt.abort();

@@ -2,10 +2,10 @@
 // it, and the refs that let one entry's fetch bring the others' commits too.
 
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ResolvedEntry, SharedStore } from '../shared/listing-schema.js';
-import { STORE_MEMBERS_DIR, type Layout } from '../shared/layout.js';
+import { readStoreMembers, STORE_MEMBERS_DIR, storeMemberText, type Layout } from '../shared/layout.js';
 import type { Log } from '../shared/logger.js';
 import { checkRefName } from '../shared/ref-and-url.js';
 import type { EntryGit } from './entry-git.js';
@@ -15,7 +15,7 @@ import { removeStaleLocks } from './repair.js';
 import { acquireStoreLock } from './store-lock.js';
 
 // A member file's name: entryId() of the entry's name.
-const MEMBER_ID = /^[0-9a-f]{16}$/;
+const isMemberId = (name: string) => /^[0-9a-f]{16}$/.test(name);
 // What another entry's fetch may follow for us: the remote's HEAD or a full ref name (no sha).
 const MEMBER_SOURCE = /^(HEAD|refs\/[A-Za-z0-9._/-]+)$/;
 
@@ -91,7 +91,7 @@ export class StoreAccess {
     const dir = join(this.store.dir, STORE_MEMBERS_DIR);
     const file = join(dir, entryId(this.entry.name));
     await mkdir(dir, { recursive: true });
-    await writeFile(`${file}.${process.pid}.tmp`, `${this.layout.stateDir}\n${memberRef(this.entry.name)}\n${source}\n`);
+    await writeFile(`${file}.${process.pid}.tmp`, storeMemberText({ stateDir: this.layout.stateDir, ref: memberRef(this.entry.name), source }));
     await rename(`${file}.${process.pid}.tmp`, file);
     this.memberSource = source;
   }
@@ -99,15 +99,12 @@ export class StoreAccess {
   /** Refspecs that bring the other entries' refs along with ours (one fetch for the store). */
   async membersRefspecs(): Promise<string[]> {
     if (this.store === null || this.soloFetch) return [];
-    const dir = join(this.store.dir, STORE_MEMBERS_DIR);
     const own = entryId(this.entry.name);
     const specs: string[] = [];
-    for (const id of await readdir(dir).catch(() => [] as string[])) {
-      if (id === own || !MEMBER_ID.test(id)) continue;
-      const [stateDir, ref, source] = (await readFile(join(dir, id), 'utf8').catch(() => '')).split('\n');
+    for (const [id, { stateDir, ref, source }] of await readStoreMembers(this.store.dir, isMemberId)) {
       // Only what we wrote ourselves: a full ref name to follow, into that entry's own ref.
-      if (ref !== refOf(id) || source === undefined || !MEMBER_SOURCE.test(source) || checkRefName(source) !== null) continue;
-      if (stateDir === undefined || !(await stat(stateDir).then(() => true, () => false))) continue;
+      if (id === own || ref !== refOf(id) || !MEMBER_SOURCE.test(source) || checkRefName(source) !== null) continue;
+      if (!(await stat(stateDir).then(() => true, () => false))) continue;
       specs.push(`+${source}:${ref}`);
     }
     return specs;
@@ -125,13 +122,10 @@ export class StoreAccess {
    */
   async forgetDepartedMembers(git: GitRunner): Promise<void> {
     if (this.store === null) return;
-    const dir = join(this.store.dir, STORE_MEMBERS_DIR);
-    for (const id of await readdir(dir).catch(() => [] as string[])) {
-      if (!MEMBER_ID.test(id)) continue;
-      const [stateDir, ref] = (await readFile(join(dir, id), 'utf8').catch(() => '')).split('\n');
-      if (stateDir === undefined || !stateDir.startsWith('/') || (await stat(stateDir).then(() => true, () => false))) continue;
+    for (const [id, { stateDir, ref }] of await readStoreMembers(this.store.dir, isMemberId)) {
+      if (!stateDir.startsWith('/') || (await stat(stateDir).then(() => true, () => false))) continue;
       if (ref === refOf(id)) await git.run(['update-ref', '-d', ref], this.git.opts()).catch(() => undefined);
-      await rm(join(dir, id), { force: true });
+      await rm(join(this.store.dir, STORE_MEMBERS_DIR, id), { force: true });
       this.log.info('dropped a departed entry\'s ref from the shared object store', { ref });
     }
   }

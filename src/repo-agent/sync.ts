@@ -271,7 +271,9 @@ export class RepoSync {
     return this.checkRepo();
   }
 
+  /** Our state folder, made once per check of the repository (not on every poll). */
   private async makeStateDir(): Promise<void> {
+    if (this.gitDirChecked) return;
     const { worktreesDir } = this.layout;
     await mkdir(worktreesDir, { recursive: true }).catch((err) => {
       throw localError(`cannot create ${worktreesDir}`, err);

@@ -1,6 +1,7 @@
 // Where an entry keeps its state on disk. Git state lives in a hidden folder beside `path`, so
 // the published path holds nothing but the tree, and two entries never share a folder.
 
+import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export interface Layout {
@@ -49,5 +50,30 @@ export function linkTarget(layout: Layout, commit: string): string {
 /** Hidden folder, beside the entries' paths, holding the object stores entries share. */
 export const STORES_DIR = '.git-autosync-stores';
 
-/** Inside a shared store: one file per entry naming its state folder and its ref. */
+/** Inside a shared store: one file per entry naming its state folder, its ref and what it follows. */
 export const STORE_MEMBERS_DIR = 'autosync-members';
+
+export interface StoreMember {
+  stateDir: string;
+  ref: string;
+  /** The remote ref the entry follows; '' before its first poll. */
+  source: string;
+}
+
+/** Read every entry's file in a store's STORE_MEMBERS_DIR, by file name; unreadable ones are left out. */
+export async function readStoreMembers(store: string, isId: (name: string) => boolean = () => true): Promise<Map<string, StoreMember>> {
+  const dir = join(store, STORE_MEMBERS_DIR);
+  const members = new Map<string, StoreMember>();
+  for (const id of await readdir(dir).catch(() => [] as string[])) {
+    if (!isId(id)) continue;
+    const text = await readFile(join(dir, id), 'utf8').catch(() => null);
+    if (text === null) continue;
+    const [stateDir = '', ref = '', source = ''] = text.split('\n');
+    members.set(id, { stateDir, ref, source });
+  }
+  return members;
+}
+
+export function storeMemberText(m: StoreMember): string {
+  return `${m.stateDir}\n${m.ref}\n${m.source}\n`;
+}

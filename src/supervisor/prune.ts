@@ -2,9 +2,9 @@
 // git-autosync provably made is deleted: our own symlink and state folder, or an in-place clone
 // that carries our marker.
 
-import { readdir, readFile, readlink, rm, stat, unlink } from 'node:fs/promises';
+import { readlink, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { layoutFor, linkTarget, OWNER_MARKER, STORE_MEMBERS_DIR } from '../shared/layout.js';
+import { layoutFor, linkTarget, OWNER_MARKER, readStoreMembers } from '../shared/layout.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 
 export async function pruneEntry(entry: ResolvedEntry): Promise<string[]> {
@@ -37,9 +37,7 @@ export async function pruneEntry(entry: ResolvedEntry): Promise<string[]> {
  * pruned takes the store with it; otherwise the remaining agents drop the pruned entry's ref.
  */
 async function storeHasMembers(store: string): Promise<boolean> {
-  const dir = join(store, STORE_MEMBERS_DIR);
-  for (const id of await readdir(dir).catch(() => [] as string[])) {
-    const stateDir = (await readFile(join(dir, id), 'utf8').catch(() => '')).split('\n')[0] ?? '';
+  for (const { stateDir } of (await readStoreMembers(store)).values()) {
     if (stateDir.startsWith('/') && (await exists(stateDir))) return true;
   }
   return false;

@@ -38,6 +38,16 @@ async function fixture(t: Cleanup): Promise<Fixture> {
   return { root, data, listing: join(root, 'listing.json'), git, site, first };
 }
 
+/** A daemon on a listing of the fixture's one repo, once that repo is published. */
+async function syncingSite(t: Cleanup, f: Fixture) {
+  const site = { path: join(f.data, 'site'), repo: f.git.url('site'), branch: 'main' };
+  await writeListing(f.listing, JSON.stringify([site]));
+  const d = startDaemon(t, { LISTING_PATH: f.listing, SCRAPE_INTERVAL: '300' });
+  const base = await d.httpUrl();
+  await d.waitForLog(publishedLine('site', f.first), 'first publish');
+  return { site, d, base };
+}
+
 /** Replace the listing in one rename, as an editor or a ConfigMap swap would. */
 async function writeListing(file: string, text: string): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}`;
@@ -60,11 +70,7 @@ async function healthy(base: string): Promise<void> {
 
 test('a listing over 1 MiB is refused with a clear line, and the last good listing keeps syncing', async (t) => {
   const f = await fixture(t);
-  const site = { path: join(f.data, 'site'), repo: f.git.url('site'), branch: 'main' };
-  await writeListing(f.listing, JSON.stringify([site]));
-  const d = startDaemon(t, { LISTING_PATH: f.listing, SCRAPE_INTERVAL: '300' });
-  const base = await d.httpUrl();
-  await d.waitForLog(publishedLine('site', f.first), 'first publish');
+  const { site, d, base } = await syncingSite(t, f);
 
   // Valid JSON that would stop every agent if it were read: the size cap alone must refuse it.
   const rejected = nextLog(d, (l) => l.message === 'listing rejected; keeping the last good one running', 'huge listing rejected');
@@ -83,11 +89,7 @@ test('a listing over 1 MiB is refused with a clear line, and the last good listi
 
 test('deeply nested JSON (100,000 levels) does not crash the daemon', async (t) => {
   const f = await fixture(t);
-  const site = { path: join(f.data, 'site'), repo: f.git.url('site'), branch: 'main' };
-  await writeListing(f.listing, JSON.stringify([site]));
-  const d = startDaemon(t, { LISTING_PATH: f.listing, SCRAPE_INTERVAL: '300' });
-  const base = await d.httpUrl();
-  await d.waitForLog(publishedLine('site', f.first), 'first publish');
+  const { site, d, base } = await syncingSite(t, f);
   const depth = 100_000;
   const arrays = `${'['.repeat(depth)}${']'.repeat(depth)}`;
 

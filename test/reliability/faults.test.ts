@@ -24,13 +24,18 @@ function assertWholeTree(path: string): string | null {
 
 const files = (v: string) => ({ 'a.txt': v, 'b.txt': v, 'deep/c.txt': v, ...Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`pad/${i}.txt`, `${v}\n`.repeat(50)])) });
 
-test('kill -9 of the agent at random moments, 25 times: never a torn tree, never a stuck state, always converges', async (t) => {
+/** A remote "app" with one commit on a git daemon, and where an entry of it is published. */
+async function appRemote(t: Parameters<typeof makeTempDir>[0]) {
   const root = await makeTempDir(t);
   const serveRoot = join(root, 'remotes');
   const repo = await RemoteRepo.create(serveRoot, 'app');
   await repo.commit(files('0'));
   const daemon = await startGitDaemon(t, serveRoot);
-  const path = join(root, 'data', 'app');
+  return { root, repo, daemon, path: join(root, 'data', 'app') };
+}
+
+test('kill -9 of the agent at random moments, 25 times: never a torn tree, never a stuck state, always converges', async (t) => {
+  const { repo, daemon, path } = await appRemote(t);
   const entry = { path, repo: daemon.url('app'), branch: 'main', interval: 100, staleAfter: 0 };
   let seed = 7;
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
@@ -55,13 +60,9 @@ test('kill -9 of the agent at random moments, 25 times: never a torn tree, never
 });
 
 test('kill -9 of one agent of a shared store at random moments, 15 times: the other keeps syncing, the store stays sound', async (t) => {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const repo = await RemoteRepo.create(serveRoot, 'app');
-  await repo.commit(files('0'));
+  const { root, repo, daemon } = await appRemote(t);
   await repo.switchBranch('dev', { create: true });
   await repo.commit(files('dev 0'));
-  const daemon = await startGitDaemon(t, serveRoot);
   const data = join(root, 'data');
   const store = { dir: join(data, '.git-autosync-stores', 'app-000000000000.git'), url: daemon.url('app') };
   const entry = (branch: string) => ({ path: join(data, branch), repo: daemon.url('app'), branch, interval: 100, staleAfter: 0 });
@@ -107,12 +108,7 @@ function childCount(pid: number): number {
 }
 
 test('300 syncs and polls leave no growth in open files, child processes or trees on disk', async (t) => {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const repo = await RemoteRepo.create(serveRoot, 'app');
-  await repo.commit(files('0'));
-  const daemon = await startGitDaemon(t, serveRoot);
-  const path = join(root, 'data', 'app');
+  const { repo, daemon, path } = await appRemote(t);
   const agent = await startAgent(t, { path, repo: daemon.url('app'), branch: 'main', interval: 100, staleAfter: 0 });
   const outcomes = () => agent.messages.filter((m) => m.type === 'synced' || m.type === 'unchanged').length;
   await waitFor(() => outcomes() >= 20, { message: 'warm-up' });
