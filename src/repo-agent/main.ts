@@ -12,6 +12,7 @@ import { redact } from '../shared/redact.js';
 import { isFullSha } from '../shared/ref-and-url.js';
 import { nextDelay, waitFrom } from './poll.js';
 import { killLeftoverGit } from './repair.js';
+import { EntryLockedError, LOCKED_RETRY_CAP_MS } from './entry-lock.js';
 import { AfterPublish } from './hooks.js';
 import { RepoSync, VetoError } from './sync.js';
 
@@ -29,6 +30,8 @@ export class AgentLoop {
   private failures = 0;
   private stopping = false;
   private published: string | null = null;
+  /** Set once prepare() has taken the entry's lock and healed its state. */
+  private prepared = false;
   private readonly afterPublish: AfterPublish;
 
   constructor(
@@ -42,15 +45,45 @@ export class AgentLoop {
   }
 
   async start(): Promise<void> {
-    this.published = await this.sync.prepare();
+    if (!(await this.prepare(true))) return;
     this.report({ type: 'ready', publishedCommit: this.published });
     this.log.info('agent ready', { path: this.entry.path, publishedCommit: this.published });
     this.trigger('startup');
   }
 
+  /**
+   * Take the entry and heal it. A failure to (the entry is held by another daemon's agent, its
+   * folder cannot be made) is reported like a failed sync and, when `retry`, tried again with
+   * the same backoff: once the holder is gone, we take over.
+   */
+  private async prepare(retry: boolean): Promise<boolean> {
+    const started = Date.now();
+    try {
+      this.published = await this.sync.prepare();
+      this.prepared = true;
+      return true;
+    } catch (err) {
+      if (!(err instanceof SyncError)) throw err;
+      this.failures += 1;
+      const backoff = nextDelay(this.failures, this.entry.intervalMs);
+      const retryInMs = err instanceof EntryLockedError ? Math.min(backoff, LOCKED_RETRY_CAP_MS) : backoff;
+      const message = redact(err.message);
+      this.report({ type: 'failed', error: { kind: err.kind, message }, consecutiveFailures: this.failures, retryInMs, durationMs: Date.now() - started });
+      this.log.warn('cannot take the entry; will retry', { kind: err.kind, error: message, consecutiveFailures: this.failures, retryInMs });
+      if (retry && !this.stopping) {
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          this.start().catch(this.onBug);
+        }, retryInMs);
+      }
+      return false;
+    }
+  }
+
   /** Sync now; while a sync runs, any number of triggers make exactly one more sync afterwards. */
   trigger(reason: SyncReason): void {
-    if (this.stopping) return;
+    // Not before the entry is ours: its retry is already scheduled.
+    if (this.stopping || !this.prepared) return;
     if (this.running !== null) {
       this.pending = reason;
       return;
@@ -77,7 +110,10 @@ export class AgentLoop {
 
   /** One sync and nothing after it (one-time mode); resolves to the outcome's success. */
   async once(): Promise<boolean> {
-    this.published = await this.sync.prepare();
+    if (!(await this.prepare(false))) {
+      this.sync.close();
+      return false;
+    }
     this.stopping = true;
     await this.runOnce('startup');
     // One-time mode exits next: let the after-publish hooks finish first.

@@ -18,6 +18,7 @@ import { InPlace } from './in-place.js';
 import type { SyncOutcome } from './outcome.js';
 import { localError, readPublished, swapLink, type PublishedState } from './publish.js';
 import { Remote, type RemoteTarget } from './remote.js';
+import { lockEntry, type EntryLock } from './entry-lock.js';
 import { killLeftoverGit, removeStaleLocks } from './repair.js';
 import { configBlock, configureRemote, sameRemote, wantedConfig } from './repo-config.js';
 import { Retirement } from './retire.js';
@@ -47,6 +48,8 @@ export class RepoSync {
   private rootChecked = false;
   /** The commit the pre-publish hook refused; not tried again until the remote moves. */
   private vetoed: string | null = null;
+  /** Held from prepare() on: no other agent (another daemon on the volume) touches the entry. */
+  private entryLock: EntryLock | null = null;
 
   /** The object store shared with other entries of the same remote, if any. */
   private readonly store: SharedStore | null;
@@ -75,8 +78,12 @@ export class RepoSync {
     this.inPlace = entry.publish === 'in-place' ? new InPlace(entry, this.layout, this.git, this.remote, this.checkouts) : null;
   }
 
-  /** Folders where git runs for this entry (to find our own git processes). */
+  /**
+   * Folders where git runs for this entry (to find our own git processes); none until we hold
+   * the entry's lock, since until then git running there is another daemon's.
+   */
   ownedDirs(): string[] {
+    if (this.entryLock === null) return [];
     return this.entry.publish === 'symlink' ? [this.layout.stateDir] : [this.layout.path];
   }
 
@@ -92,6 +99,9 @@ export class RepoSync {
     // Files git writes for this entry come out group-writable (consumers in the same group).
     if (this.entry.fileMode === 'group-write') process.umask(0o002);
     return this.exclusive(async () => {
+      // First of all: git processes and lock files in our folders may be another live daemon's,
+      // not a dead predecessor's. Refused (EntryLockedError), we touch nothing and retry later.
+      this.entryLock ??= await lockEntry(this.layout, this.entry.publish);
       const killed = await killLeftoverGit(this.ownedDirs());
       if (killed.length > 0) this.log.warn('killed leftover git processes', { pids: killed });
       // Repairs are best effort: what cannot be fixed here is reported by the sync that trips on it.
@@ -132,6 +142,8 @@ export class RepoSync {
   close(): void {
     this.remote.close();
     this.retirement.close();
+    this.entryLock?.release();
+    this.entryLock = null;
   }
 
   /** SYNC_ROOT holds on disk too: a symlinked folder must not carry `path` outside it. */
