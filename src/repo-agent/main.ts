@@ -188,6 +188,9 @@ function ipcLog(send: Reporter, threshold: string | undefined): Log {
   return { error: line('error'), warn: line('warn'), info: line('info'), debug: line('debug') };
 }
 
+/** How often an agent checks that its supervisor is still its parent. */
+const PARENT_CHECK_MS = 1_000;
+
 /** How long a stop lets the sync under way finish before abandoning it. */
 const STOP_DEADLINE_MS = 5_000;
 
@@ -282,12 +285,25 @@ export function runSupervisedAgent(): void {
     }
   });
   // Without a supervisor nobody reads our reports or stops us: leave with it, at once, taking
-  // any git still running for us along (it runs in a process group of its own).
-  process.on('disconnect', () => {
+  // any git still running for us along (it runs in a process group of its own). This holds in
+  // every state: before 'configure' (no loop yet), during start-up and while a sync runs.
+  let leaving = false;
+  const leave = () => {
+    if (leaving) return;
+    leaving = true;
     const dirs = loop?.ownedDirs() ?? [];
     void killLeftoverGit(dirs).finally(() => process.exit(0));
-  });
+  };
+  process.on('disconnect', leave);
+  // Node has no prctl(PR_SET_PDEATHSIG): should the channel's end ever outlive the supervisor
+  // (inherited by a process that survived it), a changed parent pid still tells us it is gone.
+  // One getppid() a second costs nothing measurable.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) leave();
+  }, PARENT_CHECK_MS).unref();
 }
+
 
 /** Run on its own (tests, debugging, one-time init containers). */
 export async function runStandaloneAgent(raw: unknown, defaults: AgentDefaults, once: boolean): Promise<void> {

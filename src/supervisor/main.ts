@@ -49,7 +49,13 @@ export class Supervisor {
     if (current === undefined) return;
     if (event.type === 'exited') {
       this.metrics.up.set({ repo: agent.name }, 0);
-      this.status.set(agent.name, { ...current, pid: null, state: event.restartInMs === null ? 'stopped' : 'backoff' });
+      this.status.set(agent.name, {
+        ...current,
+        pid: null,
+        state: event.restartInMs === null ? 'stopped' : 'backoff',
+        agentError: event.restartInMs === null && event.code === 0 ? current.agentError : { message: event.reason, at: new Date().toISOString() },
+        nextRetryAt: event.restartInMs === null ? current.nextRetryAt : new Date(Date.now() + event.restartInMs).toISOString(),
+      });
     } else {
       this.metrics.restarts.inc({ repo: agent.name });
       this.status.set(agent.name, { ...current, restarts: event.restarts, state: 'starting' });

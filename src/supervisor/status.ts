@@ -18,6 +18,8 @@ export interface RepoStatus {
   lastSyncAt: string | null;
   lastSuccessAt: string | null;
   lastError: (WireError & { at: string }) | null;
+  /** The last time the agent's process failed: it could not be started, crashed or was killed. */
+  agentError: { message: string; at: string } | null;
   consecutiveFailures: number;
   /** When the agent retries after a failure. */
   nextRetryAt: string | null;
@@ -44,6 +46,7 @@ export function initialStatus(entry: ResolvedEntry): RepoStatus {
     lastSyncAt: null,
     lastSuccessAt: null,
     lastError: null,
+    agentError: null,
     consecutiveFailures: 0,
     nextRetryAt: null,
     pid: null,

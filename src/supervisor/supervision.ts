@@ -12,7 +12,8 @@ export type AgentState = 'starting' | 'running' | 'restarting' | 'stopping' | 's
 
 /** What the rest of the supervisor hears about an agent's process, beside its messages. */
 export type LifecycleEvent =
-  | { type: 'exited'; code: number | null; signal: string | null; restartInMs: number | null }
+  /** The agent's process ended, or could not be started (code and signal null); `reason` says which. */
+  | { type: 'exited'; code: number | null; signal: string | null; restartInMs: number | null; reason: string }
   | { type: 'restarted'; restarts: number };
 
 export interface RestartPolicy {
@@ -143,15 +144,29 @@ export class SupervisedAgent {
     this.state = 'starting';
     this.startedAt = Date.now();
     this.lastHeard = Date.now();
-    const child = fork(AGENT_SCRIPT, ['--agent'], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      // Agents run from compiled JavaScript, never through a TypeScript loader (memory).
-      execArgv: [...AGENT_EXEC_ARGV],
-      env: { ...AGENT_ENV_DEFAULTS, ...process.env },
-      serialization: 'json',
-    });
+    let child: ChildProcess;
+    try {
+      child = fork(AGENT_SCRIPT, ['--agent'], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        // Agents run from compiled JavaScript, never through a TypeScript loader (memory).
+        execArgv: [...AGENT_EXEC_ARGV],
+        env: { ...AGENT_ENV_DEFAULTS, ...process.env },
+        serialization: 'json',
+      });
+    } catch (err) {
+      // Node throws for the spawn errors it does not expect at run time (the others arrive as 'error').
+      this.spawnFailed(null, err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
     this.child = child;
-    this.pid = child.pid ?? null;
+    if (child.pid === undefined) {
+      // fork() itself failed (EAGAIN with the process limit reached, ENOMEM, EMFILE): Node
+      // reports it with an 'error' event and no 'exit'. That is an agent failure like a crash,
+      // restarted with the same backoff, never a loop of spawns.
+      child.once('error', (err) => this.spawnFailed(child, err));
+      return;
+    }
+    this.pid = child.pid;
     this.log.info('agent process started', { repo: this.name, pid: this.pid, restarts: this.restarts });
     let greeted = false;
     child.on('message', (raw) => {
@@ -238,25 +253,51 @@ export class SupervisedAgent {
     this.pid = null;
     this.clearWatchdog();
     this.lastExit = { code, signal, at: Date.now() };
+    const reason = `agent pid ${pid} exited ${signal !== null ? `on ${signal}` : `with code ${code}`}`;
     if (this.state === 'stopping' || this.state === 'stopped' || this.mode === 'once') {
-      this.state = 'stopped';
-      this.onLifecycle(this, { type: 'exited', code, signal, restartInMs: null });
-      this.exitListeners.forEach((l) => l());
+      this.ended(code, signal, reason);
       return;
     }
     if (code === EXIT_CONFIG) {
       this.state = 'gave-up';
-      this.onLifecycle(this, { type: 'exited', code, signal, restartInMs: null });
+      this.onLifecycle(this, { type: 'exited', code, signal, restartInMs: null, reason });
       this.log.error('agent refused its entry; not restarting it', { repo: this.name });
       return;
     }
+    this.failed(code, signal, reason, 'agent exited; restarting it', { pid, code, signal });
+  }
+
+  /** fork() failed: no process, so no 'exit' will come. */
+  private spawnFailed(child: ChildProcess | null, err: Error): void {
+    if (child !== null && this.child !== child) return;
+    this.child = null;
+    this.pid = null;
+    this.clearWatchdog();
+    const reason = `agent process could not be started: ${err.message}`;
+    if (this.state === 'stopping' || this.state === 'stopped' || this.mode === 'once') {
+      this.log.error('agent spawn failed', { repo: this.name, error: err.message });
+      this.ended(null, null, reason);
+      return;
+    }
+    this.failed(null, null, reason, 'agent spawn failed; restarting it', { error: err.message });
+  }
+
+  /** Stopped for good (or its one sync is over, in one-time mode). */
+  private ended(code: number | null, signal: string | null, reason: string): void {
+    this.state = 'stopped';
+    this.onLifecycle(this, { type: 'exited', code, signal, restartInMs: null, reason });
+    this.exitListeners.forEach((l) => l());
+  }
+
+  /** An agent failure (a crash, a spawn that failed, a kill for silence): restart with backoff. */
+  private failed(code: number | null, signal: string | null, reason: string, logMessage: string, fields: Record<string, unknown>): void {
     const plan = planRestart({ crashes: this.consecutiveCrashes, restartTimes: this.restartTimes, startedAt: this.startedAt }, Date.now(), this.policy);
     this.consecutiveCrashes = plan.crashes;
     this.restartTimes = plan.restartTimes;
     const { delay, crashLooping } = plan;
     this.state = 'restarting';
-    this.onLifecycle(this, { type: 'exited', code, signal, restartInMs: delay });
-    this.log.error('agent exited; restarting it', { repo: this.name, pid, code, signal, restartInMs: delay, crashLooping });
+    this.onLifecycle(this, { type: 'exited', code, signal, restartInMs: delay, reason });
+    this.log.error(logMessage, { repo: this.name, ...fields, restartInMs: delay, crashLooping });
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
       this.restarts += 1;

@@ -99,9 +99,17 @@ function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
 
+/** Children of `pid` but the entry lock's holder (a `flock`, there from start-up to exit). */
 function childCount(pid: number): number {
   try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).length;
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return children.filter((c) => {
+      try {
+        return readFileSync(`/proc/${c}/comm`, 'utf8').trim() !== 'flock';
+      } catch {
+        return false; // exited meanwhile
+      }
+    }).length;
   } catch {
     return 0;
   }
