@@ -24,8 +24,8 @@ export interface RestartPolicy {
   /** Restart intensity: more than maxRestarts within periodMs means crash-looping. */
   maxRestarts: number;
   periodMs: number;
+  /** Also the start-up deadline: an agent that has not said hello this long after it was forked is killed. */
   heartbeatTimeoutMs: number;
-  helloTimeoutMs: number;
   stopGraceMs: number;
 }
 
@@ -36,7 +36,6 @@ export const DEFAULT_POLICY: RestartPolicy = {
   maxRestarts: 5,
   periodMs: 60_000,
   heartbeatTimeoutMs: 30_000,
-  helloTimeoutMs: 15_000,
   stopGraceMs: 10_000,
 };
 
@@ -113,6 +112,44 @@ export const AGENT_ENV_DEFAULTS: Readonly<Record<string, string>> = { MALLOC_ARE
 
 const AGENT_SCRIPT = fileURLToPath(new URL('../cli.js', import.meta.url));
 
+/**
+ * Agents between fork and hello at once. Starting Node costs CPU: on a starved node (issue #12:
+ * 20 agents in a 0.1-CPU cgroup) agents started all together each take the whole start-up of
+ * all of them, miss their deadline together, and each kill adds a start. A few at a time, each
+ * gets through quickly; on a normal node the whole start takes about as long either way.
+ */
+export const STARTS_AT_ONCE = 4;
+
+/** Turns for agents to start: at most STARTS_AT_ONCE from fork to hello, the others queue. */
+const startGate = (() => {
+  let active = 0;
+  const queue: Array<(release: () => void) => void> = [];
+  const pump = (): void => {
+    while (active < STARTS_AT_ONCE && queue.length > 0) {
+      const run = queue.shift()!;
+      active += 1;
+      let released = false;
+      run(() => {
+        if (released) return;
+        released = true;
+        active -= 1;
+        pump();
+      });
+    }
+  };
+  return {
+    /** Run `run` in its turn; it calls `release` when its start is over. Returns a cancel. */
+    enter(run: (release: () => void) => void): () => void {
+      queue.push(run);
+      pump();
+      return () => {
+        const i = queue.indexOf(run);
+        if (i >= 0) queue.splice(i, 1);
+      };
+    },
+  };
+})();
+
 export class SupervisedAgent {
   state: AgentState = 'starting';
   pid: number | null = null;
@@ -125,6 +162,10 @@ export class SupervisedAgent {
   private restartTimer: NodeJS.Timeout | null = null;
   private lastHeard = 0;
   private readonly exitListeners: Array<() => void> = [];
+  /** Set while waiting for a turn to start (startGate). */
+  private leaveStartQueue: (() => void) | null = null;
+  /** Why the supervisor killed the current child, if it did. */
+  private killReason: string | null = null;
 
   constructor(
     public desired: DesiredEntry,
@@ -142,7 +183,16 @@ export class SupervisedAgent {
 
   start(): void {
     this.state = 'starting';
+    this.leaveStartQueue = startGate.enter((release) => {
+      this.leaveStartQueue = null;
+      this.spawn(release);
+    });
+  }
+
+  /** Fork the agent; `release` ends its turn to start (hello, or the end of this child). */
+  private spawn(release: () => void): void {
     this.startedAt = Date.now();
+    this.killReason = null;
     this.lastHeard = Date.now();
     let child: ChildProcess;
     try {
@@ -155,6 +205,7 @@ export class SupervisedAgent {
       });
     } catch (err) {
       // Node throws for the spawn errors it does not expect at run time (the others arrive as 'error').
+      release();
       this.spawnFailed(null, err instanceof Error ? err : new Error(String(err)));
       return;
     }
@@ -163,7 +214,10 @@ export class SupervisedAgent {
       // fork() itself failed (EAGAIN with the process limit reached, ENOMEM, EMFILE): Node
       // reports it with an 'error' event and no 'exit'. That is an agent failure like a crash,
       // restarted with the same backoff, never a loop of spawns.
-      child.once('error', (err) => this.spawnFailed(child, err));
+      child.once('error', (err) => {
+        release();
+        this.spawnFailed(child, err);
+      });
       return;
     }
     this.pid = child.pid;
@@ -175,6 +229,7 @@ export class SupervisedAgent {
       const msg = parseAgentMessage(raw);
       if (msg === null) {
         this.log.error('malformed message from agent; restarting it', { repo: this.name });
+        this.killReason = `agent pid ${child.pid} sent a malformed message; killed it`;
         this.kill(child);
         return;
       }
@@ -182,10 +237,12 @@ export class SupervisedAgent {
       if (msg.type === 'hello') {
         if (msg.protocolVersion !== PROTOCOL_VERSION || greeted) {
           this.log.error('agent protocol mismatch; restarting it', { repo: this.name, theirs: msg.protocolVersion, ours: PROTOCOL_VERSION });
+          this.killReason = `agent pid ${child.pid} spoke protocol ${msg.protocolVersion}, not ${PROTOCOL_VERSION}; killed it`;
           this.kill(child);
           return;
         }
         greeted = true;
+        release();
         this.state = 'running';
         // Three heartbeats fit in the timeout, so one late beat is never fatal.
         const heartbeatMs = Math.max(100, Math.min(10_000, Math.floor(this.policy.heartbeatTimeoutMs / 3)));
@@ -197,15 +254,24 @@ export class SupervisedAgent {
       }
       this.onMessage(this, msg);
     });
-    child.on('exit', (code, signal) => this.onExit(child, code, signal));
+    child.on('exit', (code, signal) => {
+      release();
+      this.onExit(child, code, signal);
+    });
     child.on('error', (err) => this.log.error('agent process error', { repo: this.name, error: err.message }));
     this.checkAlive = (now) => {
       const silentFor = now - this.lastHeard;
-      const limit = greeted ? this.policy.heartbeatTimeoutMs : this.policy.helloTimeoutMs;
-      if (this.child === child && silentFor > limit) {
+      const limit = this.policy.heartbeatTimeoutMs;
+      if (this.child !== child || silentFor <= limit || this.killReason !== null) return;
+      if (greeted) {
+        this.killReason = `agent pid ${child.pid} sent no heartbeat for ${silentFor} ms (HEARTBEAT_TIMEOUT ${limit} ms); killed it`;
         this.log.error('agent stopped sending heartbeats; killing it', { repo: this.name, pid: child.pid, silentMs: silentFor });
-        this.kill(child);
+      } else {
+        // Not a hung agent: one that never got going (a starved CPU, a slow disk).
+        this.killReason = `agent pid ${child.pid} did not say hello within ${limit} ms of start (HEARTBEAT_TIMEOUT); killed it`;
+        this.log.error('agent did not say hello within the start-up deadline; killing it', { repo: this.name, pid: child.pid, deadlineMs: limit, silentMs: silentFor });
       }
+      this.kill(child);
     };
     watchdog.add(this);
   }
@@ -226,6 +292,8 @@ export class SupervisedAgent {
   /** Stop for good: shutdown message, then SIGTERM, then SIGKILL after the grace period. */
   async stop(): Promise<void> {
     this.state = 'stopping';
+    this.leaveStartQueue?.();
+    this.leaveStartQueue = null;
     if (this.restartTimer !== null) clearTimeout(this.restartTimer);
     this.restartTimer = null;
     const child = this.child;
@@ -253,7 +321,7 @@ export class SupervisedAgent {
     this.pid = null;
     this.clearWatchdog();
     this.lastExit = { code, signal, at: Date.now() };
-    const reason = `agent pid ${pid} exited ${signal !== null ? `on ${signal}` : `with code ${code}`}`;
+    const reason = this.killReason ?? `agent pid ${pid} exited ${signal !== null ? `on ${signal}` : `with code ${code}`}`;
     if (this.state === 'stopping' || this.state === 'stopped' || this.mode === 'once') {
       this.ended(code, signal, reason);
       return;
