@@ -17,28 +17,39 @@ export interface OperationsView {
   triggers: Triggers;
 }
 
-/** Push payloads are small; a larger body is refused before it is read in full. */
+/**
+ * Push payloads are small; on every route, whatever it does with a body, a larger one is refused
+ * (413, connection closed) as soon as it is declared or its bytes pass the limit: never read on.
+ */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-type Handler = (req: IncomingMessage, res: ServerResponse, param: string | undefined) => Promise<void> | void;
+/** `body` is the request's whole body for routes that keep it (`keepsBody`), empty otherwise. */
+type Handler = (req: IncomingMessage, res: ServerResponse, param: string | undefined, body: Buffer) => Promise<void> | void;
 
 class BodyTooLarge extends Error {}
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
+/**
+ * Read the request's body up to MAX_BODY_BYTES: kept when `keep`, else dropped as it arrives.
+ * Every request goes through here before it is answered: a route that needs no body must not
+ * leave Node to drain an endless one after the answer (it would read it all).
+ */
+function consumeBody(req: IncomingMessage, keep: boolean): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > MAX_BODY_BYTES) return reject(new BodyTooLarge());
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY_BYTES) {
         // Stop reading but keep the socket: the 413 must still reach the client, and the
         // connection is closed after it (Connection: close), which discards the rest.
+        req.off('data', onData);
         req.pause();
         reject(new BodyTooLarge());
-      } else chunks.push(c);
-    });
+      } else if (keep) chunks.push(c);
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
@@ -47,6 +58,8 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 interface Route {
   pattern: RegExp;
   methods: Record<string, Handler>;
+  /** The routes that read the body (webhooks): it is kept for them. */
+  keepsBody?: true;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -100,10 +113,10 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
     { pattern: /^\/status$/, methods: { GET: (_q, res) => json(res, 200, view.statuses()) } },
     {
       pattern: /^\/webhook\/([^/]+)$/,
+      keepsBody: true,
       methods: {
-        POST: async (req, res, provider) => {
+        POST: async (req, res, provider, body) => {
           if (!(PROVIDERS as readonly string[]).includes(provider ?? '')) return json(res, 404, { error: 'not found' });
-          const body = await readBody(req);
           const r = await view.triggers.webhook(provider as Provider, req.headers, body);
           json(res, r.status, r.body);
         },
@@ -113,7 +126,6 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
       pattern: /^\/sync\/([^/]+)$/,
       methods: {
         POST: async (req, res, name) => {
-          req.resume();
           const r = await view.triggers.syncByName(name ?? '', req.headers.authorization);
           json(res, r.status, r.body);
         },
@@ -131,35 +143,48 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
     },
   ];
 
-  const server = createServer((req, res) => {
+  /** Which handler answers the request (an error answer for bad paths and methods). */
+  const dispatch = (req: IncomingMessage): { handler: Handler; param?: string; keepsBody: boolean; path: string } => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     let decoded: string;
     try {
       decoded = decodeURIComponent(path);
     } catch {
-      return json(res, 400, { error: 'malformed path' });
+      return { handler: (_q, res) => json(res, 400, { error: 'malformed path' }), keepsBody: false, path };
     }
     const route = routes.find((r) => r.pattern.test(decoded));
-    if (route === undefined) return json(res, 404, { error: 'not found' });
+    if (route === undefined) return { handler: (_q, res) => json(res, 404, { error: 'not found' }), keepsBody: false, path: decoded };
     const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
     const handler = route.methods[method];
     if (handler === undefined) {
-      res.setHeader('Allow', Object.keys(route.methods).join(', '));
-      return json(res, 405, { error: `method ${req.method} not allowed` });
+      return {
+        handler: (_q, res) => {
+          res.setHeader('Allow', Object.keys(route.methods).join(', '));
+          json(res, 405, { error: `method ${req.method} not allowed` });
+        },
+        keepsBody: false,
+        path: decoded,
+      };
     }
-    // GET handlers read no body: drain it so keep-alive connections stay usable.
-    if (method === 'GET') req.resume();
-    const param = route.pattern.exec(decoded)?.[1];
-    Promise.resolve(handler(req, res, param)).catch((err: unknown) => {
-      if (err instanceof BodyTooLarge) {
-        res.setHeader('Connection', 'close');
-        res.on('finish', () => req.destroy());
-        return json(res, 413, { error: `body larger than ${MAX_BODY_BYTES} bytes` });
-      }
-      log.error('http handler failed', { path: decoded, error: err instanceof Error ? err.message : String(err) });
-      if (!res.headersSent) json(res, 500, { error: 'internal error' });
-      else res.end();
-    });
+    return { handler, param: route.pattern.exec(decoded)?.[1], keepsBody: route.keepsBody === true && method !== 'GET', path: decoded };
+  };
+
+  const server = createServer((req, res) => {
+    const { handler, param, keepsBody, path: decoded } = dispatch(req);
+    // The body comes first, whatever the route: the limit holds everywhere, and a request is
+    // acted on only once it has arrived whole (keep-alive connections stay usable too).
+    consumeBody(req, keepsBody)
+      .then((body) => handler(req, res, param, body))
+      .catch((err: unknown) => {
+        if (err instanceof BodyTooLarge) {
+          res.setHeader('Connection', 'close');
+          res.on('finish', () => req.destroy());
+          return json(res, 413, { error: `body larger than ${MAX_BODY_BYTES} bytes` });
+        }
+        log.error('http handler failed', { path: decoded, error: err instanceof Error ? err.message : String(err) });
+        if (!res.headersSent) json(res, 500, { error: 'internal error' });
+        else res.end();
+      });
   });
   // Slow clients cannot hold connections open for long.
   server.requestTimeout = 15_000;

@@ -12,6 +12,7 @@ import { startDaemon } from '../support/daemon.js';
 import { startGitDaemon } from '../support/git-daemon.js';
 import { RemoteRepo } from '../support/git-repo.js';
 import { hasStackTrace, probeHealthz, rawRequest, type RawRequest, type RawResponse } from '../support/http-client.js';
+import { parseMetrics, sampleValue } from '../support/prom.js';
 import { makeTempDir, type Cleanup } from '../support/tmp.js';
 
 const SECRET = 'hostile-webhook-secret';
@@ -81,10 +82,75 @@ test('oversized bodies get 413 and the daemon stays responsive', async (t) => {
   // A body exactly at the cap is read (and refused only for its signature).
   const atCap = Buffer.alloc(MAX_BODY_BYTES, ' ');
   assert.equal((await s.send({ method: 'POST', path: '/webhook/github', headers: githubHeaders(atCap, 'wrong'), body: atCap })).status, 401);
-  // /sync/{name} reads no body: a big one is drained, and the token still decides.
-  assert.equal((await s.send({ method: 'POST', path: '/sync/site', headers: { authorization: 'Bearer nope' }, body: big, timeoutMs: 10_000 })).status, 401);
+  // /sync/{name} reads no body, yet the limit holds there too: refused before the token counts.
+  assert.equal((await s.send({ method: 'POST', path: '/sync/site', headers: { authorization: 'Bearer nope' }, body: big, timeoutMs: 10_000 })).status, 413);
+  // A small body there is read and dropped, and the token decides.
+  assert.equal((await s.send({ method: 'POST', path: '/sync/site', headers: { authorization: 'Bearer nope' }, body: 'x'.repeat(1000) })).status, 401);
   const ms = await s.assertResponsive();
   t.diagnostic(`/healthz after the oversized bodies: ${ms} ms`);
+  s.assertClean();
+});
+
+/**
+ * Stream a chunked body at `path` until the daemon closes the connection (or `capBytes` went
+ * out): what it answered, and how much it let us send.
+ */
+function streamBody(base: string, head: string, capBytes: number): Promise<{ response: string; sent: number }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket: Socket = connect({ host: url.hostname, port: Number(url.port) });
+    const chunk = Buffer.concat([Buffer.from(`${(64 * 1024).toString(16)}\r\n`), Buffer.alloc(64 * 1024, 'x'), Buffer.from('\r\n')]);
+    let response = '';
+    let sent = 0;
+    let closed = false;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no end after sending ${sent} bytes; answer so far: ${response.slice(0, 200)}`));
+    }, 60_000);
+    const finish = () => {
+      if (closed) return;
+      closed = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ response, sent });
+    };
+    socket.on('data', (d: Buffer) => (response += d.toString('latin1')));
+    socket.on('close', finish);
+    socket.on('end', finish);
+    socket.on('error', () => finish());
+    const pump = () => {
+      while (!closed && sent < capBytes) {
+        sent += chunk.length;
+        if (!socket.write(chunk)) return void socket.once('drain', pump);
+      }
+      if (sent >= capBytes) finish();
+    };
+    socket.once('connect', () => {
+      socket.write(`${head}\r\nHost: ${url.host}\r\nTransfer-Encoding: chunked\r\n\r\n`);
+      pump();
+    });
+  });
+}
+
+test('the 1 MiB limit holds on every route: a body past it gets 413 at once and the connection is closed, nothing read on', async (t) => {
+  const s = await setup(t);
+  const auth = `Authorization: Bearer ${TOKEN}`;
+  // Declared: refused from the headers, with a valid token too.
+  const declared = await s.send({ method: 'POST', path: '/sync/site', headers: { authorization: `Bearer ${TOKEN}`, 'content-length': String(100 * 1024 ** 2) }, timeoutMs: 3_000 });
+  assert.equal(declared.status, 413);
+  // Streamed: cut off soon after the limit, on every kind of route and answer.
+  const cap = 64 * 1024 ** 2;
+  for (const head of [`POST /sync/site HTTP/1.1\r\n${auth}`, 'GET /healthz HTTP/1.1', 'GET /status HTTP/1.1', 'POST /no-such-route HTTP/1.1', 'PUT /metrics HTTP/1.1']) {
+    const r = await streamBody(s.base, head, cap);
+    const line = head.split('\r\n')[0];
+    assert.match(r.response, /^HTTP\/1\.1 413 /, `${line}: ${r.response.slice(0, 100)}`);
+    // Socket buffers on both sides hold a few MiB; a daemon that reads on takes all 64.
+    assert.ok(r.sent < 16 * 1024 ** 2, `${line}: the daemon let ${r.sent} bytes in`);
+  }
+  // The valid token's requests were refused, never acted on.
+  const metrics = parseMetrics((await s.send({ path: '/metrics' })).body);
+  assert.equal(sampleValue(metrics, 'git_autosync_trigger_requests_total', { endpoint: 'sync', result: 'accepted' }) ?? 0, 0);
+  await s.assertResponsive();
   s.assertClean();
 });
 
