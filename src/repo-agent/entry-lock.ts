@@ -39,7 +39,13 @@ export async function lockEntry(layout: Layout, publish: 'symlink' | 'in-place')
   });
   // The holder runs in `/`: never inside our folders, where our own sweep of leftover git
   // processes (repair.ts) would take it for a predecessor's and kill it.
-  const outcome = await holdFlock(target, 'no-wait', '/');
+  let outcome = await holdFlock(target, 'no-wait', '/');
+  // Our predecessor (a restart, a changed entry) has exited but its holder has not seen the pipe
+  // close yet: the lock is about to drop, so ask again for a moment rather than fail.
+  for (let i = 0; outcome.kind === 'busy' && i < PREDECESSOR_TRIES && !(await holderAlive(layout.stateDir)); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    outcome = await holdFlock(target, 'no-wait', '/');
+  }
   if (outcome.kind === 'busy') {
     const holder = (await readHolder(layout.stateDir)) ?? (await holderFromKernel(target));
     const who = holder === null ? 'another git-autosync agent' : `git-autosync agent pid ${holder.pid}${holder.supervisor === null ? '' : ` (daemon pid ${holder.supervisor})`}`;
@@ -52,6 +58,21 @@ export async function lockEntry(layout: Layout, publish: 'symlink' | 'in-place')
   // In place, the state folder comes with the first clone: before it, holderFromKernel names us.
   await writeFile(join(layout.stateDir, HOLDER_FILE), `${process.pid}\n${process.ppid}\n`).catch(() => undefined);
   return outcome.lock;
+}
+
+/** Up to 2 s (20 × 100 ms) for a dead holder's lock to drop. */
+const PREDECESSOR_TRIES = 20;
+
+/** False when the pid written in the holder file is gone (true when unknown: assume alive). */
+async function holderAlive(stateDir: string): Promise<boolean> {
+  const holder = await readHolder(stateDir);
+  if (holder === null || holder.pid === process.pid) return holder === null;
+  try {
+    process.kill(holder.pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function readHolder(stateDir: string): Promise<{ pid: number; supervisor: number | null } | null> {
