@@ -95,7 +95,7 @@ test('oversized bodies get 413 and the daemon stays responsive', async (t) => {
  * Stream a chunked body at `path` until the daemon closes the connection (or `capBytes` went
  * out): what it answered, and how much it let us send.
  */
-function streamBody(base: string, head: string, capBytes: number): Promise<{ response: string; sent: number }> {
+function streamBody(base: string, head: string, capBytes: number): Promise<{ response: string; sent: number; error: string | null }> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const socket: Socket = connect({ host: url.hostname, port: Number(url.port) });
@@ -103,6 +103,7 @@ function streamBody(base: string, head: string, capBytes: number): Promise<{ res
     let response = '';
     let sent = 0;
     let closed = false;
+    let error: string | null = null;
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`no end after sending ${sent} bytes; answer so far: ${response.slice(0, 200)}`));
@@ -112,12 +113,15 @@ function streamBody(base: string, head: string, capBytes: number): Promise<{ res
       closed = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ response, sent });
+      resolve({ response, sent, error });
     };
     socket.on('data', (d: Buffer) => (response += d.toString('latin1')));
     socket.on('close', finish);
     socket.on('end', finish);
-    socket.on('error', () => finish());
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      error = err.code ?? err.message;
+      finish();
+    });
     const pump = () => {
       while (!closed && sent < capBytes) {
         sent += chunk.length;
@@ -143,7 +147,8 @@ test('the 1 MiB limit holds on every route: a body past it gets 413 at once and 
   for (const head of [`POST /sync/site HTTP/1.1\r\n${auth}`, 'GET /healthz HTTP/1.1', 'GET /status HTTP/1.1', 'POST /no-such-route HTTP/1.1', 'PUT /metrics HTTP/1.1']) {
     const r = await streamBody(s.base, head, cap);
     const line = head.split('\r\n')[0];
-    assert.match(r.response, /^HTTP\/1\.1 413 /, `${line}: ${r.response.slice(0, 100)}`);
+    // Closing on a client still sending can reset the connection before it reads the 413.
+    assert.ok(/^HTTP\/1\.1 413 /.test(r.response) || (r.response === '' && /ECONNRESET|EPIPE/.test(r.error ?? '')), `${line}: ${r.error} ${r.response.slice(0, 100)}`);
     // Socket buffers on both sides hold a few MiB; a daemon that reads on takes all 64.
     assert.ok(r.sent < 16 * 1024 ** 2, `${line}: the daemon let ${r.sent} bytes in`);
   }
