@@ -49,9 +49,10 @@ for (const publish of ['symlink', 'in-place'] as const) {
     const refused = await waitFor(
       async () => {
         const s = await status(second, 'app');
-        return s.lastError !== null && s;
+        // Before its listing is loaded the entry is not there yet (404 {error}).
+        return typeof s.lastError?.kind === 'string' && s;
       },
-      { timeoutMs: 60_000, message: "the second daemon's entry reports the lock" },
+      { timeoutMs: 120_000, message: "the second daemon's entry reports the lock" },
     );
     assert.equal(refused.lastError?.kind, 'local-state');
     assert.match(refused.lastError?.message ?? '', new RegExp(`locked by git-autosync agent pid ${firstAgent}\\b`));
