@@ -1,12 +1,18 @@
 // Filling a folder with one commit's files: a worktree of the repository (sparse when asked),
-// submodules as the entry asks, and whether a folder already holds a clean checkout.
+// submodules as the entry asks, and whether a folder already holds a complete checkout.
 
-import { readdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import type { EntryGit } from './entry-git.js';
 import type { GitRunner } from './git.js';
 import type { StoreAccess } from './shared-store.js';
+
+// Written into a worktree's admin folder (repo.git/worktrees/<id>/, never seen by readers) as
+// the last step of create(): only a tree that got this far is whole. A failed attempt can leave
+// a tree that looks clean to git (an uninitialised submodule is an empty folder that `git
+// status` does not report), which must never be adopted or published.
+const COMPLETE_MARKER = 'autosync-complete';
 
 export class Checkouts {
   constructor(
@@ -32,6 +38,8 @@ export class Checkouts {
     // Credentials too: a partial clone fetches the blobs it checks out from the remote.
     await inTree.run(['reset', '--hard', '--quiet', commit], this.git.opts(env));
     await this.updateSubmodules(inTree, env);
+    const admin = await adminDir(tree);
+    if (admin !== null) await writeFile(join(admin, COMPLETE_MARKER), `${commit}\n`);
   }
 
   async updateSubmodules(inTree: GitRunner, env: Record<string, string>): Promise<void> {
@@ -41,13 +49,27 @@ export class Checkouts {
     await inTree.run(['submodule', 'update', '--init', '--recursive', ...(mode === 'shallow' ? ['--depth=1'] : [])], this.git.opts(env));
   }
 
-  /** True when `tree` is already a complete checkout of `commit` (e.g. the link was deleted). */
+  /**
+   * True when `tree` is already a complete checkout of `commit` (e.g. the link was deleted): a
+   * real folder (not a symlink planted in its place) that create() finished, still clean.
+   */
   async isCheckoutOf(tree: string, commit: string): Promise<boolean> {
-    const exists = await stat(join(tree, '.git')).then(() => true, () => false);
-    if (!exists) return false;
+    if (!(await lstat(tree).then((s) => s.isDirectory(), () => false))) return false;
+    const admin = await adminDir(tree);
+    if (admin === null) return false;
+    const marker = await readFile(join(admin, COMPLETE_MARKER), 'utf8').catch(() => '');
+    if (marker.trim() !== commit) return false;
     const head = await this.git.runner(tree).run(['rev-parse', 'HEAD'], this.git.opts()).catch(() => '');
     if (head.trim() !== commit) return false;
     const dirty = await this.git.runner(tree).run(['status', '--porcelain', '--untracked-files=no'], this.git.opts()).catch(() => 'x');
     return dirty.trim() === '';
   }
+}
+
+/** The admin folder of the worktree at `tree`, named by its `.git` file; null when there is none. */
+async function adminDir(tree: string): Promise<string | null> {
+  const text = await readFile(join(tree, '.git'), 'utf8').catch(() => null);
+  const named = text === null ? null : /^gitdir: (.+)$/m.exec(text)?.[1]?.trim();
+  if (named === undefined || named === null || named === '') return null;
+  return isAbsolute(named) ? named : resolve(tree, named);
 }

@@ -160,10 +160,24 @@ function toGitCommandError(args: string[], err: unknown, timeoutMs: number, elap
 // git's boilerplate after a transport failure; the real reason is on the lines before it.
 const BOILERPLATE = /^(Please make sure you have the correct access rights|and the repository exists\.|fatal: Could not read from remote repository\.)$/;
 
-function lastLines(stderr: string): string {
+// Longest summary of git's stderr put in an error message (the whole text stays in `stderr`).
+const SUMMARY_MAX = 500;
+const SAYS_WHAT_FAILED = /^(?:remote: )?(?:fatal|error):/i;
+
+/**
+ * git's stderr in one line: the lines that say what failed (`fatal:`/`error:`, in order) first,
+ * then the rest, cut at SUMMARY_MAX. Keeping only the last lines lost the cause: an index.lock
+ * left behind ends in "…are terminated then try again", the lock's path three lines up.
+ */
+export function lastLines(stderr: string): string {
   const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('hint:'));
   const useful = lines.filter((l) => !BOILERPLATE.test(l));
-  return (useful.length > 0 ? useful : lines).slice(-3).join(' | ') || 'no error output';
+  const kept = useful.length > 0 ? useful : lines;
+  const failed = kept.filter((l) => SAYS_WHAT_FAILED.test(l));
+  // Without a fatal/error line, the end of the output is what matters most.
+  const ordered = failed.length > 0 ? [...failed, ...kept.filter((l) => !SAYS_WHAT_FAILED.test(l))] : kept.slice(-3);
+  const text = ordered.join(' | ') || 'no error output';
+  return text.length <= SUMMARY_MAX ? text : `${text.slice(0, SUMMARY_MAX - 1)}…`;
 }
 
 const PATTERNS: Array<[RegExp, SyncErrorKind]> = [

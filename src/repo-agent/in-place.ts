@@ -1,7 +1,7 @@
 // The in-place publish mode: `path` is itself a clone, reset to each fetched commit. For a path
 // that is a mount point; readers can see a mix of files while they are rewritten.
 
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SyncError } from '../shared/errors.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
@@ -14,6 +14,12 @@ import type { SyncOutcome } from './outcome.js';
 import { localError } from './publish.js';
 import type { Remote } from './remote.js';
 import { configureRemote, sameRemote, wantedConfig } from './repo-config.js';
+
+// In stateDir: the commit whose tree is complete at `path` (files, submodules). Removed before
+// the files are rewritten and written once everything is in place, so a failed attempt (a
+// submodule that could not be fetched) is retried, never taken as "unchanged" because HEAD
+// already names the new commit.
+const COMPLETE_MARKER = 'complete';
 
 export class InPlace {
   /** Set once the clone was checked in this process; cleared when git reports damage. */
@@ -32,11 +38,16 @@ export class InPlace {
     this.checked = false;
   }
 
-  /** The commit checked out at `path`, or null when there is no clone there. */
+  /**
+   * The commit whose tree is complete at `path`, or null (no clone, or the last attempt did not
+   * finish: its files may be a mix, or a submodule folder empty).
+   */
   async head(): Promise<string | null> {
     if (!(await stat(join(this.layout.path, '.git')).then(() => true, () => false))) return null;
+    const complete = (await readFile(join(this.layout.stateDir, COMPLETE_MARKER), 'utf8').catch(() => '')).trim();
+    if (complete === '') return null;
     const head = await this.git.runner(this.layout.path).run(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], this.git.opts()).catch(() => '');
-    return /^[0-9a-f]{40,64}$/.test(head.trim()) ? head.trim() : null;
+    return /^[0-9a-f]{40,64}$/.test(head.trim()) && head.trim() === complete ? complete : null;
   }
 
   async sync(): Promise<SyncOutcome> {
@@ -49,10 +60,13 @@ export class InPlace {
       return { result: 'unchanged', commit: previous, tree: this.layout.path, previousCommit: previous, fetched: false };
     }
     const commit = await this.remote.fetch(git, target.source, env);
+    const marker = join(this.layout.stateDir, COMPLETE_MARKER);
+    await rm(marker, { force: true });
     // Not atomic by design: readers can see a mix while files are rewritten.
     await git.run(['reset', '--hard', '--quiet', commit], this.git.opts(env));
     await git.run(['clean', '-ffd', '--quiet'], this.git.opts());
     await this.checkouts.updateSubmodules(git, env);
+    await writeFile(marker, `${commit}\n`);
     return { result: previous === commit ? 'unchanged' : 'synced', commit, tree: this.layout.path, previousCommit: previous, fetched: true };
   }
 

@@ -45,7 +45,6 @@ export class RepoSync {
   private queue: Promise<unknown> = Promise.resolve();
   /** Set once the bare repository was checked in this process; cleared when git reports damage. */
   private gitDirChecked = false;
-  private rootChecked = false;
   /** The commit the pre-publish hook refused; not tried again until the remote moves. */
   private vetoed: string | null = null;
   /** Held from prepare() on: no other agent (another daemon on the volume) touches the entry. */
@@ -74,7 +73,11 @@ export class RepoSync {
     this.shared = new StoreAccess(entry, this.store, this.layout, log, this.git);
     this.remote = new Remote(entry, log, this.git, this.targetRef);
     this.checkouts = new Checkouts(entry, this.git, this.shared);
-    this.retirement = new Retirement(entry, this.layout, log, this.git, this.shared, (fn) => this.exclusive(fn));
+    // Removals check confinement too: never delete through a folder swapped for a symlink.
+    this.retirement = new Retirement(entry, this.layout, log, this.git, this.shared, (fn) => this.exclusive(async () => {
+      await this.checkConfinement();
+      await fn();
+    }));
     this.inPlace = entry.publish === 'in-place' ? new InPlace(entry, this.layout, this.git, this.remote, this.checkouts) : null;
   }
 
@@ -124,7 +127,7 @@ export class RepoSync {
   sync(): Promise<SyncOutcome> {
     return this.exclusive(async () => {
       try {
-        await this.checkInsideRoot();
+        await this.checkConfinement();
         return await (this.inPlace === null ? this.syncSymlink() : this.inPlace.sync());
       } catch (err) {
         // A file-system failure (disk full, permissions) is a failed sync, not a broken agent.
@@ -148,29 +151,38 @@ export class RepoSync {
     this.entryLock = null;
   }
 
-  /** SYNC_ROOT holds on disk too: a symlinked folder must not carry `path` outside it. */
-  private async checkInsideRoot(): Promise<void> {
+  /**
+   * Before every sync and every removal, not once: a folder can be swapped for a symlink while
+   * we run. SYNC_ROOT holds on disk (the real location of `path`'s folder), and the folders we
+   * made ourselves are still real folders, never symlinks planted in their place.
+   */
+  private async checkConfinement(): Promise<void> {
     const root = this.entry.syncRoot;
-    if (root === undefined || this.rootChecked) return;
-    const realRoot = await realpath(root);
-    // Resolve the deepest folder that exists before creating anything, so that not even an
-    // empty folder is made on the far side of a symlink.
-    let probe = this.entry.publish === 'in-place' ? this.layout.path : this.layout.parent;
-    while (!(await stat(probe).then(() => true, () => false)) && dirname(probe) !== probe) probe = dirname(probe);
-    const resolved = await realpath(probe);
-    if (resolved !== realRoot && !isInside(realRoot, resolved)) {
-      throw new SyncError('config', `"path" ${this.layout.path} resolves to ${resolved}, outside SYNC_ROOT (${root}), through a symlink; refusing to write there`);
+    if (root !== undefined) {
+      const realRoot = await realpath(root);
+      // Resolve the deepest folder that exists before creating anything, so that not even an
+      // empty folder is made on the far side of a symlink.
+      let probe = this.entry.publish === 'in-place' ? this.layout.path : this.layout.parent;
+      while (!(await lstat(probe).then(() => true, () => false)) && dirname(probe) !== probe) probe = dirname(probe);
+      const resolved = await realpath(probe).catch(() => `${probe} (a dangling symlink)`);
+      if (resolved !== realRoot && !isInside(realRoot, resolved)) {
+        throw new SyncError('config', `"path" ${this.layout.path} resolves to ${resolved}, outside SYNC_ROOT (${root}), through a symlink; refusing to write there`);
+      }
     }
-    // Our state folder must be a real folder of ours, not a symlink someone planted.
-    const state = await lstat(this.layout.stateDir).catch(() => null);
-    if (state !== null && !state.isDirectory()) {
-      throw new SyncError('config', `${this.layout.stateDir} is not a folder (a symlink?); git-autosync keeps its state there and will not write through it`);
+    for (const dir of this.ownFolders()) {
+      const info = await lstat(dir).catch(() => null);
+      if (info !== null && !info.isDirectory()) {
+        throw new SyncError('config', `${dir} is not a folder (a symlink?); git-autosync made it as a folder and will not write through it`);
+      }
     }
-    const stores = this.store === null ? null : await lstat(dirname(this.store.dir)).catch(() => null);
-    if (stores !== null && !stores.isDirectory()) {
-      throw new SyncError('config', `${dirname(this.store!.dir)} is not a folder (a symlink?); git-autosync keeps shared object stores there and will not write through it`);
-    }
-    this.rootChecked = true;
+  }
+
+  /** Folders we create and write into: each must be a real folder wherever it exists. */
+  private ownFolders(): string[] {
+    const { stateDir, gitDir, worktreesDir, secretsDir, asideDir, path } = this.layout;
+    if (this.entry.publish === 'in-place') return [join(path, '.git'), stateDir, secretsDir];
+    const stores = this.store === null ? [] : [dirname(this.store.dir), this.store.dir];
+    return [stateDir, gitDir, worktreesDir, secretsDir, asideDir, ...stores];
   }
 
   // ---- symlink mode -------------------------------------------------------------------------
