@@ -11,7 +11,8 @@
 // `# fail N`), summed over the files.
 //
 // Deadlines scale with the machine: TEST_SLOWDOWN (from the environment, or measured here from
-// the load per core, and passed on to every file, where test/support/tmp.ts's waitFor uses it).
+// the load per core as each file starts, and passed on to that file, where test/support/tmp.ts's
+// waitFor uses it).
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -43,16 +44,20 @@ if (files.length === 0) {
 const concurrency = Math.max(1, Number(process.env.TEST_CONCURRENCY) || 2);
 const cores = Math.max(1, availableParallelism());
 const envSlowdown = Number(process.env.TEST_SLOWDOWN);
-// Load per core before we start, plus the load we are about to add ourselves; at least 1, at most 8.
-const slowdown =
-  Number.isFinite(envSlowdown) && envSlowdown >= 1
-    ? envSlowdown
-    : Math.min(8, Math.max(1, Math.ceil(((loadavg()[0] + concurrency) / cores) * 2) / 2));
-const fileDeadlineMs = Number(process.env.TEST_FILE_DEADLINE_MS) || Math.round(180_000 * slowdown);
-const graceMs = Math.min(10_000, fileDeadlineMs);
+/**
+ * How much slower than a quiet machine this one is, measured as each file starts (load builds up
+ * while we run: the 1-minute load at our own start said 1.7 on a machine then pinned at 20):
+ * the load per core plus the load we add ourselves, at least 1 and at most 8; TEST_SLOWDOWN fixes it.
+ */
+function slowdownNow() {
+  if (Number.isFinite(envSlowdown) && envSlowdown >= 1) return envSlowdown;
+  return Math.min(8, Math.max(1, Math.ceil(((loadavg()[0] + concurrency) / cores) * 2) / 2));
+}
+const deadlineFor = (slowdown) => Number(process.env.TEST_FILE_DEADLINE_MS) || Math.round(180_000 * slowdown);
+const graceMs = 10_000;
 
 console.log('TAP version 13');
-console.log(`# running ${files.length} test files, ${concurrency} at a time; slowdown ${slowdown}, so each file has ${Math.round(fileDeadlineMs / 1000)} s`);
+console.log(`# running ${files.length} test files, ${concurrency} at a time; each has 180 s times the slowdown measured as it starts`);
 
 const SUMMARY = /^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) (\d+(?:\.\d+)?)$/;
 const totals = { tests: 0, suites: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
@@ -76,10 +81,13 @@ function declaredTests(file) {
 // NODE_TEST_CONTEXT would make each file's runner talk to a parent runner instead of printing TAP
 // (it is set when this script itself runs under node --test, as in its own test).
 const { NODE_TEST_CONTEXT: _parent, ...inherited } = process.env;
-const fileEnv = { ...inherited, TEST_SLOWDOWN: String(slowdown) };
 
 function runFile(file) {
   const rel = relative(root, file);
+  const slowdown = slowdownNow();
+  const fileDeadlineMs = deadlineFor(slowdown);
+  // The file's waitFor deadlines use the same factor as its deadline here.
+  const fileEnv = { ...inherited, TEST_SLOWDOWN: String(slowdown) };
   const t0 = Date.now();
   return new Promise((resolve) => {
     const child = spawn(
@@ -107,13 +115,13 @@ function runFile(file) {
       setTimeout(() => {
         child.stdout.destroy();
         child.stderr.destroy();
-        resolve(report(rel, file, out, { code, signal, timedOut, seconds: (Date.now() - t0) / 1000 }));
+        resolve(report(rel, file, out, { code, signal, timedOut, seconds: (Date.now() - t0) / 1000, slowdown }));
       }, 200);
     });
   });
 }
 
-function report(rel, file, out, { code, signal, timedOut, seconds }) {
+function report(rel, file, out, { code, signal, timedOut, seconds, slowdown }) {
   const counts = {};
   const body = [];
   for (const line of out.split('\n')) {
@@ -141,7 +149,7 @@ function report(rel, file, out, { code, signal, timedOut, seconds }) {
     counts.fail = 1;
   }
   for (const k of Object.keys(totals)) totals[k] += counts[k] ?? 0;
-  console.log(`# ---- ${rel} (${seconds.toFixed(1)} s)`);
+  console.log(`# ---- ${rel} (${seconds.toFixed(1)} s, slowdown ${slowdown})`);
   console.log(body.join('\n'));
   const status = problems.length > 0 || counts.fail > 0 ? 'FAILED' : 'passed';
   console.log(`# ---- ${rel}: ${status}, pass ${counts.pass} fail ${counts.fail}${problems.map((p) => `\n# ${p}`).join('')}`);
