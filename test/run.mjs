@@ -82,6 +82,19 @@ function declaredTests(file) {
 // (it is set when this script itself runs under node --test, as in its own test).
 const { NODE_TEST_CONTEXT: _parent, ...inherited } = process.env;
 
+// Files running now, by pid (each the leader of its group), so that a runner told to stop takes
+// them with it instead of leaving their groups running on.
+const running = new Set();
+for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130], ['SIGHUP', 129]]) {
+  process.once(signal, () => {
+    for (const pid of running) killGroup(pid, 'SIGTERM');
+    setTimeout(() => {
+      for (const pid of running) killGroup(pid, 'SIGKILL');
+      process.exit(code);
+    }, 3000);
+  });
+}
+
 function runFile(file) {
   const rel = relative(root, file);
   const slowdown = slowdownNow();
@@ -97,6 +110,7 @@ function runFile(file) {
       // with it. Pipes, not inherited stdio: an orphan can never hold our stdout or stderr open.
       { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: fileEnv },
     );
+    running.add(child.pid);
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -111,6 +125,7 @@ function runFile(file) {
       clearTimeout(deadline);
       clearTimeout(killTimer);
       killGroup(child.pid, 'SIGKILL'); // anything of its group still running
+      running.delete(child.pid);
       // Let the pipes drain what was written before the exit, then stop reading whatever holds them.
       setTimeout(() => {
         child.stdout.destroy();
