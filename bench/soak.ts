@@ -45,6 +45,9 @@ export interface SoakOptions {
   convergeTimeoutMs: number;
   /** Seeds the push times, so two runs push alike. */
   seed: number;
+  /** How much slower than a quiet machine this one is (the tests' TEST_SLOWDOWN): the minimum
+   * counts of pushes and reads are divided by it, as pushing itself slows down. Default 1. */
+  slowdown?: number;
   progress?: (line: string) => void;
 }
 
@@ -381,7 +384,26 @@ const slopeText = (t: MemoryTrend) =>
   t.slopeKbPerMin === null ? 'too few samples' : `${t.slopeKbPerMin.toFixed(0)} KB/min (${kbText(t.atWarmUpKb)} -> ${kbText(t.atEndKb)}, ${t.samples} samples)`;
 const flatTarget = `growth over the window <= max(${MEMORY_FLAT.maxGrowthShare * 100}% of warm-up, ${MEMORY_FLAT.floorKb} KB)`;
 
-function judge(n: number, f: SoakResult['figures']): Criterion[] {
+/**
+ * The least a run with these options must show to say anything: about 40% of the pushes the
+ * options ask for (each repo waits meanPushMs on average, then pushes, which takes time of its own),
+ * half as many distinct commits seen by the checker, and a checker that read throughout (it reads
+ * thousands of times a second; 50 a second is the floor), each divided by the machine's slowdown.
+ * test/reliability/soak.test.ts asserts exactly these criteria, so what it checks and what
+ * `npm run soak` prints are the same numbers.
+ */
+export function thresholds(o: Pick<SoakOptions, 'repos' | 'durationMs' | 'meanPushMs' | 'slowdown'>): { minPushes: number; minDistinct: number; minReads: number } {
+  const slow = Math.max(1, o.slowdown ?? 1);
+  const minPushes = Math.max(1, Math.ceil((0.4 * o.repos * o.durationMs) / o.meanPushMs / slow));
+  return { minPushes, minDistinct: Math.max(1, Math.ceil(minPushes / 2)), minReads: Math.max(1, Math.ceil(o.durationMs / 20 / slow)) };
+}
+
+/** Criteria judged only on a long run: a short one has too few samples after warm-up for a trend. */
+export const MEMORY_CRITERIA = ['supervisor private memory flat after warm-up', 'mean agent private memory flat after warm-up'] as const;
+
+function judge(o: SoakOptions, f: SoakResult['figures']): Criterion[] {
+  const n = o.repos;
+  const min = thresholds(o);
   return [
     { name: 'repos on their remote head at the end', observed: `${f.reposConverged}/${n}`, target: `${n}/${n}`, pass: f.reposConverged === n },
     { name: 'torn reads (two files of one read disagree)', observed: String(f.reader.mismatches), target: '0', pass: f.reader.mismatches === 0 },
@@ -390,12 +412,13 @@ function judge(n: number, f: SoakResult['figures']): Criterion[] {
     {
       name: 'the checker read every repo',
       observed: `${f.reader.reads} reads, >= ${f.reader.minReadsPerPath} per repo`,
-      target: '>= 1 per repo',
-      pass: f.reader.minReadsPerPath >= 1,
+      target: `>= ${min.minReads} reads, >= 1 per repo`,
+      pass: f.reader.reads >= min.minReads && f.reader.minReadsPerPath >= 1,
     },
-    { name: 'pushes made', observed: String(f.pushes), target: '>= 1', pass: f.pushes >= 1 },
-    { name: 'supervisor private memory flat after warm-up', observed: slopeText(f.memory.supervisorPrivate), target: flatTarget, pass: flat(f.memory.supervisorPrivate) },
-    { name: 'mean agent private memory flat after warm-up', observed: slopeText(f.memory.agentMeanPrivate), target: flatTarget, pass: flat(f.memory.agentMeanPrivate) },
+    { name: 'pushes made', observed: String(f.pushes), target: `>= ${min.minPushes}`, pass: f.pushes >= min.minPushes },
+    { name: 'distinct commits the checker saw', observed: String(f.reader.distinctValues), target: `>= ${min.minDistinct}`, pass: f.reader.distinctValues >= min.minDistinct },
+    { name: MEMORY_CRITERIA[0], observed: slopeText(f.memory.supervisorPrivate), target: flatTarget, pass: flat(f.memory.supervisorPrivate) },
+    { name: MEMORY_CRITERIA[1], observed: slopeText(f.memory.agentMeanPrivate), target: flatTarget, pass: flat(f.memory.agentMeanPrivate) },
   ];
 }
 
@@ -601,7 +624,7 @@ export async function runSoak(scope: Cleanup, options: SoakOptions): Promise<Soa
     logProblemExamples: problems.slice(0, 10),
     loadAverage: { start: loadStart, end: loadavg() },
   };
-  const criteria = judge(opts.repos, figures);
+  const criteria = judge(opts, figures);
   const { progress: _progress, ...recorded } = opts;
   return { options: recorded, passed: criteria.every((c) => c.pass), criteria, figures, samples };
 }

@@ -12,14 +12,16 @@ import { fileURLToPath } from 'node:url';
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'git-autosync-demo-'));
 const env = { ...process.env, GIT_AUTHOR_NAME: 'demo', GIT_AUTHOR_EMAIL: 'demo@example.invalid', GIT_COMMITTER_NAME: 'demo', GIT_COMMITTER_EMAIL: 'demo@example.invalid' };
-const git = (cwd, ...args) => execFileSync('git', args, { cwd, env, encoding: 'utf8' }).trim();
+// git's own chatter (hints, warnings) stays out of the demo's story; a failure still throws with it.
+const git = (cwd, ...args) => execFileSync('git', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const bare = join(root, 'site.git');
 const work = join(root, 'work');
 git(root, 'init', '--quiet', '--bare', '--initial-branch=main', bare);
-git(root, 'clone', '--quiet', bare, work);
-git(work, 'checkout', '--quiet', '-b', 'main');
+// init + remote, not a clone of the still empty repo (git warns "You appear to have cloned an empty repository").
+git(root, 'init', '--quiet', '--initial-branch=main', work);
+git(work, 'remote', 'add', 'origin', bare);
 const push = (n) => {
   writeFileSync(join(work, 'index.html'), `<h1>version ${n}</h1>\n`);
   git(work, 'add', '-A');

@@ -6,16 +6,12 @@
 // schema library (zod) or the supervisor's modules, in start-up time or in memory.
 import { parseArgs } from 'node:util';
 
-const USAGE = `usage:
-  git-autosync [flags]                 run the daemon on the listing at LISTING_PATH
-      flags (each overrides its environment variable): --listing-path, --scrape-interval (ms),
-      --http-bind host:port, --log-level, --one-time, --sync-root, --prune, --git-timeout (ms),
-      --stale-after (ms)
-  git-autosync agent --entry '<json>'  sync one listing entry on its own
-  git-autosync schema                  print the listing's JSON Schema
-  git-autosync agent --path P --repo URL [--branch B | --ref R] [--interval MS] [--publish in-place]
-options for agent:
-  --once    sync once and exit (0 on success), e.g. in an init container`;
+// The usage text comes from the settings table (shared/settings.ts: free of dependencies,
+// tiny), loaded only when asked for.
+async function printUsage(): Promise<void> {
+  const { usage } = await import('./shared/settings.js');
+  console.log(usage());
+}
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === '--agent') {
@@ -41,7 +37,7 @@ async function main(argv: string[]): Promise<void> {
       strict: true,
     });
     if (values.help) {
-      console.log(USAGE);
+      await printUsage();
       return;
     }
     const { ConfigError, defaultsFromEnv } = await import('./shared/env-defaults.js');
@@ -71,20 +67,23 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
+    await printUsage();
     return;
   }
   // The supervisor's heap, like the agents', should favour size: it lives as long as the pod.
   // Set before the supervisor's modules load, so the heap they build obeys it.
   (await import('node:v8')).setFlagsFromString('--optimize-for-size');
+  // Flags first: a mistyped one is refused before any of the supervisor's modules load.
+  const { mergeFlags } = await import('./shared/settings.js');
+  const env = mergeFlags(process.env, argv);
   const { runSupervisor } = await import('./supervisor/main.js');
-  const { mergeFlags } = await import('./supervisor/config.js');
-  await runSupervisor(mergeFlags(process.env, argv));
+  await runSupervisor(env);
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if ((err as Error).name === 'ConfigError' || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    console.error(`git-autosync: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    console.error(`git-autosync: ${message}${/--help/.test(message) ? '' : '; see git-autosync --help'}`);
     process.exit(2);
   }
   console.error(err);

@@ -156,7 +156,9 @@ export class AgentLoop {
       const retryInMs = nextDelay(this.failures, this.entry.intervalMs);
       const message = redact(err.message);
       this.report({ type: 'failed', error: { kind: err.kind, message }, consecutiveFailures: this.failures, retryInMs, durationMs });
-      this.log.warn('sync failed', { kind: err.kind, error: message, consecutiveFailures: this.failures, retryInMs, durationMs });
+      // One-time mode (stopping already) never retries: its line must not promise a retry.
+      const retry = this.stopping ? {} : { retryInMs };
+      this.log.warn('sync failed', { kind: err.kind, error: message, consecutiveFailures: this.failures, ...retry, durationMs });
     }
     if (announced !== null) clearTimeout(announced);
     this.scheduleAfter(started);

@@ -1,13 +1,12 @@
-// Environment and flags → the supervisor's typed settings. Every variable has a flag of the same
-// name (LISTING_PATH ↔ --listing-path); a flag wins. The original tool's variables keep their
-// names and meanings (SCRAPE_INTERVAL in ms) so its users switch without edits.
+// Environment and flags → the supervisor's typed settings. shared/settings.ts is the table of them
+// (each variable has a flag of the same name, LISTING_PATH ↔ --listing-path; a flag wins). The
+// original tool's variables keep their names and meanings (SCRAPE_INTERVAL in ms) so its users switch without edits.
 
 import { constants } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ConfigError, defaultsFromEnv, intFromEnv } from '../shared/env-defaults.js';
 import type { AgentDefaults } from '../shared/listing-schema.js';
-import { LOG_LEVELS } from '../shared/logger.js';
+import { SETTINGS } from '../shared/settings.js';
 
 export interface SupervisorConfig {
   listingPath: string;
@@ -18,6 +17,7 @@ export interface SupervisorConfig {
   oneTime: boolean;
   http: { host: string; port: number };
   logLevel: string;
+  logFormat: 'json' | 'text';
   webhookSecretFile: string | undefined;
   syncTokenFile: string | undefined;
   /** Besides SIGHUP, a signal that makes every agent sync now. */
@@ -30,43 +30,15 @@ export interface SupervisorConfig {
   rereadMs: number;
 }
 
-/** Flag name → environment variable it stands for. */
-const FLAGS = {
-  'listing-path': 'LISTING_PATH',
-  'scrape-interval': 'SCRAPE_INTERVAL',
-  'http-bind': 'HTTP_BIND',
-  'log-level': 'LOG_LEVEL',
-  'one-time': 'ONE_TIME',
-  'sync-root': 'SYNC_ROOT',
-  prune: 'PRUNE',
-  'git-timeout': 'GIT_TIMEOUT',
-  'stale-after': 'STALE_AFTER',
-  'heartbeat-timeout': 'HEARTBEAT_TIMEOUT',
-  'webhook-secret-file': 'WEBHOOK_SECRET_FILE',
-  'sync-token-file': 'SYNC_TOKEN_FILE',
-  'sync-on-signal': 'SYNC_ON_SIGNAL',
-  'shared-stores': 'SHARED_STORES',
-} as const;
+/** Flags over the environment: the table in shared/settings.ts defines both. */
+export { mergeFlags } from '../shared/settings.js';
 
-const BOOLEAN_FLAGS = new Set(['one-time', 'prune']);
-
-/** Apply command-line flags over the environment; returns the merged environment. */
-export function mergeFlags(env: NodeJS.ProcessEnv, argv: string[]): NodeJS.ProcessEnv {
-  const options = Object.fromEntries(
-    Object.keys(FLAGS).map((flag) => [flag, { type: BOOLEAN_FLAGS.has(flag) ? ('boolean' as const) : ('string' as const) }]),
-  );
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
-  } catch (err) {
-    throw new ConfigError((err as Error).message);
-  }
-  const merged = { ...env };
-  for (const [flag, name] of Object.entries(FLAGS)) {
-    const v = values[flag];
-    if (v !== undefined) merged[name] = String(v);
-  }
-  return merged;
+/** A value of an `enum` setting of the table, or a ConfigError naming the variable. */
+function oneOf(env: NodeJS.ProcessEnv, name: string): string {
+  const setting = SETTINGS.find((s) => s.variable === name)!;
+  const raw = env[name]?.trim() || setting.default!;
+  if (!setting.values!.includes(raw)) throw new ConfigError(`${name}=${JSON.stringify(raw)}: must be one of ${setting.values!.join(', ')}`);
+  return raw;
 }
 
 function bool(env: NodeJS.ProcessEnv, name: string, fallback = false): boolean {
@@ -110,10 +82,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): SupervisorConfig {
   if (listing === undefined || listing === '') {
     throw new ConfigError('LISTING_PATH is not set: point it at the JSON listing of repos to sync (see example/listing.json)');
   }
-  const logLevel = env.LOG_LEVEL?.trim() || 'info';
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    throw new ConfigError(`LOG_LEVEL=${JSON.stringify(logLevel)}: must be one of ${LOG_LEVELS.join(', ')}`);
-  }
+  const logLevel = oneOf(env, 'LOG_LEVEL');
+  const logFormat = oneOf(env, 'LOG_FORMAT') as 'json' | 'text';
   return {
     listingPath: isAbsolute(listing) ? listing : resolve(listing),
     defaults: defaultsFromEnv(env),
@@ -121,6 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): SupervisorConfig {
     oneTime: bool(env, 'ONE_TIME'),
     http: httpBind(env),
     logLevel,
+    logFormat,
     heartbeatTimeoutMs: intFromEnv(env, 'HEARTBEAT_TIMEOUT', 30_000, 1000),
     webhookSecretFile: secretFile(env, 'WEBHOOK_SECRET_FILE'),
     syncTokenFile: secretFile(env, 'SYNC_TOKEN_FILE'),

@@ -163,6 +163,7 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
   const config = loadConfig(env);
   // Agents inherit the environment: the level decides which of their lines they send.
   process.env.LOG_LEVEL = config.logLevel;
+  process.env.LOG_FORMAT = config.logFormat; // --log-format reaches createLogger like the variable
   const log = createLogger({ component: 'supervisor' });
   if (config.oneTime) {
     const { runOnce } = await import('./one-time.js');

@@ -89,7 +89,8 @@ test('a vetoing pre-publish hook keeps the previous commit published, is not ret
   const broken = await s.site.commit({ 'config.txt': 'broken\n' });
   const st = await waitFor(async () => {
     const x = await status(s.base);
-    return x.vetoedCommit === broken && x;
+    // The agent reports the hook's veto, then the failed sync: under load a status can fall between.
+    return x.vetoedCommit === broken && x.lastError !== null && x;
   }, { message: 'veto in status' });
   assert.equal((st.lastError as { kind: string }).kind, 'vetoed');
   assert.equal(publishedCommit(s.path), s.first, 'the previous tree stays published');

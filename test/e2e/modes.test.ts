@@ -67,6 +67,9 @@ test('one-time mode syncs every entry once, prints a line each, and exits 0 only
   const failed = await run([], { LISTING_PATH: s.listing, ONE_TIME: 'true' });
   assert.equal(failed.code, 1, failed.out);
   assert.match(failed.out, /"one-time sync failed".*"repo":"three"|"repo":"three".*"one-time sync failed"/);
+  // One-time mode never retries: no line may promise a retry.
+  assert.match(failed.out, /"sync failed"/);
+  assert.doesNotMatch(failed.out, /retryInMs|nextRetryAt/);
 });
 
 test('invalid settings fail at start with a clear message and exit code 2', async () => {

@@ -2,7 +2,8 @@
 // run: the same code, five repos pushed to about once a second for 20 seconds.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pushToPublishMs, report, runSoak, slopePerMinute } from '../../bench/soak.js';
+import { MEMORY_CRITERIA, pushToPublishMs, report, runSoak, slopePerMinute, thresholds } from '../../bench/soak.js';
+import { SLOWDOWN } from '../support/tmp.js';
 
 test('5 repos pushed to for 20 s: every repo ends on its remote head, no torn read, no missing file, no restart', async (t) => {
   const began = Date.now();
@@ -14,21 +15,25 @@ test('5 repos pushed to for 20 s: every repo ends on its remote head, no torn re
     sampleMs: 2000,
     convergeTimeoutMs: 20_000,
     seed: 7,
+    slowdown: SLOWDOWN,
     progress: (line) => t.diagnostic(`[${((Date.now() - began) / 1000).toFixed(1)} s] ${line}`),
   });
   for (const line of report(result).split('\n')) t.diagnostic(line);
   t.diagnostic(`run done after ${((Date.now() - began) / 1000).toFixed(1)} s`);
-  const f = result.figures;
-  assert.equal(f.reposConverged, 5, `repos on their remote head: ${JSON.stringify(f.notConverged)}`);
-  assert.equal(f.reader.mismatches, 0, `torn reads: ${JSON.stringify(f.reader.examples)}`);
-  assert.equal(f.reader.missing, 0, `missing files: ${JSON.stringify(f.reader.examples)}`);
-  assert.equal(f.restarts, 0, `agent restarts; daemon problems: ${JSON.stringify(f.logProblems)}`);
-  assert.ok(f.reader.reads > 1000, `the checker read throughout (${f.reader.reads} reads)`);
-  assert.ok(f.reader.minReadsPerPath > 0, 'the checker read every repo');
-  // About 70 are expected (a wait of 1 s on average, then the push itself); far fewer would mean
-  // the pushing, not the daemon, was what this run measured.
-  assert.ok(f.pushes >= 40, `pushes made: ${f.pushes}`);
-  assert.ok(f.reader.distinctValues > 20, `the checker saw many commits come and go (${f.reader.distinctValues})`);
+  // The criteria bench/soak.ts prints, with the same numbers, all but the memory trend: 20 s has
+  // too few samples after warm-up for one (`npm run soak` judges it over 10 minutes).
+  const judged = result.criteria.filter((c) => !(MEMORY_CRITERIA as readonly string[]).includes(c.name));
+  assert.equal(judged.length, result.criteria.length - MEMORY_CRITERIA.length);
+  for (const c of judged) assert.ok(c.pass, `${c.name}: observed ${c.observed}, target ${c.target}; daemon problems: ${JSON.stringify(result.figures.logProblems)}`);
+});
+
+test('the short soak is held to at least 40 pushes and 20 distinct commits on a quiet machine, the long one to its own share', () => {
+  // About 70 pushes are expected in 20 s (a wait of 1 s on average, then the push itself); far
+  // fewer would mean the pushing, not the daemon, was what the run measured.
+  assert.deepEqual(thresholds({ repos: 5, durationMs: 20_000, meanPushMs: 1000 }), { minPushes: 40, minDistinct: 20, minReads: 1000 });
+  assert.deepEqual(thresholds({ repos: 50, durationMs: 600_000, meanPushMs: 20_000 }), { minPushes: 600, minDistinct: 300, minReads: 30_000 });
+  // A machine four times slower pushes about four times less in the same 20 s.
+  assert.deepEqual(thresholds({ repos: 5, durationMs: 20_000, meanPushMs: 1000, slowdown: 4 }), { minPushes: 10, minDistinct: 5, minReads: 250 });
 });
 
 test('the memory slope is a least-squares fit in units per minute', () => {

@@ -40,8 +40,11 @@ test('a reader never sees a mix of two commits or a missing file while 50 commit
   await agent.waitForMessage('synced');
 
   const stopFile = join(root, 'stop-reader');
-  const reader = spawn(process.execPath, ['-e', READER, path, stopFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // stderr not inherited: a reader left behind must never hold the runner's output open (it once
+  // hung `npm test` after its summary); support/children.ts kills it by pid should the test time out.
+  const reader = spawn(process.execPath, ['-e', READER, path, stopFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => reader.kill('SIGKILL'));
+  reader.stderr.resume();
   let out = '';
   reader.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const readerDone = new Promise<void>((resolve) => reader.on('exit', () => resolve()));

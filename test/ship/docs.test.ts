@@ -1,15 +1,20 @@
 // docs/ against the code: listings shown validate, the git-sync table maps to fields and variables
-// that exist, troubleshooting covers every error kind, and the files and pages it names exist.
+// that exist, troubleshooting covers every error kind, the files and pages it names exist, the
+// variables, flags, endpoint answers and measured figures it quotes are the code's and bench's.
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SYNC_ERROR_KINDS } from '../../src/shared/errors.js';
 import { DEFAULTS, listingEntrySchema, listingJsonSchema } from '../../src/shared/listing-schema.js';
+import { flagOf, SETTINGS } from '../../src/shared/settings.js';
 import { validateListing } from '../../src/supervisor/listing.js';
+import { startDaemon } from '../support/daemon.js';
 import { filesUnder, obj } from '../support/manifests.js';
+import { makeTempDir, waitFor } from '../support/tmp.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const read = (file: string) => readFileSync(join(root, file), 'utf8');
@@ -70,4 +75,87 @@ test('files and pages the docs name exist', () => {
       assert.ok(existsSync(join(root, 'docs', m[1]!)), `${file} links to ${m[1]}`);
     }
   }
+});
+
+// Claims checked against the code, not re-read by hand (issue #14) -------------------------------
+
+// Upper-case names in backticks that are git's or the test suite's, not settings of the daemon.
+const NOT_SETTINGS = new Set(['FETCH_HEAD', 'ORIG_HEAD', 'TEST_SLOWDOWN']); // TEST_SLOWDOWN: the test suite's own
+
+test('every variable and flag the docs and examples name is a setting of the table', () => {
+  const variables = new Set(SETTINGS.map((s) => s.variable));
+  const flags = new Set(SETTINGS.map(flagOf));
+  const wrong: string[] = [];
+  const ours = ['README.md', ...docs.filter((f) => f !== 'docs/migration.md'), ...filesUnder(root, 'example', ['.yml', '.yaml', '.mjs'])];
+  for (const file of ours) {
+    const text = read(file);
+    // `--flag` in backticks, as the docs write the daemon's flags (migration.md quotes git-sync's).
+    for (const m of text.matchAll(/`(--[a-z][a-z-]*)(?:[= ][^`]*)?`/g)) {
+      if (['--help', '--agent', '--entry', '--once', '--end-of-options', '--depth', '--flag'].includes(m[1]!) || m[1]!.startsWith('--git')) continue;
+      if (!flags.has(m[1]!)) wrong.push(`${file} names the flag ${m[1]}, which git-autosync does not have`);
+    }
+    for (const m of text.matchAll(/`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)(?:=[^`]*)?`/g)) {
+      if (/^(GIT_|SSL_|HTTP_PROXY|HTTPS_PROXY|NO_PROXY)/.test(m[1]!) && !variables.has(m[1]!)) continue; // git's and the system's own
+      if (m[1]!.startsWith('GIT_AUTOSYNC_')) continue; // what hooks receive
+      if (!variables.has(m[1]!) && !NOT_SETTINGS.has(m[1]!)) wrong.push(`${file} names ${m[1]}, which is not a setting (src/shared/settings.ts)`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
+
+test('no doc calls a feature the code has "not implemented"', () => {
+  const migration = read('docs/migration.md');
+  const line = migration.slice(migration.indexOf('Not implemented yet'));
+  assert.doesNotMatch(line.slice(0, line.indexOf('\n\n')), /shared object store/i);
+  assert.equal(SETTINGS.find((s) => s.variable === 'SHARED_STORES')?.default, 'true', 'shared stores are on by default');
+});
+
+test('the compose example tells the user to prepare the folder compose actually mounts', () => {
+  const text = read('example/docker-compose.yml');
+  const chown = /chown \S+ (\S+)/.exec(text);
+  assert.ok(chown, 'the compose example says which folder to chown');
+  const mount = /^\s*- (\.\/[^:]+):\/opt\/repos/m.exec(text);
+  assert.ok(mount);
+  // The user runs the commands from the repository's root; compose resolves ./ from the file's folder.
+  assert.equal(join(root, chown[1]!), join(root, 'example', mount[1]!));
+});
+
+test('every figure the README quotes as measured is in bench/results/', () => {
+  const blob = readdirSync(join(root, 'bench/results')).filter((f) => f.endsWith('.json')).map((f) => read(`bench/results/${f}`)).join('\n');
+  // Every number in the results, as written and in the forms the README rounds to.
+  const known = new Set<string>();
+  for (const m of blob.matchAll(/-?\d+(?:\.\d+)?/g)) {
+    const x = Number(m[0]);
+    known.add(m[0]);
+    for (const v of [Math.round(x), x.toFixed(1), x.toFixed(2), (x / 1000).toFixed(1), (x * 100).toFixed(2)]) known.add(String(v));
+  }
+  const section = readme.slice(readme.indexOf('## Measured'), readme.indexOf('## Deploying'));
+  const rows = [...section.matchAll(/^\| (?!figure)([^|]+) \| ([^|]+) \| ([^|]+) \|$/gm)].filter((r) => !/^-+$/.test(r[1]!));
+  assert.ok(rows.length >= 8, `${rows.length} rows`);
+  for (const [, figure, ours, theirs] of rows) {
+    for (const n of `${ours} ${theirs}`.replace(/(\d),(\d{3})/g, '$1$2').match(/\d+(?:\.\d+)?/g) ?? []) {
+      assert.ok(known.has(n), `README "${figure}": ${n} is not in bench/results/*.json`);
+    }
+  }
+  // The other pages and examples quote no speed of their own: they point at that table.
+  for (const file of ['docs/deployment.md', 'example/kubernetes/sidecar.yaml']) {
+    assert.doesNotMatch(read(file), /\d ms of CPU|unchanged poll (costs|takes) ~?\d|first sync[^.\n|]*takes \d/, file);
+  }
+});
+
+test('a daemon started on a listing that does not parse answers /readyz 503 naming (listing), as the docs say', async (t) => {
+  assert.match(read('docs/deployment.md'), /started on a listing\s+that does not parse answers `\/readyz` with 503 naming `\(listing\)`/);
+  const dir = await makeTempDir(t);
+  const listing = join(dir, 'listing.json');
+  await writeFile(listing, '[{"path": ');
+  const daemon = startDaemon(t, { LISTING_PATH: listing });
+  const base = await daemon.httpUrl();
+  await daemon.waitForLog((l) => /listing rejected/.test(l.message), 'listing rejected');
+  const res = await fetch(`${base}/readyz`);
+  assert.equal(res.status, 503);
+  const body = (await res.json()) as { failing: Array<{ name: string }> };
+  assert.equal(body.failing[0]?.name, '(listing)');
+  // …and, as they also say, a listing whose entries are all invalid counts as ready.
+  await writeFile(listing, JSON.stringify([{ path: 'not/absolute', repo: 'git://127.0.0.1:1/x' }]));
+  await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, { message: '/readyz 200 on a listing of invalid entries' });
 });

@@ -13,7 +13,7 @@ import { fixtureGitEnv, git, GitCommandError, RemoteRepo } from '../support/git-
 import { startHttpGitServer } from '../support/http-server.js';
 import { canConnect } from '../support/process.js';
 import { sshCommandFor, startSshd } from '../support/sshd.js';
-import { makeTempDir, waitFor } from '../support/tmp.js';
+import { makeTempDir, scaled, waitFor } from '../support/tmp.js';
 
 async function remoteWithOneCommit(t: { after(fn: () => unknown): void }) {
   const serveRoot = await makeTempDir(t, 'gas-serve-');
@@ -286,7 +286,7 @@ test('waitFor returns the first truthy value and reports the last failure on tim
       },
       { timeoutMs: 100, intervalMs: 10, message: 'the answer' },
     ),
-    /the answer not met within 100 ms; last error: not ready: 42/,
+    new RegExp(`the answer not met within ${scaled(100)} ms \\(slowdown [\\d.]+\\); last error: not ready: 42`),
   );
   await assert.rejects(waitFor(() => new Promise(() => undefined), { timeoutMs: 100 }), /still running/);
 });

@@ -3,6 +3,7 @@
 // show the daemon stays responsive while something else leans on it.
 
 import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { scaled } from './tmp.js';
 
 export interface RawResponse {
   status: number;
@@ -23,7 +24,7 @@ export interface RawRequest {
 /** One request on a fresh connection; rejects on a network error or after timeoutMs. */
 export function rawRequest(base: string, req: RawRequest): Promise<RawResponse> {
   const url = new URL(base);
-  const timeoutMs = req.timeoutMs ?? 5_000;
+  const timeoutMs = scaled(req.timeoutMs ?? 5_000);
   return new Promise((resolve, reject) => {
     const r = httpRequest(
       { host: url.hostname, port: url.port, method: req.method ?? 'GET', path: req.path, headers: req.headers, agent: false },
@@ -75,8 +76,10 @@ export interface ResponsivenessReport {
  */
 export function probeHealthz(base: string, opts: { everyMs?: number; deadlineMs?: number; maxDurationMs?: number } = {}): { stop(): Promise<ResponsivenessReport> } {
   const everyMs = opts.everyMs ?? 100;
-  const deadlineMs = opts.deadlineMs ?? 1_000;
-  const until = Date.now() + (opts.maxDurationMs ?? 60_000);
+  // Scaled like every deadline in the tests: on a loaded machine an answer takes longer, and that
+  // is not what these probes are about (a daemon that answers at all while busy).
+  const deadlineMs = scaled(opts.deadlineMs ?? 1_000);
+  const until = Date.now() + scaled(opts.maxDurationMs ?? 60_000);
   const report: ResponsivenessReport = { answered: 0, failures: [], maxLatencyMs: 0 };
   let stopped = false;
   const loop = (async () => {

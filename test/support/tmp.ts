@@ -3,10 +3,27 @@
 import { rmSync } from 'node:fs';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { inspect } from 'node:util';
+import './children.js'; // every child a test starts is killed by pid when its file ends
+
+/**
+ * How much slower than a quiet machine this one is: TEST_SLOWDOWN when set (test/run.mjs measures
+ * it once and passes it to every file), else the 1-minute load per core, at least 1 and at most 8.
+ * Every waitFor deadline is multiplied by it: a loaded machine gets more time, never a false failure.
+ */
+export const SLOWDOWN = slowdown();
+
+function slowdown(): number {
+  const fromEnv = Number(process.env.TEST_SLOWDOWN);
+  if (Number.isFinite(fromEnv) && fromEnv >= 1) return fromEnv;
+  return Math.min(8, Math.max(1, Math.ceil((loadavg()[0]! / Math.max(1, availableParallelism())) * 2) / 2));
+}
+
+/** A deadline for a quiet machine, scaled to this one. */
+export const scaled = (ms: number): number => Math.round(ms * SLOWDOWN);
 
 /** The part of node:test's TestContext the fixtures need, so they accept any test or suite context. */
 export interface Cleanup {
@@ -47,7 +64,8 @@ export async function waitFor<T>(
   check: () => T | Promise<T>,
   opts: WaitForOptions = {},
 ): Promise<Truthy<T>> {
-  const { timeoutMs = 20_000, intervalMs = 50, message = 'condition' } = opts;
+  const { intervalMs = 50, message = 'condition' } = opts;
+  const timeoutMs = scaled(opts.timeoutMs ?? 20_000);
   const deadline = Date.now() + timeoutMs;
   let last: { error: unknown } | { value: unknown } = { value: undefined };
   for (;;) {
@@ -64,7 +82,7 @@ export async function waitFor<T>(
         'error' in last
           ? `last error: ${last.error instanceof Error ? last.error.message : inspect(last.error)}`
           : `last value: ${inspect(last.value)}`;
-      throw new Error(`waitFor: ${message} not met within ${timeoutMs} ms; ${detail}`, {
+      throw new Error(`waitFor: ${message} not met within ${timeoutMs} ms (slowdown ${SLOWDOWN}); ${detail}`, {
         cause: 'error' in last ? last.error : undefined,
       });
     }
