@@ -105,7 +105,7 @@ export class RepoSync {
       // First of all: git processes and lock files in our folders may be another live daemon's,
       // not a dead predecessor's. Refused (EntryLockedError), we touch nothing and retry later.
       // The lock's folder is made only where SYNC_ROOT allows writing.
-      if (this.entryLock === null) await this.checkInsideRoot();
+      if (this.entryLock === null) await this.checkConfinement();
       this.entryLock ??= await lockEntry(this.layout, this.entry.publish);
       const killed = await killLeftoverGit(this.ownedDirs());
       if (killed.length > 0) this.log.warn('killed leftover git processes', { pids: killed });
