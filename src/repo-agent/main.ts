@@ -9,7 +9,6 @@ import type { AgentDefaults, ResolvedEntry } from '../shared/listing-schema.js';
 import { levelEnabled, type Log, type LogFields, type LogLevel } from '../shared/logger.js';
 import { PROTOCOL_VERSION, parseSupervisorMessage, type AgentMessage, type CredentialGrant, type SyncReason } from '../shared/protocol.js';
 import { redact } from '../shared/redact.js';
-import { removeRuntimeDir } from '../shared/runtime-dir.js';
 import { isFullSha } from '../shared/ref-and-url.js';
 import { nextDelay, waitFrom } from './poll.js';
 import { killLeftoverGit } from './repair.js';
@@ -307,8 +306,6 @@ export async function runStandaloneAgent(raw: unknown, defaults: AgentDefaults, 
   }
   const entry: ResolvedEntry = result.entry;
   const log = createLogger({ repo: entry.name });
-  // Alone, the agent keeps minted or fetched credentials in a runtime folder of its own.
-  process.on('exit', removeRuntimeDir);
   const app = entry.credentials.githubApp;
   if (app !== undefined) {
     const { githubAppTokens } = await import('../supervisor/github-app.js');

@@ -36,11 +36,13 @@ export function runtimeDir(): string {
   if (created === null) {
     created = mkdtempSync(join(base(), 'git-autosync-'));
     process.env[RUNTIME_DIR_ENV] = created;
+    // However the process ends in an orderly way (SIGTERM, one-time run, an agent alone), it goes.
+    process.once('exit', removeRuntimeDir);
   }
   return created;
 }
 
-/** Remove the folder this process made (at shutdown); agents leave it to the supervisor. */
+/** Remove the folder this process made (at exit); agents under a supervisor leave it to the supervisor. */
 export function removeRuntimeDir(): void {
   if (created === null) return;
   rmSync(created, { recursive: true, force: true });

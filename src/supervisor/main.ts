@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../shared/env-defaults.js';
 import { createLogger } from '../shared/log.js';
-import { removeRuntimeDir, runtimeDir } from '../shared/runtime-dir.js';
+import { runtimeDir } from '../shared/runtime-dir.js';
 import type { Log } from '../shared/logger.js';
 import type { AgentMessage } from '../shared/protocol.js';
 import { loadConfig, type SupervisorConfig } from './config.js';
@@ -161,7 +161,6 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
   // Minted and fetched credentials live in one private folder (tmpfs), named to agents through
   // the environment and removed when the daemon stops (see shared/runtime-dir.ts).
   const runtime = runtimeDir();
-  process.on('exit', removeRuntimeDir);
   const log = createLogger({ component: 'supervisor' });
   if (config.oneTime) {
     const { runOnce } = await import('./one-time.js');
