@@ -3,8 +3,9 @@
 // server in front of it that accepts only a currently valid installation token.
 
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startDaemon, type LogLine, type RunningDaemon } from '../support/daemon.js';
@@ -137,4 +138,30 @@ test('a wrong installation id fails with an auth error naming githubApp.installa
   assert.match(status.lastError!.message, /"githubApp\.installationId" 999/);
   assert.equal(publishedCommit(join(s.root, 'data', 'site')), null);
   assert.equal(s.git.requests, 0, 'git was never run without a token');
+});
+
+test('one-time mode mints a token for its init-container run and leaves no token behind', async (t) => {
+  const s = await setup(t);
+  await writeFile(s.listing, JSON.stringify([s.entry('site')]));
+  const daemon = startDaemon(t, { ...env(s.listing), ONE_TIME: 'true' });
+  assert.equal(await daemon.exited, 0, daemon.output().slice(-2000));
+  assert.equal(publishedCommit(join(s.root, 'data', 'site')), s.heads.get('site'));
+  assert.equal(s.api.minted(), 1);
+  assertNoTokenInOutput(daemon, s.api.issued);
+  // Other tests' daemons may have runtime folders now: only one holding this run's token would be ours.
+  const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  for (const dir of readdirSync(base).filter((n) => n.startsWith('git-autosync-')).map((n) => join(base, n))) {
+    // Another daemon's folder may go while we look: unreadable counts as not ours.
+    const read = (f: () => string[] | string) => {
+      try {
+        return f();
+      } catch {
+        return [];
+      }
+    };
+    for (const sub of (read(() => readdirSync(dir)) as string[]).filter((n) => n.startsWith('github-app-'))) {
+      const token = String(read(() => readFileSync(join(dir, sub, 'password'), 'utf8'))).trim();
+      assert.ok(!s.api.issued.includes(token), `${dir} still holds this run's token`);
+    }
+  }
 });
