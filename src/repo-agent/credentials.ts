@@ -10,8 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { SyncError } from '../shared/errors.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import { registerSecret } from '../shared/redact.js';
-import { fetchAskpassFiles } from './askpass-url.js';
-import { mintedFiles } from './minted.js';
+import { httpFiles, type HttpFiles } from './http-sources.js';
 
 const ASKPASS = fileURLToPath(new URL('../../libexec/git-askpass', import.meta.url));
 
@@ -43,27 +42,6 @@ export interface Credentials {
   env: Record<string, string>;
   /** For the in-process http probe; null without http credentials. */
   httpAuth: { username: string; password: string } | null;
-}
-
-/** Where this attempt's http user name and password are, and the field to name when they fail. */
-interface HttpFiles {
-  usernameFile: string;
-  passwordFile: string;
-  field: { username: string; password: string };
-}
-
-/** The listing's files, a minted GitHub App token's, or the askpass endpoint's answer. */
-async function httpFiles(entry: ResolvedEntry): Promise<HttpFiles | null> {
-  const c = entry.credentials;
-  if (c.githubApp !== undefined) {
-    const g = await mintedFiles();
-    return { usernameFile: g.usernameFile, passwordFile: g.passwordFile, field: { username: 'githubApp', password: 'githubApp' } };
-  }
-  if (c.askpassUrl !== undefined) {
-    return { ...(await fetchAskpassFiles(entry, c.askpassUrl)), field: { username: 'askpassUrl', password: 'askpassUrl' } };
-  }
-  if (c.usernameFile === undefined || c.passwordFile === undefined) return null;
-  return { usernameFile: c.usernameFile, passwordFile: c.passwordFile, field: { username: 'usernameFile', password: 'passwordFile' } };
 }
 
 export async function loadCredentials(entry: ResolvedEntry, secretsDir: string): Promise<Credentials> {
