@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { SyncError } from '../shared/errors.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import { registerSecret } from '../shared/redact.js';
+import { httpFiles, type HttpFiles } from './http-sources.js';
 
 const ASKPASS = fileURLToPath(new URL('../../libexec/git-askpass', import.meta.url));
 
@@ -44,8 +45,9 @@ export interface Credentials {
 }
 
 export async function loadCredentials(entry: ResolvedEntry, secretsDir: string): Promise<Credentials> {
-  const httpAuth = await readHttpAuth(entry);
-  const env = await credentialEnv(entry, secretsDir, httpAuth !== null);
+  const files = entry.transport === 'https' || entry.transport === 'http' ? await httpFiles(entry) : null;
+  const httpAuth = files === null ? null : await readHttpAuth(files);
+  const env = await credentialEnv(entry, secretsDir, files);
   if (entry.transport === 'ssh') Object.assign(env, await passwdEntryEnv(secretsDir));
   return { env, httpAuth };
 }
@@ -77,44 +79,66 @@ async function passwdEntryEnv(secretsDir: string): Promise<Record<string, string
   return { LD_PRELOAD: lib, NSS_WRAPPER_PASSWD: passwd, NSS_WRAPPER_GROUP: '/etc/group' };
 }
 
-async function readHttpAuth(entry: ResolvedEntry): Promise<Credentials['httpAuth']> {
-  const c = entry.credentials;
-  if (c.usernameFile === undefined || c.passwordFile === undefined) return null;
-  const username = (await readSecretFile('usernameFile', c.usernameFile)).split('\n')[0] ?? '';
-  const password = (await readSecretFile('passwordFile', c.passwordFile)).split('\n')[0] ?? '';
-  if (username.trim() === '') throw new SyncError('config', `"usernameFile" ${c.usernameFile}: is empty`);
-  if (password.trim() === '') throw new SyncError('config', `"passwordFile" ${c.passwordFile}: is empty`);
+async function readHttpAuth(c: HttpFiles): Promise<Credentials['httpAuth']> {
+  const username = (await readSecretFile(c.field.username, c.usernameFile)).split('\n')[0] ?? '';
+  const password = (await readSecretFile(c.field.password, c.passwordFile)).split('\n')[0] ?? '';
+  if (username.trim() === '') throw new SyncError('config', `"${c.field.username}" ${c.usernameFile}: is empty`);
+  if (password.trim() === '') throw new SyncError('config', `"${c.field.password}" ${c.passwordFile}: is empty`);
   registerSecret(password);
   return { username, password };
 }
 
-async function credentialEnv(entry: ResolvedEntry, secretsDir: string, hasHttpAuth: boolean): Promise<Record<string, string>> {
+/**
+ * ssh refuses keys readable by others, and mounted secrets are often 0644 and owned by someone
+ * else: a private copy, replaced atomically when the mounted key changed.
+ */
+async function privateKeyCopy(field: string, file: string, secretsDir: string, name: string): Promise<string> {
+  const key = await readSecretFile(field, file);
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
+    throw new SyncError('config', `"${field}" ${file}: does not hold a private key`);
+  }
+  return writeIfChanged(secretsDir, name, key.endsWith('\n') ? key : `${key}\n`);
+}
+
+/** A 0600 file in the 0700 secrets folder, rewritten only when its content changed: an unchanged poll writes nothing. */
+async function writeIfChanged(secretsDir: string, name: string, content: string): Promise<string> {
+  const path = join(secretsDir, name);
+  if ((await readFile(path, 'utf8').catch(() => null)) !== content) {
+    await mkdir(secretsDir, { recursive: true, mode: 0o700 });
+    const tmp = `${path}.${process.pid}.tmp`;
+    await writeFile(tmp, content, { mode: 0o600 });
+    await chmod(tmp, 0o600);
+    await rename(tmp, path);
+  }
+  return path;
+}
+
+async function credentialEnv(entry: ResolvedEntry, secretsDir: string, http: HttpFiles | null): Promise<Record<string, string>> {
   const c = entry.credentials;
   if (entry.transport === 'ssh') {
-    if (c.sshKeyFile === undefined && c.knownHostsFile === undefined) {
+    if (c.sshKeyFile === undefined && c.knownHostsFile === undefined && c.sshKeys === undefined) {
       // No credentials in the listing: the environment's own ssh setup applies, as in the original.
       const inherited = process.env.GIT_SSH_COMMAND;
       return { GIT_SSH_COMMAND: inherited ?? SSH_BASE.join(' ') };
     }
     const parts = [...SSH_BASE, '-o StrictHostKeyChecking=yes'];
     if (c.sshKeyFile !== undefined) {
-      const key = await readSecretFile('sshKeyFile', c.sshKeyFile);
-      if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
-        throw new SyncError('config', `"sshKeyFile" ${c.sshKeyFile}: does not hold a private key`);
-      }
-      // ssh refuses keys readable by others, and mounted secrets are often 0644 and owned by
-      // someone else: use a private copy, replaced atomically each attempt.
-      const copy = join(secretsDir, 'ssh-key');
-      const content = key.endsWith('\n') ? key : `${key}\n`;
-      // Rewritten only when the mounted key changed: an unchanged poll writes nothing.
-      if ((await readFile(copy, 'utf8').catch(() => null)) !== content) {
-        await mkdir(secretsDir, { recursive: true, mode: 0o700 });
-        const tmp = `${copy}.${process.pid}.tmp`;
-        await writeFile(tmp, content, { mode: 0o600 });
-        await chmod(tmp, 0o600);
-        await rename(tmp, copy);
-      }
+      const copy = await privateKeyCopy('sshKeyFile', c.sshKeyFile, secretsDir, 'ssh-key');
       parts.push(`-i ${shellQuote(copy)}`, '-o IdentitiesOnly=yes');
+    }
+    if (c.sshKeys !== undefined) {
+      // One private ssh config: each key in the Host block of its host, so a submodule host is
+      // never offered the repo's deploy key (nor the reverse); any other host gets no key at all
+      // ("IdentityFile none" keeps ssh from trying ~/.ssh/id_*).
+      const blocks: string[] = [];
+      for (const [i, k] of c.sshKeys.entries()) {
+        const copy = await privateKeyCopy(`sshKeys.${i}.keyFile`, k.keyFile, secretsDir, `ssh-key-${i}`);
+        if (copy.includes('"')) throw new SyncError('config', `"path": the state folder ${secretsDir} must not contain a double quote (it goes into an ssh config)`);
+        blocks.push(`Host ${k.host}\n  IdentityFile "${copy}"\n`);
+      }
+      blocks.push('Host *\n  IdentitiesOnly yes\n  IdentityFile none\n');
+      const config = await writeIfChanged(secretsDir, 'ssh-config', `# Written by git-autosync from the entry's "sshKeys".\n${blocks.join('')}`);
+      parts.push(`-F ${shellQuote(config)}`);
     }
     if (c.knownHostsFile !== undefined) {
       await readSecretFile('knownHostsFile', c.knownHostsFile);
@@ -122,11 +146,11 @@ async function credentialEnv(entry: ResolvedEntry, secretsDir: string, hasHttpAu
     }
     return { GIT_SSH_COMMAND: parts.join(' ') };
   }
-  if (hasHttpAuth && c.usernameFile !== undefined && c.passwordFile !== undefined) {
+  if (http !== null) {
     return {
       GIT_ASKPASS: ASKPASS,
-      GIT_AUTOSYNC_USERNAME_FILE: c.usernameFile,
-      GIT_AUTOSYNC_PASSWORD_FILE: c.passwordFile,
+      GIT_AUTOSYNC_USERNAME_FILE: http.usernameFile,
+      GIT_AUTOSYNC_PASSWORD_FILE: http.passwordFile,
     };
   }
   return {};

@@ -7,19 +7,22 @@
 import { SyncError } from '../shared/errors.js';
 import type { AgentDefaults, ResolvedEntry } from '../shared/listing-schema.js';
 import { levelEnabled, type Log, type LogFields, type LogLevel } from '../shared/logger.js';
-import { PROTOCOL_VERSION, parseSupervisorMessage, type AgentMessage, type SyncReason } from '../shared/protocol.js';
+import { PROTOCOL_VERSION, parseSupervisorMessage, type AgentMessage, type CredentialGrant, type SyncReason } from '../shared/protocol.js';
 import { redact } from '../shared/redact.js';
 import { isFullSha } from '../shared/ref-and-url.js';
 import { nextDelay, waitFrom } from './poll.js';
 import { killLeftoverGit } from './repair.js';
 import { EntryLockedError, LOCKED_RETRY_CAP_MS } from './entry-lock.js';
 import { AfterPublish } from './hooks.js';
-import { RepoSync, VetoError } from './sync.js';
+import { refuseCurrentGrant, setCredentialChannel } from './minted.js';
+import { RepoSync, VetoError, type SyncOutcome } from './sync.js';
 
 export const EXIT_CONFIG = 78;
 /** An interval sync still running after this long is announced as "syncing". */
 const SLOW_SYNC_MS = 250; // EX_CONFIG: the entry itself is invalid, restarting will not help
 const EXIT_BUG = 70; // EX_SOFTWARE
+/** How long an attempt waits for the supervisor's answer to a credential request. */
+const CREDENTIAL_WAIT_MS = 60_000;
 
 export type Reporter = (message: AgentMessage) => void;
 
@@ -131,7 +134,7 @@ export class AgentLoop {
     if (reason === 'interval' || reason === 'retry') announced = setTimeout(announce, SLOW_SYNC_MS);
     else announce();
     try {
-      const outcome = await this.sync.sync();
+      const outcome = await this.syncRenewingRefusedToken();
       const durationMs = Date.now() - started;
       this.failures = 0;
       this.published = outcome.commit;
@@ -162,6 +165,20 @@ export class AgentLoop {
     }
     if (announced !== null) clearTimeout(announced);
     this.scheduleAfter(started);
+  }
+
+  /**
+   * A minted token (GitHub App) that git refuses has expired early or was revoked: get a fresh
+   * one and try once more before the failure counts as "auth".
+   */
+  private async syncRenewingRefusedToken(): Promise<SyncOutcome> {
+    try {
+      return await this.sync.sync();
+    } catch (err) {
+      if (!(err instanceof SyncError) || err.kind !== 'auth' || this.entry.credentials.githubApp === undefined || !refuseCurrentGrant()) throw err;
+      this.log.info('minted token refused; retrying once with a fresh one', { error: redact(err.message) });
+      return this.sync.sync();
+    }
   }
 
   private scheduleAfter(started: number): void {
@@ -248,6 +265,23 @@ export function runSupervisedAgent(): void {
   let loop: AgentLoop | null = null;
   let shutdown: (() => void) | null = null;
   const log = ipcLog(send, process.env.LOG_LEVEL);
+  // Minted credentials come from the supervisor, which shares them between entries.
+  const waiting = new Map<number, { resolve: (g: CredentialGrant) => void; reject: (e: SyncError) => void }>();
+  let nextRequest = 1;
+  setCredentialChannel((staleGeneration) =>
+    new Promise<CredentialGrant>((resolve, reject) => {
+      const id = nextRequest++;
+      const timer = setTimeout(() => {
+        waiting.delete(id);
+        reject(new SyncError('timeout', `"githubApp": the supervisor did not hand out a token within ${CREDENTIAL_WAIT_MS / 1000}s`));
+      }, CREDENTIAL_WAIT_MS);
+      waiting.set(id, {
+        resolve: (g) => (clearTimeout(timer), resolve(g)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+      send({ type: 'credential-request', id, staleGeneration });
+    }),
+  );
   process.on('message', (raw) => {
     const msg = parseSupervisorMessage(raw);
     if (msg === null) {
@@ -280,6 +314,13 @@ export function runSupervisedAgent(): void {
         if (shutdown !== null) shutdown();
         else process.exit(0);
         break;
+      case 'credential': {
+        const w = waiting.get(msg.id);
+        waiting.delete(msg.id);
+        if (msg.grant !== null) w?.resolve(msg.grant);
+        else w?.reject(new SyncError(msg.error?.kind ?? 'auth', msg.error?.message ?? 'no credential'));
+        break;
+      }
       default: {
         const _never: never = msg;
         void _never;
@@ -319,6 +360,11 @@ export async function runStandaloneAgent(raw: unknown, defaults: AgentDefaults, 
   }
   const entry: ResolvedEntry = result.entry;
   const log = createLogger({ repo: entry.name });
+  const app = entry.credentials.githubApp;
+  if (app !== undefined) {
+    const { githubAppTokens } = await import('../supervisor/github-app.js');
+    setCredentialChannel((stale) => githubAppTokens.grant(app, stale, log));
+  }
   const loop = new AgentLoop(entry, new RepoSync(entry, log), () => undefined, log, bugHandler(log));
   if (once) {
     const ok = await loop.once().catch(bugHandler(log));

@@ -4,7 +4,7 @@
 import { basename, isAbsolute, normalize } from 'node:path';
 import { isInside } from './paths.js';
 import { z } from 'zod';
-import { checkGitConfig, checkRefName, checkRemoteUrl, isFullSha, type Transport } from './ref-and-url.js';
+import { checkGitConfig, checkRefName, checkRemoteUrl, isFullSha, SSH_HOST_PATTERN, type Transport } from './ref-and-url.js';
 
 // C0 and C1 control characters (C1 includes U+0085, a line break to some readers).
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -32,6 +32,16 @@ const refString = z.string().superRefine((ref, ctx) => {
 });
 
 const millis = (min: number) => z.number().int().min(min);
+
+// An http(s) URL the daemon itself calls (GitHub API, askpass endpoint): never userinfo, which
+// would put a secret in the listing.
+const serviceUrl = (what: string) =>
+  z
+    .string()
+    .max(2000)
+    .refine((u) => /^https?:\/\/[^\s/?#]+(\/[^\s]*)?$/i.test(u) && !CONTROL.test(u), { message: `${what} must be an http(s) URL` })
+    .refine((u) => !/^https?:\/\/[^/]*@/i.test(u), { message: `${what} must not contain a user name or password` });
+
 
 // Cone-mode sparse directories: relative, normalised, no option-looking or hidden tricks.
 const sparseDir = z
@@ -129,6 +139,32 @@ export const listingEntrySchema = z
     knownHostsFile: absolutePath('knownHostsFile').optional().describe('known_hosts file; host keys are checked strictly.'),
     usernameFile: absolutePath('usernameFile').optional().describe('File holding the http(s) user name.'),
     passwordFile: absolutePath('passwordFile').optional().describe('File holding the http(s) password or token.'),
+    githubApp: z
+      .strictObject({
+        appId: z.union([z.number().int().positive(), z.string().regex(/^[1-9][0-9]{0,19}$/, 'githubApp.appId must be a number')]).optional(),
+        clientId: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'githubApp.clientId must be letters, digits, ".", "_" or "-"').optional(),
+        installationId: z.union([z.number().int().positive(), z.string().regex(/^[1-9][0-9]{0,19}$/, 'githubApp.installationId must be a number')]),
+        privateKeyFile: absolutePath('githubApp.privateKeyFile'),
+        apiUrl: serviceUrl('githubApp.apiUrl').optional(),
+      })
+      .optional()
+      .describe(
+        'Authenticate as a GitHub App installation: {appId or clientId, installationId, privateKeyFile, apiUrl (default https://api.github.com)}. Installation tokens are minted, shared and refreshed by the daemon.',
+      ),
+    askpassUrl: serviceUrl('askpassUrl')
+      .optional()
+      .describe('http(s) endpoint asked on every attempt for "username=" and "password=" lines (a Vault agent, a token sidecar).'),
+    sshKeys: z
+      .array(
+        z.strictObject({
+          host: z.string().regex(SSH_HOST_PATTERN, 'sshKeys host must be a host name or pattern (letters, digits, ".", "-", "*", "?")'),
+          keyFile: absolutePath('sshKeys keyFile'),
+        }),
+      )
+      .min(1)
+      .max(16)
+      .optional()
+      .describe('ssh private keys per host [{host, keyFile}] (the repo host, submodule hosts): each key is offered only to its host.'),
   })
   .superRefine((entry, ctx) => {
     if (entry.branch !== undefined && entry.ref !== undefined && entry.branch !== entry.ref) {
@@ -147,8 +183,26 @@ export const listingEntrySchema = z
         message: '"usernameFile" and "passwordFile" go together',
       });
     }
+    const sources = [entry.passwordFile !== undefined && 'usernameFile', entry.githubApp !== undefined && 'githubApp', entry.askpassUrl !== undefined && 'askpassUrl'].filter((f) => f !== false);
+    if (sources.length > 1) {
+      ctx.addIssue({ code: 'custom', path: [sources[1]!], message: `give one source of http credentials, not ${sources.map((f) => `"${f}"`).join(' and ')}` });
+    }
+    if (entry.githubApp !== undefined && (entry.githubApp.appId === undefined) === (entry.githubApp.clientId === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['githubApp', 'appId'], message: 'give either "appId" or "clientId" (the JWT issuer)' });
+    }
+    if (entry.sshKeys !== undefined && entry.sshKeyFile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['sshKeys'], message: 'give either "sshKeyFile" or "sshKeys" (a {host, keyFile} for the repo host too)' });
+    }
     const remote = checkRemoteUrl(entry.repo);
     if (!('reason' in remote)) {
+      if (entry.sshKeys !== undefined && remote.transport !== 'ssh') {
+        ctx.addIssue({ code: 'custom', path: ['sshKeys'], message: `ssh credentials need an ssh remote, but "repo" uses ${remote.transport}` });
+      }
+      for (const f of ['githubApp', 'askpassUrl'] as const) {
+        if (entry[f] !== undefined && remote.transport !== 'https' && remote.transport !== 'http') {
+          ctx.addIssue({ code: 'custom', path: [f], message: `http credentials need an http(s) remote, but "repo" uses ${remote.transport}` });
+        }
+      }
       if ((entry.sshKeyFile ?? entry.knownHostsFile) !== undefined && remote.transport !== 'ssh') {
         ctx.addIssue({ code: 'custom', path: ['sshKeyFile'], message: `ssh credentials need an ssh remote, but "repo" uses ${remote.transport}` });
       }
@@ -216,10 +270,29 @@ export interface ResolvedEntry {
     knownHostsFile?: string | undefined;
     usernameFile?: string | undefined;
     passwordFile?: string | undefined;
+    /** A GitHub App installation whose tokens the supervisor mints (see supervisor/github-app.ts). */
+    githubApp?: GithubAppRef | undefined;
+    /** An endpoint answering username=/password= lines, asked on every attempt. */
+    askpassUrl?: string | undefined;
+    /** ssh keys per host, written into a private ssh config (see repo-agent/ssh-config.ts). */
+    sshKeys?: Array<{ host: string; keyFile: string }> | undefined;
   };
   /** The object store this entry shares with others of the same remote (set by the supervisor). */
   store: SharedStore | null;
 }
+
+export interface GithubAppRef {
+  /** The JWT issuer: the app id or its client id. */
+  issuer: string;
+  /** Which field the issuer came from, for messages. */
+  issuerField: 'appId' | 'clientId';
+  installationId: string;
+  privateKeyFile: string;
+  /** API base without a trailing "/": https://api.github.com, or https://HOST/api/v3 for GHE. */
+  apiUrl: string;
+}
+
+export const GITHUB_API_DEFAULT = 'https://api.github.com';
 
 export interface SharedStore {
   /** The bare repository, in a hidden folder beside the entries' paths. */
@@ -324,6 +397,15 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
         knownHostsFile: e.knownHostsFile,
         usernameFile: e.usernameFile,
         passwordFile: e.passwordFile,
+        githubApp: e.githubApp && {
+          issuer: String(e.githubApp.appId ?? e.githubApp.clientId),
+          issuerField: e.githubApp.appId !== undefined ? 'appId' : 'clientId',
+          installationId: String(e.githubApp.installationId),
+          privateKeyFile: e.githubApp.privateKeyFile,
+          apiUrl: (e.githubApp.apiUrl ?? GITHUB_API_DEFAULT).replace(/\/+$/, ''),
+        },
+        askpassUrl: e.askpassUrl,
+        sshKeys: e.sshKeys,
       },
       store: null,
     },

@@ -4,10 +4,10 @@
 import { SYNC_ERROR_KINDS, type SyncErrorKind } from './errors.js';
 import type { ResolvedEntry } from './listing-schema.js';
 import { LOG_LEVELS, type LogFields, type LogLevel } from './logger.js';
-import { checkGitConfig, checkRefName, checkRemoteUrl } from './ref-and-url.js';
+import { checkGitConfig, checkRefName, checkRemoteUrl, SSH_HOST_PATTERN } from './ref-and-url.js';
 import { STORES_DIR } from './layout.js';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export interface WireError {
   kind: SyncErrorKind;
@@ -27,7 +27,20 @@ export type AgentMessage =
   /** An after-publish hook ran (exec, webhook) or a pre-publish hook vetoed a commit. */
   | { type: 'hook'; hook: HookName; ok: boolean; commit: string; durationMs: number; message: string }
   /** A log line for the supervisor to write (with the repo's name), so the daemon has one writer. */
-  | { type: 'log'; level: LogLevel; message: string; fields: LogFields };
+  | { type: 'log'; level: LogLevel; message: string; fields: LogFields }
+  /**
+   * The files holding a minted credential (a GitHub App installation token) for this attempt.
+   * staleGeneration: the grant git was refused with, to be replaced by a fresh one.
+   */
+  | { type: 'credential-request'; id: number; staleGeneration: number | null };
+
+/** Where a minted credential is, for git's helper to read; never the secret itself. */
+export interface CredentialGrant {
+  usernameFile: string;
+  passwordFile: string;
+  /** Increases with every token minted for this installation. */
+  generation: number;
+}
 
 export const HOOK_NAMES = ['exec', 'webhook', 'pre-publish', 'touch'] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
@@ -41,7 +54,9 @@ export type SupervisorMessage =
   /** The entry, validated and resolved by the supervisor; the agent narrows it again on arrival. */
   | { type: 'configure'; protocolVersion: number; entry: ResolvedEntry; mode: AgentMode; heartbeatMs: number }
   | { type: 'sync-now'; reason: string }
-  | { type: 'shutdown' };
+  | { type: 'shutdown' }
+  /** The answer to a credential-request: a grant, or why there is none. */
+  | { type: 'credential'; id: number; grant: CredentialGrant | null; error: WireError | null };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 const isStr = (v: unknown): v is string => typeof v === 'string';
@@ -93,6 +108,10 @@ export function parseAgentMessage(raw: unknown): AgentMessage | null {
       return (LOG_LEVELS as readonly unknown[]).includes(m.level) && isStr(m.message) && isObject(m.fields)
         ? { type: 'log', level: m.level as LogLevel, message: m.message, fields: m.fields }
         : null;
+    case 'credential-request':
+      return isPosInt(m.id) && (m.staleGeneration === null || isPosInt(m.staleGeneration))
+        ? { type: 'credential-request', id: m.id, staleGeneration: m.staleGeneration }
+        : null;
     default: {
       const _never: never = m.type;
       return null;
@@ -117,6 +136,15 @@ export function parseSupervisorMessage(raw: unknown): SupervisorMessage | null {
       return { type: 'sync-now', reason: isStr(m.reason) ? m.reason : 'unspecified' };
     case 'shutdown':
       return { type: 'shutdown' };
+    case 'credential': {
+      const g = m.grant;
+      const e = m.error;
+      const grant = isObject(g) && isStr(g.usernameFile) && g.usernameFile.startsWith('/') && isStr(g.passwordFile) && g.passwordFile.startsWith('/') && isPosInt(g.generation)
+        ? { usernameFile: g.usernameFile, passwordFile: g.passwordFile, generation: g.generation }
+        : null;
+      const error = isObject(e) && isStr(e.message) && (SYNC_ERROR_KINDS as readonly unknown[]).includes(e.kind) ? { kind: e.kind as SyncErrorKind, message: e.message } : null;
+      return isPosInt(m.id) && (grant === null) !== (error === null) ? { type: 'credential', id: m.id, grant, error } : null;
+    }
     default: {
       const _never: never = m.type;
       return null;
@@ -134,6 +162,21 @@ function isStore(v: unknown, path: unknown): boolean {
 
 const isOptStr = (v: unknown): v is string | undefined => v === undefined || isStr(v);
 const isPosInt = (v: unknown): v is number => isNum(v) && Number.isInteger(v) && v >= 0;
+
+function isGithubApp(v: unknown): boolean {
+  return (
+    isObject(v) &&
+    isStr(v.issuer) &&
+    /^[A-Za-z0-9._-]{1,100}$/.test(v.issuer) &&
+    (v.issuerField === 'appId' || v.issuerField === 'clientId') &&
+    isStr(v.installationId) &&
+    /^[1-9][0-9]{0,19}$/.test(v.installationId) &&
+    isStr(v.privateKeyFile) &&
+    v.privateKeyFile.startsWith('/') &&
+    isStr(v.apiUrl) &&
+    /^https?:\/\/[^\s@]+$/i.test(v.apiUrl)
+  );
+}
 
 /**
  * Narrow a resolved entry from the supervisor without the schema library (agents stay small);
@@ -180,6 +223,9 @@ export function parseResolvedEntry(raw: unknown): ResolvedEntry | null {
     isOptStr(c.knownHostsFile) &&
     isOptStr(c.usernameFile) &&
     isOptStr(c.passwordFile) &&
+    (c.githubApp === undefined || isGithubApp(c.githubApp)) &&
+    (c.askpassUrl === undefined || (isStr(c.askpassUrl) && /^https?:\/\/[^\s@]+$/i.test(c.askpassUrl))) &&
+    (c.sshKeys === undefined || (Array.isArray(c.sshKeys) && c.sshKeys.every((k) => isObject(k) && isStr(k.host) && SSH_HOST_PATTERN.test(k.host) && isStr(k.keyFile) && k.keyFile.startsWith('/') && !k.keyFile.includes("'")))) &&
     (e.store === null || isStore(e.store, e.path));
   return ok ? (raw as unknown as ResolvedEntry) : null;
 }

@@ -109,3 +109,6 @@ export function remoteIdentity(url: string): string {
   if (m) s = `${m[1]!.toLowerCase()}${m[2]!.toLowerCase()}${m[3]}`;
   return s;
 }
+
+/** A host name or pattern for an ssh config Host block (sshKeys): nothing that could end the line or quote. */
+export const SSH_HOST_PATTERN = /^[A-Za-z0-9*?][A-Za-z0-9.*?_-]{0,252}$/;

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../shared/env-defaults.js';
 import { createLogger } from '../shared/log.js';
+import { runtimeDir } from '../shared/runtime-dir.js';
 import type { Log } from '../shared/logger.js';
 import type { AgentMessage } from '../shared/protocol.js';
 import { loadConfig, type SupervisorConfig } from './config.js';
@@ -164,13 +165,16 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
   // Agents inherit the environment: the level decides which of their lines they send.
   process.env.LOG_LEVEL = config.logLevel;
   process.env.LOG_FORMAT = config.logFormat; // --log-format reaches createLogger like the variable
+  // Minted and fetched credentials live in one private folder (tmpfs), named to agents through
+  // the environment and removed when the daemon stops (see shared/runtime-dir.ts).
+  const runtime = runtimeDir();
   const log = createLogger({ component: 'supervisor' });
   if (config.oneTime) {
     const { runOnce } = await import('./one-time.js');
     process.exit(await runOnce(config, log));
   }
   const supervisor = new Supervisor(config, log);
-  log.info('starting', { listing: config.listingPath, intervalMs: config.defaults.intervalMs, pid: process.pid });
+  log.info('starting', { listing: config.listingPath, intervalMs: config.defaults.intervalMs, pid: process.pid, runtimeDir: runtime });
   const server = createOperationsServer(
     {
       statuses: () => supervisor.statuses(),

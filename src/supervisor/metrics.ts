@@ -134,6 +134,7 @@ export class Metrics {
       case 'sync-started':
       case 'heartbeat':
       case 'log':
+      case 'credential-request':
         break;
       default: {
         const _never: never = m;

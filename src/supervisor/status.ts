@@ -99,6 +99,7 @@ export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): 
       };
     case 'heartbeat':
     case 'log':
+    case 'credential-request':
       return s;
     default: {
       const _never: never = m;

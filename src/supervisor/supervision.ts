@@ -5,6 +5,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Log } from '../shared/logger.js';
+import { answerCredentialRequest } from './github-app.js';
 import { PROTOCOL_VERSION, parseAgentMessage, type AgentMessage, type AgentMode, type SupervisorMessage } from '../shared/protocol.js';
 import type { DesiredEntry } from './listing.js';
 
@@ -250,6 +251,13 @@ export class SupervisedAgent {
       }
       if (msg.type === 'log') {
         this.log[msg.level](msg.message, { ...msg.fields, repo: this.name });
+        return;
+      }
+      if (msg.type === 'credential-request') {
+        // Minted tokens are shared by all entries of an installation (see github-app.ts).
+        void answerCredentialRequest(this.desired.entry, msg.id, msg.staleGeneration, this.log).then((reply) => {
+          if (this.child === child) this.send(child, reply);
+        });
         return;
       }
       this.onMessage(this, msg);

@@ -54,7 +54,7 @@ function unsafe(e: ResolvedEntry, defaults: AgentDefaults): string | null {
   }
   const files = { ...e.credentials, touchFile: e.hooks.touchFile };
   for (const [k, f] of Object.entries(files)) {
-    if (f !== undefined && pathProblem(f) !== null) return `${k} ${JSON.stringify(f)}: ${pathProblem(f)}`;
+    if (typeof f === 'string' && pathProblem(f) !== null) return `${k} ${JSON.stringify(f)}: ${pathProblem(f)}`;
   }
   if (parseResolvedEntry(JSON.parse(JSON.stringify(e))) === null) return 'the agent would refuse it (parseResolvedEntry of its JSON round trip is null)';
   return null;

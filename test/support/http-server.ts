@@ -18,7 +18,8 @@ export interface HttpGitServer extends GitServer {
 export async function startHttpGitServer(
   t: Cleanup,
   serveRoot: string,
-  opts: { username?: string; password?: string } = {},
+  /** authorize: decides instead of the fixed user name and password (a token that changes, say). */
+  opts: { username?: string; password?: string; authorize?: (authorization: string | undefined) => boolean } = {},
 ): Promise<HttpGitServer> {
   const username = opts.username ?? 'autosync';
   const password = opts.password ?? `pw-${randomBytes(8).toString('hex')}`;
@@ -28,7 +29,8 @@ export async function startHttpGitServer(
 
   const server = createServer((req, res) => {
     state.requests++;
-    if (req.headers.authorization !== expectedAuth) {
+    const allowed = opts.authorize !== undefined ? opts.authorize(req.headers.authorization) : req.headers.authorization === expectedAuth;
+    if (!allowed) {
       res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"', 'Content-Type': 'text/plain' });
       res.end('authentication required\n');
       req.resume();
