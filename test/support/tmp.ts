@@ -43,8 +43,16 @@ export async function makeTempDir(t: Cleanup, prefix = 'gas-'): Promise<string> 
 // removed before the daemon started in it is stopped, and an agent polling in that gap re-creates
 // its state folder. Once every hook has run (each test file is a process), whatever came back goes.
 const leftovers = new Set<string>();
+// Also on a stop by signal (support/children.ts exits then): its SIGKILLed children may still be
+// writing for a moment, so each folder gets retries, and one that resists does not spare the rest.
 process.once('exit', () => {
-  for (const dir of leftovers) rmSync(dir, { recursive: true, force: true });
+  for (const dir of leftovers) {
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    } catch {
+      // left for the next run's tmp cleaner; nothing more can be done in an exit handler
+    }
+  }
 });
 
 export interface WaitForOptions {
