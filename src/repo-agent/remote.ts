@@ -11,6 +11,7 @@ import { isFullSha } from '../shared/ref-and-url.js';
 import type { Credentials } from './credentials.js';
 import type { EntryGit } from './entry-git.js';
 import type { GitRunner } from './git.js';
+import { removeFetchLeftovers } from './repair.js';
 import { HttpProber, probeGit, type ProbeResult, type ProbeTarget } from './probe.js';
 
 // After this many polls where git answered and the in-process probe could not, stop probing.
@@ -66,7 +67,14 @@ export class Remote {
     // Ours first: FETCH_HEAD's first line, read below, is then our commit.
     args.push('--end-of-options', 'origin', `+${source}:${this.targetRef}`, ...alsoRefspecs);
     const started = Date.now();
-    await git.run(args, this.git.opts(env));
+    try {
+      await git.run(args, this.git.opts(env));
+    } catch (err) {
+      // Give back at once the space a failed fetch took (callers hold the store's lock).
+      const removed = await removeFetchLeftovers(this.git.gitDir).catch(() => []);
+      if (removed.length > 0) this.log.info('removed partial objects of a failed fetch', { files: removed.length });
+      throw err;
+    }
     // Holding the store's lock, our ref is exactly what this fetch wrote (with other entries'
     // refs fetched along, FETCH_HEAD has several lines).
     const fetched = alsoRefspecs.length === 0 ? 'FETCH_HEAD' : this.targetRef;

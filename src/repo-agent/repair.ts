@@ -72,3 +72,29 @@ export async function removeStaleLocks(gitDir: string, skip: string[] = []): Pro
   await walk(gitDir, 0);
   return removed;
 }
+
+/** A temporary object or pack git writes while fetching (tmp_obj_*, tmp_pack_*, tmp_idx_*, .tmp-*). */
+const FETCH_TEMP = /^(?:tmp_|\.tmp-)/;
+
+/**
+ * After a failed fetch: remove the partial objects and packs it left in `gitDir`'s objects (on a
+ * full disk, a pack cut short stays as a tmp_pack_* as large as what was received, and starves
+ * every other entry on the volume). Only call this where no other git may be writing objects:
+ * in a shared store, holding the store's lock.
+ */
+export async function removeFetchLeftovers(gitDir: string): Promise<string[]> {
+  const objects = join(gitDir, 'objects');
+  const removed: string[] = [];
+  const sweep = async (dir: string) => {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (!FETCH_TEMP.test(name)) continue;
+      await rm(join(dir, name), { recursive: true, force: true });
+      removed.push(join(dir, name));
+    }
+  };
+  await sweep(objects);
+  for (const name of await readdir(objects).catch(() => [] as string[])) {
+    if (name === 'pack' || /^[0-9a-f]{2}$/.test(name)) await sweep(join(objects, name));
+  }
+  return removed;
+}

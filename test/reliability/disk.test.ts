@@ -77,3 +77,23 @@ test('a read-only state folder fails the sync with a clear error and recovers wh
   remount(disk, 'rw');
   await agent.waitForMessage('synced', (m) => m.commit === second, 60_000);
 });
+
+test('a fetch that fills the disk leaves no partial pack behind, so the small entry beside it still publishes', { skip }, async (t) => {
+  const { disk, repo, first, url, path } = await setup(t, 20);
+  const small = await startAgent(t, { path, repo: url, branch: 'main' });
+  await small.waitForMessage('synced', (m) => m.commit === first);
+  // A repo bigger than the volume: random bytes do not compress.
+  const bigRepo = await RemoteRepo.create(join(repo.bareDir, '..'), 'big');
+  await bigRepo.commit({ 'big.bin': randomBytes(22 * 1024 * 1024).toString('base64') });
+  const bigPath = join(disk, 'big');
+  const big = await startAgent(t, { path: bigPath, repo: url.replace(/app\.git$/, 'big.git'), branch: 'main', timeout: 180_000 });
+  const failed = await big.waitForMessage('failed', undefined, 60_000);
+  assert.match(failed.error.message, /No space left on device|unable to write|failed to write|early EOF|index-pack/i);
+  await big.stop();
+  const objects = join(stateDirOf(bigPath), 'repo.git', 'objects');
+  const temps = readdirSync(objects, { recursive: true }).map(String).filter((f) => /(^|\/)(tmp_|\.tmp-)/.test(f));
+  assert.deepEqual(temps, [], 'no partial objects or packs left by the failed fetch');
+  const next = await repo.commit({ 'v.txt': 'next\n' });
+  await small.waitForMessage('synced', (m) => m.commit === next, 120_000);
+  assert.equal(readPublishedFile(path, 'v.txt'), 'next\n');
+});
