@@ -3,6 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { isInside } from '../shared/paths.js';
+import { findJsonFault } from './json-position.js';
 import { assignStores } from './stores.js';
 import { EntryError, resolveEntry, type AgentDefaults, type ResolvedEntry } from '../shared/listing-schema.js';
 
@@ -47,8 +48,11 @@ export async function readListing(file: string, defaults: AgentDefaults, options
   let data: unknown;
   try {
     data = JSON.parse(text);
-  } catch (err) {
-    throw new ListingError(`listing ${file}: not valid JSON (${(err as Error).message})`);
+  } catch {
+    // Never V8's message: it quotes the start of the file, which may be a secret (#12).
+    const f = findJsonFault(text);
+    const where = f === null ? 'not valid JSON' : `not valid JSON at line ${f.line}, column ${f.column}: ${f.kind}`;
+    throw new ListingError(`listing ${file}: ${where}`);
   }
   return validateListing(data, defaults, file, options);
 }
