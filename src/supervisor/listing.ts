@@ -22,6 +22,8 @@ export interface DesiredEntry {
 export interface Listing {
   entries: DesiredEntry[];
   errors: EntryError[];
+  /** Entries refused (one per entry, however many faults each has: `errors` lists every fault). */
+  invalidEntries: number;
 }
 
 export interface ListingOptions {
@@ -95,7 +97,7 @@ export function validateListing(data: unknown, defaults: AgentDefaults, file = '
     // Joining or leaving a store changes where the agent fetches: it restarts.
     d.fingerprint = JSON.stringify([d.raw, store.dir]);
   });
-  return { entries, errors };
+  return { entries, errors, invalidEntries: new Set(errors.map((e) => e.index)).size };
 }
 
 function nested(a: string, b: string): boolean {

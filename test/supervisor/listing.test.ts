@@ -109,3 +109,12 @@ test('a listing that is not valid JSON is reported by line, column and kind, nev
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('invalid entries are counted once each, however many faults each has', () => {
+  const listing = validateListing(
+    [{ path: '/d/a', repo: '/r' }, { path: 5, repo: 6, interval: 'x' }, { repo: 'ext::sh', branch: '-x' }],
+    DEFAULTS,
+  );
+  assert.ok(listing.errors.length > 2, 'several faults reported');
+  assert.equal(listing.invalidEntries, 2);
+});
