@@ -343,7 +343,10 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
           return new EntryError(index, guessName, undefined, 'must be an object like {"path": …, "repo": …, "branch": …}');
         }
         const field = issue.path.length > 0 ? issue.path.map(String).join('.') : undefined;
-        const reason = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+        // zod 4 leaves `input` out of issues: look the value up in the raw entry (#12 item 13).
+        const given = valueAt(raw, issue.path);
+        const reason =
+          issue.code !== 'invalid_type' ? issue.message : given === undefined ? 'is required' : `must be ${article(issue.expected)} ${issue.expected} (got ${kindOf(given)})`;
         return new EntryError(index, guessName, field, reason);
       }),
     };
@@ -436,4 +439,24 @@ export function listingJsonSchema(): Record<string, unknown> {
     title: 'git-autosync listing',
     description: 'A JSON array of repositories to keep synced. Checks that span fields (branch vs ref, credentials vs transport) are made by the daemon.',
   };
+}
+
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = raw;
+  for (const key of path) {
+    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, key)) return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  const t = typeof v;
+  return `${article(t)} ${t}`;
+}
+
+function article(word: string): string {
+  return /^[aeiou]/.test(word) ? 'an' : 'a';
 }

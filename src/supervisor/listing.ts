@@ -3,6 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { isInside } from '../shared/paths.js';
+import { findJsonFault } from './json-position.js';
 import { assignStores } from './stores.js';
 import { EntryError, resolveEntry, type AgentDefaults, type ResolvedEntry } from '../shared/listing-schema.js';
 
@@ -21,6 +22,8 @@ export interface DesiredEntry {
 export interface Listing {
   entries: DesiredEntry[];
   errors: EntryError[];
+  /** Entries refused (one per entry, however many faults each has: `errors` lists every fault). */
+  invalidEntries: number;
 }
 
 export interface ListingOptions {
@@ -47,8 +50,11 @@ export async function readListing(file: string, defaults: AgentDefaults, options
   let data: unknown;
   try {
     data = JSON.parse(text);
-  } catch (err) {
-    throw new ListingError(`listing ${file}: not valid JSON (${(err as Error).message})`);
+  } catch {
+    // Never V8's message: it quotes the start of the file, which may be a secret (#12).
+    const f = findJsonFault(text);
+    const where = f === null ? 'not valid JSON' : `not valid JSON at line ${f.line}, column ${f.column}: ${f.kind}`;
+    throw new ListingError(`listing ${file}: ${where}`);
   }
   return validateListing(data, defaults, file, options);
 }
@@ -91,7 +97,7 @@ export function validateListing(data: unknown, defaults: AgentDefaults, file = '
     // Joining or leaving a store changes where the agent fetches: it restarts.
     d.fingerprint = JSON.stringify([d.raw, store.dir]);
   });
-  return { entries, errors };
+  return { entries, errors, invalidEntries: new Set(errors.map((e) => e.index)).size };
 }
 
 function nested(a: string, b: string): boolean {

@@ -91,8 +91,8 @@ export class Supervisor {
       }
       desired = listing.entries;
       this.metrics.listingEntries.set({ state: 'valid' }, listing.entries.length);
-      this.metrics.listingEntries.set({ state: 'invalid' }, listing.errors.length);
-      this.log.info('listing loaded', { reason, valid: listing.entries.length, invalid: listing.errors.length });
+      this.metrics.listingEntries.set({ state: 'invalid' }, listing.invalidEntries);
+      this.log.info('listing loaded', { reason, valid: listing.entries.length, invalid: listing.invalidEntries });
     } catch (err) {
       if (!(err instanceof ListingError)) throw err;
       // Keep running what we have: a half-written or broken listing must not stop anything.

@@ -18,9 +18,12 @@ export async function runOnce(config: SupervisorConfig, log: Log): Promise<numbe
   let invalid = 0;
   try {
     const listing = await readListing(config.listingPath, config.defaults, { sharedStores: config.sharedStores });
-    for (const e of listing.errors) log.error('invalid listing entry', { error: e.message, index: e.index });
+    // One line and one count per bad entry, however many faults it has.
+    const byIndex = new Map<number, string[]>();
+    for (const e of listing.errors) byIndex.set(e.index, [...(byIndex.get(e.index) ?? []), e.message]);
+    for (const [index, messages] of byIndex) log.error('invalid listing entry', { error: messages.join('; '), index });
     entries = listing.entries;
-    invalid = listing.errors.length;
+    invalid = listing.invalidEntries;
   } catch (err) {
     if (!(err instanceof ListingError)) throw err;
     log.error('listing rejected', { error: err.message });

@@ -128,3 +128,12 @@ test('sparse directories and filters are checked', () => {
   assert.match(refused({ path: '/d/x', repo: '/r', filter: 'sparse:oid=x' })[0]!, /"filter" must be blob:none, tree:0/);
   assert.match(refused({ path: '/d/x', repo: '/r', sparse: ['a'], publish: 'in-place' })[0]!, /"sparse" needs "publish": "symlink"/);
 });
+
+test('a field of the wrong type says what type it must be and what it got, not that it is missing', () => {
+  const result = resolveEntry({ path: '/d/a', repo: '/r', interval: '2000' }, 0, DEFAULTS);
+  assert.ok('errors' in result);
+  assert.match(result.errors[0]!.message, /"interval" must be a number \(got a string\)/);
+  const missing = resolveEntry({ path: '/d/a' }, 0, DEFAULTS);
+  assert.ok('errors' in missing);
+  assert.match(missing.errors[0]!.message, /"repo" is required/);
+});

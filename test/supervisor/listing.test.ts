@@ -82,3 +82,39 @@ test('a store that exists on disk is kept by the one entry left of its group', (
   const dir = assignStores([entry!.entry], true, () => true)[0]?.dir;
   assert.match(dir ?? '', /^\/data\/\.git-autosync-stores\/site-[0-9a-f]{12}\.git$/);
 });
+
+test('a listing that is not valid JSON is reported by line, column and kind, never by its content', async () => {
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { readListing } = await import('../../src/supervisor/listing.js');
+  const dir = await mkdtemp(join(tmpdir(), 'listing-json-'));
+  try {
+    const file = join(dir, 'listing.json');
+    await writeFile(file, 'root:$6$s3cr3tHASH:19000:0:99999:7:::\n');
+    await assert.rejects(readListing(file, DEFAULTS), (err: Error) => {
+      assert.ok(err instanceof ListingError);
+      assert.doesNotMatch(err.message, /s3cr3t|root|HASH/);
+      assert.match(err.message, /line 1, column 1/);
+      assert.match(err.message, /unexpected character/);
+      return true;
+    });
+    await writeFile(file, '[\n  {"path": "/d/a", "repo": "tok_SECRET"\n');
+    await assert.rejects(readListing(file, DEFAULTS), (err: Error) => {
+      assert.doesNotMatch(err.message, /SECRET|tok_/);
+      assert.match(err.message, /line 3, column 1: unexpected end of input/);
+      return true;
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('invalid entries are counted once each, however many faults each has', () => {
+  const listing = validateListing(
+    [{ path: '/d/a', repo: '/r' }, { path: 5, repo: 6, interval: 'x' }, { repo: 'ext::sh', branch: '-x' }],
+    DEFAULTS,
+  );
+  assert.ok(listing.errors.length > 2, 'several faults reported');
+  assert.equal(listing.invalidEntries, 2);
+});
