@@ -46,6 +46,7 @@ const FLAGS = {
   'sync-token-file': 'SYNC_TOKEN_FILE',
   'sync-on-signal': 'SYNC_ON_SIGNAL',
   'shared-stores': 'SHARED_STORES',
+  'credentials-file': 'CREDENTIALS_FILE',
 } as const;
 
 const BOOLEAN_FLAGS = new Set(['one-time', 'prune']);
@@ -116,7 +117,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): SupervisorConfig {
   }
   return {
     listingPath: isAbsolute(listing) ? listing : resolve(listing),
-    defaults: defaultsFromEnv(env),
+    // Read by each agent on every attempt (repo-agent/credentials.ts), so an edit applies at once.
+    defaults: { ...defaultsFromEnv(env), credentialsFile: secretFile(env, 'CREDENTIALS_FILE') },
     prune: bool(env, 'PRUNE'),
     oneTime: bool(env, 'ONE_TIME'),
     http: httpBind(env),
