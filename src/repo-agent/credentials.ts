@@ -1,6 +1,9 @@
 // Turns an entry's credential files into the environment git needs for one attempt. Files are
 // read on every attempt, so a rotated key or token works without a restart; secrets reach git
-// only through files (a private key copy, an askpass helper), never argv or the environment.
+// only through files (a private key copy, a credential helper that reads the mounted files),
+// never argv or the environment. Every http(s) credential is bound to a scope (see
+// shared/credential-scope.ts) and git is told its helper only for that scope, so a submodule or
+// a redirect to another origin is never answered with it (issue #13).
 
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
@@ -8,11 +11,12 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SyncError } from '../shared/errors.js';
+import { bySpecificity, credentialFor, originScope, parseCredentialList, scopeMatches, type ScopedCredential } from '../shared/credential-scope.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import { registerSecret } from '../shared/redact.js';
-import { httpFiles, type HttpFiles } from './http-sources.js';
+import { httpFiles } from './http-sources.js';
 
-const ASKPASS = fileURLToPath(new URL('../../libexec/git-askpass', import.meta.url));
+const HELPER = fileURLToPath(new URL('../../libexec/git-credential-autosync', import.meta.url));
 
 // Keepalives notice a dead connection; BatchMode makes ssh fail instead of prompting.
 const SSH_BASE = ['ssh', '-o BatchMode=yes', '-o ServerAliveInterval=10', '-o ServerAliveCountMax=3', '-o ConnectTimeout=20'];
@@ -38,18 +42,102 @@ function shellQuote(path: string): string {
 }
 
 export interface Credentials {
-  /** Environment for git: GIT_SSH_COMMAND or the askpass wiring. */
+  /** Environment for git: GIT_SSH_COMMAND and the scoped credential helpers. */
   env: Record<string, string>;
-  /** For the in-process http probe; null without http credentials. */
-  httpAuth: { username: string; password: string } | null;
+  /** For the in-process http probe: the credential of the entry's own URL, and its scope; or null. */
+  httpAuth: { username: string; password: string; scope: string } | null;
 }
 
 export async function loadCredentials(entry: ResolvedEntry, secretsDir: string): Promise<Credentials> {
-  const files = entry.transport === 'https' || entry.transport === 'http' ? await httpFiles(entry) : null;
-  const httpAuth = files === null ? null : await readHttpAuth(files);
-  const env = await credentialEnv(entry, secretsDir, files);
+  const scoped = await scopedCredentials(entry);
+  const env = { ...(await sshEnv(entry, secretsDir)), ...helperEnv(scoped.map((s) => s.credential)) };
   if (entry.transport === 'ssh') Object.assign(env, await passwdEntryEnv(secretsDir));
+  const own = credentialFor(scoped.map((s) => s.credential), entry.repo);
+  const ownRead = own === null ? undefined : scoped.find((s) => s.credential === own);
+  const httpAuth = ownRead === undefined ? null : { username: ownRead.username, password: ownRead.password, scope: own!.url };
   return { env, httpAuth };
+}
+
+/** The most credentials git is ever handed for one entry (the listing allows 32, and the daemon-wide file 32). */
+export const MAX_HELPERS = 65;
+
+/**
+ * git's credential helpers, one per scope, through GIT_CONFIG_COUNT/KEY/VALUE (inherited by the
+ * git processes of submodules; only file paths, never a secret). First `credential.helper=`
+ * empties any list from system or global config (a `store` helper would write our secrets to
+ * disk), then one `credential.<scope>.helper` per scope, most specific first: git's urlmatch keeps
+ * a more specific entry and ignores less specific ones read after it, so the longest prefix wins.
+ */
+function helperEnv(list: ScopedCredential[]): Record<string, string> {
+  const entries: Array<[string, string]> = [['credential.helper', '']];
+  for (const c of bySpecificity(list).slice(0, MAX_HELPERS)) {
+    // Paths are validated to hold no single quote or control character, so quoting is exact.
+    entries.push([`credential.${c.url}.helper`, `!${shellQuote(HELPER)} ${shellQuote(c.usernameFile)} ${shellQuote(c.passwordFile)}`]);
+  }
+  const env: Record<string, string> = { GIT_CONFIG_COUNT: String(entries.length) };
+  entries.forEach(([k, v], i) => {
+    env[`GIT_CONFIG_KEY_${i}`] = k;
+    env[`GIT_CONFIG_VALUE_${i}`] = v;
+  });
+  return env;
+}
+
+interface ReadCredential {
+  credential: ScopedCredential;
+  username: string;
+  password: string;
+}
+
+/**
+ * Every http(s) credential this entry may use, read now: the listing's `credentials`, the entry's
+ * own usernameFile/passwordFile bound to the origin of `repo`, then the daemon-wide
+ * CREDENTIALS_FILE (re-read on every attempt). With one scope given twice, the first wins.
+ */
+async function scopedCredentials(entry: ResolvedEntry): Promise<ReadCredential[]> {
+  const out: ReadCredential[] = [];
+  const add = async (credential: ScopedCredential, field: (f: 'usernameFile' | 'passwordFile') => string) => {
+    const { username, password } = await readUserPass(credential, field);
+    out.push({ credential, username, password });
+  };
+  for (const [i, c] of (entry.credentials.scoped ?? []).entries()) await add(c, (f) => `credentials[${i}].${f}`);
+  // The entry's own credential (its files, a minted GitHub App token, an askpass endpoint's
+  // answer) is bound to the origin of `repo`, like any other.
+  const origin = originScope(entry.repo);
+  const own = origin === null || (entry.transport !== 'https' && entry.transport !== 'http') ? null : await httpFiles(entry);
+  if (own !== null && origin !== null) {
+    await add({ url: origin, usernameFile: own.usernameFile, passwordFile: own.passwordFile }, (f) => (f === 'usernameFile' ? own.field.username : own.field.password));
+  }
+  if (entry.credentialsFile !== undefined) {
+    const file = entry.credentialsFile;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await readSecretFile('CREDENTIALS_FILE', file));
+    } catch (err) {
+      if (err instanceof SyncError) throw err;
+      throw new SyncError('config', `CREDENTIALS_FILE ${file}: is not valid JSON (${(err as Error).message})`);
+    }
+    const parsed = parseCredentialList(raw, 'CREDENTIALS_FILE');
+    if ('errors' in parsed) throw new SyncError('config', `CREDENTIALS_FILE ${file}: ${parsed.errors.join('; ')}`);
+    for (const [i, d] of parsed.list.entries()) {
+      // A daemon-wide credential for other origins is read only by the entries that can use it
+      // (their submodules included): one unreadable Secret does not fail every entry.
+      try {
+        await add(d, (f) => `CREDENTIALS_FILE[${i}].${f}`);
+      } catch (err) {
+        if (scopeMatches(d.url, entry.repo)) throw err;
+      }
+    }
+  }
+  return out;
+}
+
+async function readUserPass(c: ScopedCredential, field: (f: 'usernameFile' | 'passwordFile') => string): Promise<{ username: string; password: string }> {
+  const username = (await readSecretFile(field('usernameFile'), c.usernameFile)).split('\n')[0] ?? '';
+  const password = (await readSecretFile(field('passwordFile'), c.passwordFile)).split('\n')[0] ?? '';
+  if (username.trim() === '') throw new SyncError('config', `"${field('usernameFile')}" ${c.usernameFile}: is empty`);
+  if (password.trim() === '') throw new SyncError('config', `"${field('passwordFile')}" ${c.passwordFile}: is empty`);
+  registerSecret(password, username);
+  return { username, password };
 }
 
 const NSS_WRAPPER = ['/usr/lib/x86_64-linux-gnu/libnss_wrapper.so', '/usr/lib/aarch64-linux-gnu/libnss_wrapper.so', '/usr/lib64/libnss_wrapper.so', '/usr/lib/libnss_wrapper.so'];
@@ -79,15 +167,6 @@ async function passwdEntryEnv(secretsDir: string): Promise<Record<string, string
   return { LD_PRELOAD: lib, NSS_WRAPPER_PASSWD: passwd, NSS_WRAPPER_GROUP: '/etc/group' };
 }
 
-async function readHttpAuth(c: HttpFiles): Promise<Credentials['httpAuth']> {
-  const username = (await readSecretFile(c.field.username, c.usernameFile)).split('\n')[0] ?? '';
-  const password = (await readSecretFile(c.field.password, c.passwordFile)).split('\n')[0] ?? '';
-  if (username.trim() === '') throw new SyncError('config', `"${c.field.username}" ${c.usernameFile}: is empty`);
-  if (password.trim() === '') throw new SyncError('config', `"${c.field.password}" ${c.passwordFile}: is empty`);
-  registerSecret(password);
-  return { username, password };
-}
-
 /**
  * ssh refuses keys readable by others, and mounted secrets are often 0644 and owned by someone
  * else: a private copy, replaced atomically when the mounted key changed.
@@ -113,7 +192,7 @@ async function writeIfChanged(secretsDir: string, name: string, content: string)
   return path;
 }
 
-async function credentialEnv(entry: ResolvedEntry, secretsDir: string, http: HttpFiles | null): Promise<Record<string, string>> {
+async function sshEnv(entry: ResolvedEntry, secretsDir: string): Promise<Record<string, string>> {
   const c = entry.credentials;
   if (entry.transport === 'ssh') {
     if (c.sshKeyFile === undefined && c.knownHostsFile === undefined && c.sshKeys === undefined) {
@@ -145,13 +224,6 @@ async function credentialEnv(entry: ResolvedEntry, secretsDir: string, http: Htt
       parts.push(`-o UserKnownHostsFile=${shellQuote(c.knownHostsFile)}`, '-o GlobalKnownHostsFile=/dev/null');
     }
     return { GIT_SSH_COMMAND: parts.join(' ') };
-  }
-  if (http !== null) {
-    return {
-      GIT_ASKPASS: ASKPASS,
-      GIT_AUTOSYNC_USERNAME_FILE: http.usernameFile,
-      GIT_AUTOSYNC_PASSWORD_FILE: http.passwordFile,
-    };
   }
   return {};
 }

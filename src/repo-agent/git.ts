@@ -23,8 +23,11 @@ const protocolConfig = (allowFile: boolean) => [
   'protocol.ssh.allow=always',
   'protocol.git.allow=always',
   `protocol.file.allow=${allowFile ? 'always' : 'never'}`,
-  // Credentials come only from our askpass; no helper may store them on disk.
-  'credential.helper=',
+  // Credentials come only from our scoped helpers (credentials.ts, through GIT_CONFIG_COUNT,
+  // which also empties the helper list first: see run()). No askpass program (a global
+  // core.askPass) may answer a prompt the scoped helpers left unanswered. `credential.helper=`
+  // must not be given here: git reads -c after GIT_CONFIG_COUNT, so it would drop our helpers.
+  'core.askPass=',
   // A detached auto-gc would outlive the command, hold locks and escape the deadline.
   'gc.autoDetach=false',
   'maintenance.auto=false',
@@ -36,11 +39,11 @@ const protocolConfig = (allowFile: boolean) => [
 const ALLOWED_ENV = [
   'GIT_TERMINAL_PROMPT',
   'GIT_SSH_COMMAND',
-  'GIT_ASKPASS',
   'GIT_AUTOSYNC_DEADLINE_S',
-  'GIT_AUTOSYNC_USERNAME_FILE',
-  'GIT_AUTOSYNC_PASSWORD_FILE',
   'GIT_CEILING_DIRECTORIES',
+  // The scoped credential helpers (credentials.ts): a reset plus at most 65 scopes.
+  'GIT_CONFIG_COUNT',
+  ...Array.from({ length: 66 }, (_, i) => [`GIT_CONFIG_KEY_${i}`, `GIT_CONFIG_VALUE_${i}`]).flat(),
   // Only for a shared object store, named by us (see GitRunner's `gitDir`).
   'GIT_DIR',
 ];
@@ -96,6 +99,8 @@ export class GitRunner {
         allowUnsafeCredentialHelper: true,
         allowUnsafeSshCommand: true,
         allowUnsafeAskPass: true,
+        // Our scoped credential helpers travel as GIT_CONFIG_COUNT/KEY/VALUE (credentials.ts).
+        allowUnsafeConfigEnvCount: true,
         // Only ever an empty --template (init without sample hooks).
         allowUnsafeTemplateDir: true,
       },
@@ -120,6 +125,8 @@ export class GitRunner {
       GIT_AUTOSYNC_DEADLINE_S: (options.timeoutMs / 1000).toFixed(3),
     };
     if (this.gitDir !== undefined) env.GIT_DIR = this.gitDir;
+    // Without credentials: still no helper from system or global config may answer or store.
+    if (env.GIT_CONFIG_COUNT === undefined) Object.assign(env, { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'credential.helper', GIT_CONFIG_VALUE_0: '' });
     const started = Date.now();
     try {
       return await this.git.env(env).raw(args);

@@ -8,6 +8,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { scopeMatches } from '../shared/credential-scope.js';
 
 export type ProbeResult = { refs: Map<string, string> } | { unknown: string };
 
@@ -15,7 +16,8 @@ export interface ProbeTarget {
   url: string;
   /** Ref prefixes to list, as ls-remote patterns (full names or HEAD). */
   prefixes: string[];
-  auth: { username: string; password: string } | null;
+  /** Sent only to URLs inside `scope` (the credential's own, see shared/credential-scope.ts). */
+  auth: { username: string; password: string; scope: string } | null;
   timeoutMs: number;
 }
 
@@ -172,7 +174,9 @@ export class HttpProber {
   async probe(target: ProbeTarget): Promise<ProbeResult> {
     const base = target.url.replace(/\/+$/, '');
     const headers: Record<string, string> = { 'Git-Protocol': 'version=2', 'User-Agent': 'git/2 (git-autosync)' };
-    if (target.auth !== null) headers.Authorization = `Basic ${Buffer.from(`${target.auth.username}:${target.auth.password}`).toString('base64')}`;
+    // Never a credential outside its scope. Redirects are not followed here at all (a 30x answers
+    // "unknown" and git asks instead, under git's own rules), so this header goes nowhere else.
+    if (target.auth !== null && scopeMatches(target.auth.scope, base)) headers.Authorization = `Basic ${Buffer.from(`${target.auth.username}:${target.auth.password}`).toString('base64')}`;
     const adv = await this.request('GET', `${base}/info/refs?service=git-upload-pack`, headers, null, target.timeoutMs);
     if ('unknown' in adv) return adv;
     if (!/^application\/x-git-upload-pack-advertisement/.test(adv.contentType)) return { unknown: `not a smart HTTP server (${adv.contentType})` };

@@ -4,6 +4,7 @@
 import { basename, isAbsolute, normalize } from 'node:path';
 import { isInside } from './paths.js';
 import { z } from 'zod';
+import { credentialScope, type ScopedCredential } from './credential-scope.js';
 import { checkGitConfig, checkRefName, checkRemoteUrl, isFullSha, SSH_HOST_PATTERN, type Transport } from './ref-and-url.js';
 
 // C0 and C1 control characters (C1 includes U+0085, a line break to some readers).
@@ -138,7 +139,7 @@ export const listingEntrySchema = z
     sshKeyFile: absolutePath('sshKeyFile').optional().describe('File holding the ssh private key (a mounted secret).'),
     knownHostsFile: absolutePath('knownHostsFile').optional().describe('known_hosts file; host keys are checked strictly.'),
     usernameFile: absolutePath('usernameFile').optional().describe('File holding the http(s) user name.'),
-    passwordFile: absolutePath('passwordFile').optional().describe('File holding the http(s) password or token.'),
+    passwordFile: absolutePath('passwordFile').optional().describe('File holding the http(s) password or token, given to git only for the origin of "repo".'),
     githubApp: z
       .strictObject({
         appId: z.union([z.number().int().positive(), z.string().regex(/^[1-9][0-9]{0,19}$/, 'githubApp.appId must be a number')]).optional(),
@@ -165,6 +166,23 @@ export const listingEntrySchema = z
       .max(16)
       .optional()
       .describe('ssh private keys per host [{host, keyFile}] (the repo host, submodule hosts): each key is offered only to its host.'),
+    credentials: z
+      .array(
+        z.strictObject({
+          url: z
+            .string()
+            .superRefine((url, ctx) => {
+              const s = credentialScope(url);
+              if ('reason' in s) ctx.addIssue({ code: 'custom', message: s.reason });
+            })
+            .describe('Scope: scheme, host, port and an optional path prefix, e.g. "https://git.example.com/team/".'),
+          usernameFile: absolutePath('usernameFile'),
+          passwordFile: absolutePath('passwordFile'),
+        }),
+      )
+      .max(32)
+      .optional()
+      .describe('http(s) credentials for other origins or path prefixes (submodules); each is given to git only for URLs in its scope, the most specific scope wins.'),
   })
   .superRefine((entry, ctx) => {
     if (entry.branch !== undefined && entry.ref !== undefined && entry.branch !== entry.ref) {
@@ -222,6 +240,8 @@ export interface AgentDefaults {
   depth: number;
   /** When set, every path must lie inside it. */
   syncRoot?: string | undefined;
+  /** CREDENTIALS_FILE: daemon-wide scoped credentials, read by the agents on every attempt. */
+  credentialsFile?: string | undefined;
 }
 
 export const DEFAULTS: AgentDefaults = {
@@ -276,7 +296,11 @@ export interface ResolvedEntry {
     askpassUrl?: string | undefined;
     /** ssh keys per host, written into a private ssh config (see repo-agent/ssh-config.ts). */
     sshKeys?: Array<{ host: string; keyFile: string }> | undefined;
+    /** The listing's `credentials`, scopes normalised (shared/credential-scope.ts). */
+    scoped: ScopedCredential[];
   };
+  /** CREDENTIALS_FILE, read by the agent on every attempt (credentials for every entry of an origin). */
+  credentialsFile: string | undefined;
   /** The object store this entry shares with others of the same remote (set by the supervisor). */
   store: SharedStore | null;
 }
@@ -409,7 +433,13 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
         },
         askpassUrl: e.askpassUrl,
         sshKeys: e.sshKeys,
+        scoped: (e.credentials ?? []).map((c) => {
+          const scope = credentialScope(c.url);
+          if ('reason' in scope) throw new Error('unreachable: credentials[].url was validated by the schema');
+          return { url: scope.scope, usernameFile: c.usernameFile, passwordFile: c.passwordFile };
+        }),
       },
+      credentialsFile: defaults.credentialsFile,
       store: null,
     },
   };

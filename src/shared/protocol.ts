@@ -1,6 +1,7 @@
 // Every message between the supervisor and a repo agent: one discriminated union per direction.
 // The agent opens with `hello` carrying PROTOCOL_VERSION; a mismatch is treated like a crash.
 
+import { parseCredentialList } from './credential-scope.js';
 import { SYNC_ERROR_KINDS, type SyncErrorKind } from './errors.js';
 import type { ResolvedEntry } from './listing-schema.js';
 import { LOG_LEVELS, type LogFields, type LogLevel } from './logger.js';
@@ -160,6 +161,12 @@ function isStore(v: unknown, path: unknown): boolean {
   return rest !== null && rest.startsWith(`${STORES_DIR}/`) && /^[A-Za-z0-9._-]+\.git$/.test(rest.slice(STORES_DIR.length + 1)) && !rest.includes('..') && !('reason' in checkRemoteUrl(v.url));
 }
 
+/** The listing's scoped credentials, checked again as the schema did, with scopes already normalised. */
+function isScopedList(v: unknown): boolean {
+  const parsed = parseCredentialList(v, 'credentials');
+  return 'list' in parsed && parsed.list.every((c, i) => c.url === (v as Array<{ url: unknown }>)[i]!.url);
+}
+
 const isOptStr = (v: unknown): v is string | undefined => v === undefined || isStr(v);
 const isPosInt = (v: unknown): v is number => isNum(v) && Number.isInteger(v) && v >= 0;
 
@@ -226,6 +233,9 @@ export function parseResolvedEntry(raw: unknown): ResolvedEntry | null {
     (c.githubApp === undefined || isGithubApp(c.githubApp)) &&
     (c.askpassUrl === undefined || (isStr(c.askpassUrl) && /^https?:\/\/[^\s@]+$/i.test(c.askpassUrl))) &&
     (c.sshKeys === undefined || (Array.isArray(c.sshKeys) && c.sshKeys.every((k) => isObject(k) && isStr(k.host) && SSH_HOST_PATTERN.test(k.host) && isStr(k.keyFile) && k.keyFile.startsWith('/') && !k.keyFile.includes("'")))) &&
+    isScopedList(c.scoped) &&
+    isOptStr(e.credentialsFile) &&
+    (e.credentialsFile === undefined || e.credentialsFile.startsWith('/')) &&
     (e.store === null || isStore(e.store, e.path));
   return ok ? (raw as unknown as ResolvedEntry) : null;
 }

@@ -31,6 +31,7 @@ export const SETTINGS: readonly Setting[] = [
   { variable: 'WEBHOOK_SECRET_FILE', type: 'path', default: undefined, description: 'file with the push-webhook secret; enables `/webhook/*`' },
   { variable: 'SYNC_TOKEN_FILE', type: 'path', default: undefined, description: 'file with the bearer token; enables `POST /sync/{name}`' },
   { variable: 'SYNC_ON_SIGNAL', type: 'signal', default: undefined, description: 'another signal (e.g. `SIGUSR1`) that, like `SIGHUP`, syncs every entry now' },
+  { variable: 'CREDENTIALS_FILE', type: 'path', default: undefined, description: 'JSON file `[{url, usernameFile, passwordFile}]`: http(s) credentials for every entry whose URLs (submodules included) fall in a `url` scope; re-read on every attempt' },
   { variable: 'SHARED_STORES', type: 'boolean', default: 'true', description: 'entries of one remote in one folder share an object store; `false` gives each entry its own' },
   { variable: 'LOG_FORMAT', type: 'enum', default: 'json', values: ['json', 'text'], description: '`json` lines, or `text` for a terminal' },
   { variable: 'LOG_LEVEL', type: 'enum', default: 'info', values: ['error', 'warn', 'info', 'debug'], description: 'one of `error`, `warn`, `info`, `debug`' },

@@ -86,7 +86,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): SupervisorConfig {
   const logFormat = oneOf(env, 'LOG_FORMAT') as 'json' | 'text';
   return {
     listingPath: isAbsolute(listing) ? listing : resolve(listing),
-    defaults: defaultsFromEnv(env),
+    // Read by each agent on every attempt (repo-agent/credentials.ts), so an edit applies at once.
+    defaults: { ...defaultsFromEnv(env), credentialsFile: secretFile(env, 'CREDENTIALS_FILE') },
     prune: bool(env, 'PRUNE'),
     oneTime: bool(env, 'ONE_TIME'),
     http: httpBind(env),

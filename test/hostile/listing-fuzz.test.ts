@@ -52,7 +52,9 @@ function unsafe(e: ResolvedEntry, defaults: AgentDefaults): string | null {
   for (const d of e.sparse ?? []) {
     if (d.startsWith('-') || d.startsWith('/') || d.split('/').some((s) => s === '..' || s === '.' || s === '') || C0_OR_DEL.test(d)) return `sparse ${JSON.stringify(d)}`;
   }
-  const files = { ...e.credentials, touchFile: e.hooks.touchFile };
+  const { scoped, githubApp: _app, askpassUrl: _url, sshKeys: _keys, ...credentialFiles } = e.credentials;
+  const files: Record<string, string | undefined> = { ...credentialFiles, touchFile: e.hooks.touchFile };
+  scoped.forEach((c, i) => Object.assign(files, { [`credentials[${i}].usernameFile`]: c.usernameFile, [`credentials[${i}].passwordFile`]: c.passwordFile }));
   for (const [k, f] of Object.entries(files)) {
     if (typeof f === 'string' && pathProblem(f) !== null) return `${k} ${JSON.stringify(f)}: ${pathProblem(f)}`;
   }

@@ -49,11 +49,11 @@ test('the http probe answers what git ls-remote answers, with basic auth; a wron
   const http = await startHttpGitServer(t, serveRoot);
   const prober = new HttpProber(false);
   t.after(() => prober.close());
-  const result = await prober.probe({ url: http.url('r'), prefixes: ['refs/heads/main', 'HEAD'], auth: { username: http.username, password: http.password }, timeoutMs: 5000 });
+  const result = await prober.probe({ url: http.url('r'), prefixes: ['refs/heads/main', 'HEAD'], auth: { username: http.username, password: http.password, scope: `http://127.0.0.1:${http.port}/` }, timeoutMs: 5000 });
   assert.ok('refs' in result, JSON.stringify(result));
   assert.equal(result.refs.get('refs/heads/main'), main);
   assert.equal(result.refs.get('HEAD'), main);
-  const wrong = await prober.probe({ url: http.url('r'), prefixes: ['refs/heads/main'], auth: { username: http.username, password: 'nope' }, timeoutMs: 5000 });
+  const wrong = await prober.probe({ url: http.url('r'), prefixes: ['refs/heads/main'], auth: { username: http.username, password: 'nope', scope: `http://127.0.0.1:${http.port}/` }, timeoutMs: 5000 });
   assert.deepEqual(wrong, { unknown: 'HTTP 401' });
   void root;
 });

@@ -13,13 +13,30 @@ export interface HttpGitServer extends GitServer {
   readonly password: string;
   /** Requests seen so far, including the ones refused for missing credentials. */
   requests: number;
+  /** Every Authorization header sent to this server, in order (requests without one are left out). */
+  readonly authorizations: string[];
+}
+
+export interface HttpGitServerOptions {
+  username?: string;
+  password?: string;
+  /**
+   * Answer every request with a 302 to the same path under this base URL (another server): with
+   * `afterAuth`, only requests that carry this server's own credentials are redirected.
+   */
+  redirect?: { to: string; afterAuth?: boolean; status?: number };
+  /** A renamed project: requests under `/<from>` are answered 301 to the same path under `/<to>`. */
+  rename?: { from: string; to: string };
+  /** A server that echoes the Authorization header back in its error line (a quirky proxy). */
+  echoAuthInError?: boolean;
+  /** Decides instead of the fixed user name and password (a token that changes, say). */
+  authorize?: (authorization: string | undefined) => boolean;
 }
 
 export async function startHttpGitServer(
   t: Cleanup,
   serveRoot: string,
-  /** authorize: decides instead of the fixed user name and password (a token that changes, say). */
-  opts: { username?: string; password?: string; authorize?: (authorization: string | undefined) => boolean } = {},
+  opts: HttpGitServerOptions = {},
 ): Promise<HttpGitServer> {
   const username = opts.username ?? 'autosync';
   const password = opts.password ?? `pw-${randomBytes(8).toString('hex')}`;
@@ -29,6 +46,27 @@ export async function startHttpGitServer(
 
   const server = createServer((req, res) => {
     state.requests++;
+    if (req.headers.authorization !== undefined) state.authorizations.push(req.headers.authorization);
+    if (opts.redirect !== undefined && (opts.redirect.afterAuth !== true || req.headers.authorization === expectedAuth)) {
+      res.writeHead(opts.redirect.status ?? 302, { Location: `${opts.redirect.to.replace(/\/+$/, '')}${req.url ?? '/'}` });
+      res.end();
+      req.resume();
+      return;
+    }
+    if (opts.rename !== undefined && (req.url ?? '').startsWith(`/${opts.rename.from}`)) {
+      res.writeHead(301, { Location: `/${opts.rename.to}${(req.url ?? '').slice(opts.rename.from.length + 1)}` });
+      res.end();
+      req.resume();
+      return;
+    }
+    if (opts.echoAuthInError === true && req.headers.authorization !== undefined) {
+      // A smart-HTTP error line, which git prints as "remote error: …".
+      const line = `ERR access denied for ${req.headers.authorization}\n`;
+      res.writeHead(200, { 'Content-Type': 'application/x-git-upload-pack-advertisement' });
+      res.end(`${(line.length + 4).toString(16).padStart(4, '0')}${line}`);
+      req.resume();
+      return;
+    }
     const allowed = opts.authorize !== undefined ? opts.authorize(req.headers.authorization) : req.headers.authorization === expectedAuth;
     if (!allowed) {
       res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"', 'Content-Type': 'text/plain' });
@@ -62,6 +100,7 @@ export async function startHttpGitServer(
     username,
     password,
     requests: 0,
+    authorizations: [],
     url: (repoName) => `http://127.0.0.1:${port}/${repoName}.git`,
     stop,
   };
