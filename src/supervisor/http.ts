@@ -96,7 +96,9 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
           const s = byName(name);
           if (s === undefined) return json(res, 404, { error: `no entry named "${name}"` });
           const reason = notReadyReason(s, Date.now());
-          json(res, reason === null ? 200 : 503, reason === null ? { status: 'ready' } : { status: 'not ready', reason });
+          // A refused entry kept on its last good definition says so, ready or not.
+          const invalid = s.invalid === null ? {} : { invalid: s.invalid };
+          json(res, reason === null ? 200 : 503, reason === null ? { status: 'ready', ...invalid } : { status: 'not ready', reason, ...invalid });
         },
       },
     },

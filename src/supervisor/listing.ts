@@ -24,6 +24,18 @@ export interface Listing {
   errors: EntryError[];
   /** Entries refused (one per entry, however many faults each has: `errors` lists every fault). */
   invalidEntries: number;
+  /** One record per refused entry: who it seems to be (to keep its running agent) and why. */
+  refused: RefusedEntry[];
+}
+
+export interface RefusedEntry {
+  index: number;
+  /** The entry's name as far as it can be told (its `name`, or the last segment of `path`). */
+  name: string | undefined;
+  /** Its `path`, when that is a string. */
+  path: string | undefined;
+  /** Every fault, joined: one line per entry. */
+  message: string;
 }
 
 export interface ListingOptions {
@@ -97,7 +109,41 @@ export function validateListing(data: unknown, defaults: AgentDefaults, file = '
     // Joining or leaving a store changes where the agent fetches: it restarts.
     d.fingerprint = JSON.stringify([d.raw, store.dir]);
   });
-  return { entries, errors, invalidEntries: new Set(errors.map((e) => e.index)).size };
+  const refused = new Map<number, RefusedEntry>();
+  for (const e of errors) {
+    const r = refused.get(e.index);
+    if (r !== undefined) {
+      r.message = `${r.message}; ${e.message}`;
+      continue;
+    }
+    const raw = data[e.index] as { path?: unknown } | null;
+    const path = typeof raw === 'object' && raw !== null && typeof raw.path === 'string' ? raw.path : undefined;
+    refused.set(e.index, { index: e.index, name: e.entryName, path, message: e.message });
+  }
+  return { entries, errors, invalidEntries: refused.size, refused: [...refused.values()] };
+}
+
+/**
+ * Running entries that the new listing refuses (a typo, a bad value) keep running on their last
+ * good definition: a refused entry is not a removed one, and must never be stopped, let alone
+ * pruned (#12). An entry is the same when its name, or else its path, is. Only when a valid entry
+ * now claims its name or path does the valid one win (the old agent stops, unpruned).
+ */
+export function keepRefused<R extends { name: string; desired: DesiredEntry }>(
+  listing: Pick<Listing, 'entries' | 'refused'>,
+  running: readonly R[],
+): { kept: Array<{ agent: R; refusal: RefusedEntry }>; displaced: R[] } {
+  const kept: Array<{ agent: R; refusal: RefusedEntry }> = [];
+  const displaced: R[] = [];
+  for (const agent of running) {
+    const path = agent.desired.entry.path;
+    if (listing.entries.some((d) => d.entry.name === agent.name)) continue;
+    const refusal = listing.refused.find((r) => r.name === agent.name) ?? listing.refused.find((r) => r.path === path);
+    if (refusal === undefined) continue;
+    if (listing.entries.some((d) => d.entry.path === path || nested(d.entry.path, path))) displaced.push(agent);
+    else kept.push({ agent, refusal });
+  }
+  return { kept, displaced };
 }
 
 function nested(a: string, b: string): boolean {

@@ -10,11 +10,11 @@ import type { Log } from '../shared/logger.js';
 import type { AgentMessage } from '../shared/protocol.js';
 import { loadConfig, type SupervisorConfig } from './config.js';
 import { createOperationsServer } from './http.js';
-import { ListingError, readListing, type DesiredEntry } from './listing.js';
+import { keepRefused, ListingError, readListing, type DesiredEntry } from './listing.js';
 import { Metrics } from './metrics.js';
 import { pruneEntry } from './prune.js';
 import { reconcile } from './reconcile.js';
-import { applyAgentMessage, initialStatus, type RepoStatus } from './status.js';
+import { applyAgentMessage, initialStatus, refusedStatus, type RepoStatus } from './status.js';
 import { DEFAULT_POLICY, SupervisedAgent, type LifecycleEvent } from './supervision.js';
 import { Triggers } from './triggers.js';
 import { watchListing } from './watch.js';
@@ -23,6 +23,10 @@ export class Supervisor {
   readonly agents = new Map<string, SupervisedAgent>();
   readonly metrics = new Metrics();
   private readonly status = new Map<string, RepoStatus>();
+  /** Refused entries no agent runs (never valid), shown in /status as `invalid`. */
+  private refused = new Map<string, RepoStatus>();
+  /** What was last logged about each refused entry: a re-read logs only what changed. */
+  private loggedRefusals = new Map<string, string>();
   private lastListingHash: string | null = null;
   /** A listing has been read and applied at least once. */
   listingLoaded = false;
@@ -35,7 +39,7 @@ export class Supervisor {
   ) {}
 
   statuses(): RepoStatus[] {
-    return [...this.status.values()];
+    return [...this.status.values(), ...this.refused.values()];
   }
 
   private onAgentMessage(agent: SupervisedAgent, message: AgentMessage): void {
@@ -78,18 +82,43 @@ export class Supervisor {
     // The periodic re-read and duplicate watcher events land here: same bytes, nothing to do.
     if (hash !== null && hash === this.lastListingHash) return;
     let desired: DesiredEntry[];
+    let noPrune = new Set<string>();
     try {
       const listing = await readListing(this.config.listingPath, this.config.defaults, {
         sharedStores: this.config.sharedStores,
         running: (e) => this.agents.get(e.name)?.desired.entry.path === e.path,
       });
-      // One line per bad entry, however many faults it has.
-      const byIndex = new Map<number, string[]>();
-      for (const e of listing.errors) byIndex.set(e.index, [...(byIndex.get(e.index) ?? []), e.message]);
-      for (const [index, messages] of byIndex) {
-        this.log.error('invalid listing entry; skipped, the others carry on', { error: messages.join('; '), index });
+      const { kept, displaced } = keepRefused(listing, [...this.agents.values()]);
+      const now = new Date().toISOString();
+      const logged = new Map<string, string>();
+      // One line per bad entry, however many faults it has; a re-read repeats nothing.
+      for (const r of listing.refused) {
+        const key = r.name ?? `#${r.index}`;
+        const keeping = kept.find((k) => k.refusal === r);
+        logged.set(key, r.message);
+        if (this.loggedRefusals.get(key) === r.message) continue;
+        if (keeping !== undefined) {
+          this.log.error('invalid listing entry; its last good definition keeps running', { error: r.message, repo: keeping.agent.name });
+        } else {
+          this.log.error('invalid listing entry; skipped, the others carry on', { error: r.message });
+        }
       }
-      desired = listing.entries;
+      this.loggedRefusals = logged;
+      desired = [...listing.entries, ...kept.map((k) => k.agent.desired)];
+      noPrune = new Set(displaced.map((a) => a.name));
+      for (const [name, s] of this.status) {
+        const k = kept.find((x) => x.agent.name === name);
+        this.status.set(name, { ...s, invalid: k === undefined ? null : { message: k.refusal.message, at: s.invalid?.at ?? now } });
+      }
+      const running = new Set([...listing.entries.map((d) => d.entry.name), ...kept.map((k) => k.agent.name)]);
+      const previous = this.refused;
+      this.refused = new Map();
+      for (const r of listing.refused) {
+        if (kept.some((k) => k.refusal === r)) continue;
+        const st = refusedStatus(r, now);
+        if (running.has(st.name)) continue; // its name is a valid entry's: /status/{name} shows that one
+        this.refused.set(st.name, { ...st, invalid: { message: r.message, at: previous.get(st.name)?.invalid?.at ?? now } });
+      }
       this.metrics.listingEntries.set({ state: 'valid' }, listing.entries.length);
       this.metrics.listingEntries.set({ state: 'invalid' }, listing.invalidEntries);
       this.log.info('listing loaded', { reason, valid: listing.entries.length, invalid: listing.invalidEntries });
@@ -104,10 +133,11 @@ export class Supervisor {
     this.metrics.listingReloads.inc({ result: 'success' });
     this.lastListingHash = hash;
     this.listingLoaded = true;
-    await this.apply(desired);
+    await this.apply(desired, noPrune);
   }
 
-  private async apply(desired: DesiredEntry[]): Promise<void> {
+  /** noPrune: agents stopped because a valid entry took their refused entry's path; never pruned. */
+  private async apply(desired: DesiredEntry[], noPrune: ReadonlySet<string> = new Set()): Promise<void> {
     const running = [...this.agents.values()].map((a) => ({ name: a.name, fingerprint: a.desired.fingerprint }));
     const actions = reconcile(desired, running);
     // Stops and restarts finish before starts: a renamed entry must not have two agents on one path.
@@ -122,7 +152,7 @@ export class Supervisor {
         this.metrics.removeRepo(agent.name);
         if (action.kind === 'stop') {
           this.log.info('entry removed; agent stopped', { repo: agent.name });
-          if (agent.desired.entry.prune ?? this.config.prune) {
+          if (!noPrune.has(agent.name) && (agent.desired.entry.prune ?? this.config.prune)) {
             const removed = await pruneEntry(agent.desired.entry).catch((err: unknown) => {
               this.log.error('prune failed', { repo: agent.name, error: (err as Error).message });
               return [];

@@ -5,7 +5,8 @@ import type { ResolvedEntry } from '../shared/listing-schema.js';
 import type { AgentMessage, HookName, WireError } from '../shared/protocol.js';
 import { displayUrl } from '../shared/redact.js';
 
-export type RepoState = 'starting' | 'syncing' | 'synced' | 'failing' | 'backoff' | 'stopped';
+/** `invalid`: the listing refuses this entry and no agent runs it (it never had a valid definition). */
+export type RepoState = 'starting' | 'syncing' | 'synced' | 'failing' | 'backoff' | 'stopped' | 'invalid';
 
 export interface RepoStatus {
   name: string;
@@ -33,6 +34,11 @@ export interface RepoStatus {
   vetoedCommit: string | null;
   /** The last run of each hook. */
   hooks: Partial<Record<HookName, { ok: boolean; commit: string; at: string; message: string }>>;
+  /**
+   * The listing refuses this entry now (since `at`): it keeps running on its last good
+   * definition, or, never valid, is not run at all (state `invalid`).
+   */
+  invalid: { message: string; at: string } | null;
 }
 
 export function initialStatus(entry: ResolvedEntry): RepoStatus {
@@ -56,6 +62,16 @@ export function initialStatus(entry: ResolvedEntry): RepoStatus {
     keptCommits: [],
     vetoedCommit: null,
     hooks: {},
+    invalid: null,
+  };
+}
+
+/** A refused entry that no agent runs, as /status shows it: it holds no readiness back. */
+export function refusedStatus(refusal: { index: number; name: string | undefined; path: string | undefined; message: string }, since: string): RepoStatus {
+  return {
+    ...initialStatus({ name: refusal.name ?? `(entry #${refusal.index + 1})`, path: refusal.path ?? '', repo: '', ref: null, required: false, maxStalenessMs: null } as ResolvedEntry),
+    state: 'invalid',
+    invalid: { message: refusal.message, at: since },
   };
 }
 
@@ -110,6 +126,7 @@ export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): 
 
 /** Why an entry holds readiness back, or null when it does not. */
 export function notReadyReason(s: RepoStatus, now: number): string | null {
+  if (s.state === 'invalid' && s.invalid !== null) return `invalid listing entry: ${s.invalid.message}`;
   if (s.publishedCommit === null) return s.lastError === null ? 'not published yet' : `not published yet: ${s.lastError.kind}: ${s.lastError.message}`;
   if (s.maxStalenessMs !== null) {
     const last = s.lastSuccessAt === null ? null : Date.parse(s.lastSuccessAt);
