@@ -1,7 +1,8 @@
 // Reads and validates the listing: every entry on its own, so one bad entry is reported and
 // skipped while the others run; then the checks that need all entries (duplicates, nesting).
 
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { isInside } from '../shared/paths.js';
 import { findJsonFault } from './json-position.js';
 import { assignStores } from './stores.js';
@@ -49,16 +50,45 @@ export class ListingError extends Error {
   override readonly name = 'ListingError';
 }
 
-export async function readListing(file: string, defaults: AgentDefaults, options: ListingOptions = {}): Promise<Listing> {
-  let text: string;
+/**
+ * The listing's bytes, read once per reload. Opened non-blocking and checked on the handle: a
+ * FIFO (or a device) swapped in for the listing used to block open() forever, hanging every
+ * later reload and the shutdown behind it (#12). Only a regular file is read, at most
+ * MAX_LISTING_BYTES + 1 bytes of it.
+ */
+export async function readListingText(file: string): Promise<string> {
+  let handle: FileHandle;
   try {
-    const buf = await readFile(file);
-    if (buf.length > MAX_LISTING_BYTES) throw new ListingError(`listing ${file}: larger than ${MAX_LISTING_BYTES} bytes`);
-    text = buf.toString('utf8');
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    throw new ListingError(`listing ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new ListingError(`listing ${file}: is not a regular file (a FIFO, device or folder); keeping the last good listing`);
+    if (info.size > MAX_LISTING_BYTES) throw new ListingError(`listing ${file}: larger than ${MAX_LISTING_BYTES} bytes`);
+    const buf = Buffer.alloc(MAX_LISTING_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, length, buf.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > MAX_LISTING_BYTES) throw new ListingError(`listing ${file}: larger than ${MAX_LISTING_BYTES} bytes`);
+    }
+    return buf.subarray(0, length).toString('utf8');
   } catch (err) {
     if (err instanceof ListingError) throw err;
     throw new ListingError(`listing ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  } finally {
+    await handle.close().catch(() => undefined);
   }
+}
+
+export async function readListing(file: string, defaults: AgentDefaults, options: ListingOptions = {}): Promise<Listing> {
+  return parseListing(await readListingText(file), defaults, file, options);
+}
+
+export function parseListing(text: string, defaults: AgentDefaults, file: string, options: ListingOptions = {}): Listing {
   let data: unknown;
   try {
     data = JSON.parse(text);

@@ -2,7 +2,6 @@
 // → report. A broken listing keeps the last good one running; a bad entry never stops the others.
 
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../shared/env-defaults.js';
 import { createLogger } from '../shared/log.js';
 import { runtimeDir } from '../shared/runtime-dir.js';
@@ -10,7 +9,7 @@ import type { Log } from '../shared/logger.js';
 import type { AgentMessage } from '../shared/protocol.js';
 import { loadConfig, type SupervisorConfig } from './config.js';
 import { createOperationsServer } from './http.js';
-import { keepRefused, ListingError, readListing, type DesiredEntry } from './listing.js';
+import { keepRefused, ListingError, parseListing, readListingText, type DesiredEntry } from './listing.js';
 import { Metrics } from './metrics.js';
 import { pruneEntry } from './prune.js';
 import { reconcile } from './reconcile.js';
@@ -77,14 +76,23 @@ export class Supervisor {
 
   private async reloadNow(reason: string): Promise<void> {
     if (this.stopping) return;
-    const text = await readFile(this.config.listingPath).catch(() => null);
+    // Read once: the hash and the parse see the same bytes.
+    let text: string | null = null;
+    let readError: ListingError | null = null;
+    try {
+      text = await readListingText(this.config.listingPath);
+    } catch (err) {
+      if (!(err instanceof ListingError)) throw err;
+      readError = err;
+    }
     const hash = text === null ? null : createHash('sha256').update(text).digest('hex');
     // The periodic re-read and duplicate watcher events land here: same bytes, nothing to do.
     if (hash !== null && hash === this.lastListingHash) return;
     let desired: DesiredEntry[];
     let noPrune = new Set<string>();
     try {
-      const listing = await readListing(this.config.listingPath, this.config.defaults, {
+      if (readError !== null || text === null) throw readError ?? new ListingError(`listing ${this.config.listingPath}: cannot be read`);
+      const listing = parseListing(text, this.config.defaults, this.config.listingPath, {
         sharedStores: this.config.sharedStores,
         running: (e) => this.agents.get(e.name)?.desired.entry.path === e.path,
       });
@@ -98,9 +106,9 @@ export class Supervisor {
         logged.set(key, r.message);
         if (this.loggedRefusals.get(key) === r.message) continue;
         if (keeping !== undefined) {
-          this.log.error('invalid listing entry; its last good definition keeps running', { error: r.message, repo: keeping.agent.name });
+          this.log.error('invalid listing entry; its last good definition keeps running', { error: r.message, index: r.index, repo: keeping.agent.name });
         } else {
-          this.log.error('invalid listing entry; skipped, the others carry on', { error: r.message });
+          this.log.error('invalid listing entry; skipped, the others carry on', { error: r.message, index: r.index });
         }
       }
       this.loggedRefusals = logged;

@@ -141,7 +141,9 @@ test('duplicate JSON keys: the later value wins (JSON.parse), for better and for
   assert.match(String(refused.error), /^listing entry 2 \("c"\): "repo" /);
   const status = JSON.parse((await rawRequest(base, { path: '/status/a' })).body) as { ref: string };
   assert.equal(status.ref, 'other');
-  assert.equal((await rawRequest(base, { path: '/status/c' })).status, 404);
+  const c = await rawRequest(base, { path: '/status/c' });
+  assert.equal(c.status, 200);
+  assert.equal((JSON.parse(c.body) as { state: string }).state, 'invalid', 'the refused entry is listed as invalid, and runs nothing');
   assert.equal(existsSync('/tmp/pwned'), false);
 });
 
@@ -201,8 +203,10 @@ test('2,000 entries, all but 2 invalid: one line per bad entry, the daemon answe
   const metrics = parseMetrics((await rawRequest(base, { path: '/metrics' })).body);
   assert.equal(sampleValue(metrics, 'git_autosync_listing_entries', { state: 'invalid' }), total - 2);
   assert.equal(sampleValue(metrics, 'git_autosync_listing_entries', { state: 'valid' }), 2);
-  const statuses = JSON.parse((await rawRequest(base, { path: '/status' })).body) as Array<{ name: string }>;
-  assert.deepEqual(statuses.map((s) => s.name).sort(), ['good-a', 'good-b']);
+  const statuses = JSON.parse((await rawRequest(base, { path: '/status' })).body) as Array<{ name: string; state: string }>;
+  // The refused entries are listed too, as invalid (#12): only the two good ones run.
+  assert.deepEqual(statuses.filter((s) => s.state !== 'invalid').map((s) => s.name).sort(), ['good-a', 'good-b']);
+  assert.equal(statuses.filter((s) => s.state === 'invalid').length, total - 2);
   assert.equal(existsSync('/tmp/pwned'), false);
 });
 
