@@ -172,7 +172,7 @@ const SUMMARY_MAX = 500;
 const SAYS_WHAT_FAILED = /^(?:remote: )?(?:fatal|error):/i;
 
 /**
- * git's stderr in one line: the lines that say what failed (`fatal:`/`error:`, in order) first,
+ * git's stderr in one line: lines naming a known cause, then those that say what failed (`fatal:`/`error:`), in order,
  * then the rest, cut at SUMMARY_MAX. Keeping only the last lines lost the cause: an index.lock
  * left behind ends in "…are terminated then try again", the lock's path three lines up.
  */
@@ -180,9 +180,14 @@ export function lastLines(stderr: string): string {
   const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('hint:'));
   const useful = lines.filter((l) => !BOILERPLATE.test(l));
   const kept = useful.length > 0 ? useful : lines;
-  const failed = kept.filter((l) => SAYS_WHAT_FAILED.test(l));
-  // Without a fatal/error line, the end of the output is what matters most.
-  const ordered = failed.length > 0 ? [...failed, ...kept.filter((l) => !SAYS_WHAT_FAILED.test(l))] : kept.slice(-3);
+  // A submodule's failure repeats its "clone … failed" line; once is enough.
+  const unique = [...new Set(kept)];
+  // A line naming a known cause ("Permission denied (publickey)") beats git's own fatal line
+  // about it ("clone of … failed"), which beats the rest.
+  const rank = (l: string) => (PATTERNS.some(([re]) => re.test(l)) ? 0 : SAYS_WHAT_FAILED.test(l) ? 1 : 2);
+  const telling = unique.filter((l) => rank(l) < 2);
+  // Without such a line, the end of the output is what matters most.
+  const ordered = telling.length > 0 ? [...unique].sort((a, b) => rank(a) - rank(b)) : unique.slice(-3);
   const text = ordered.join(' | ') || 'no error output';
   return text.length <= SUMMARY_MAX ? text : `${text.slice(0, SUMMARY_MAX - 1)}…`;
 }

@@ -27,7 +27,7 @@ export const SETTINGS: readonly Setting[] = [
   { variable: 'PRUNE', type: 'boolean', default: 'false', description: "delete a removed entry's tree and state" },
   { variable: 'HTTP_BIND', type: 'host:port', default: '0.0.0.0:8080', description: '`host:port` of the health, metrics and status server' },
   { variable: 'ONE_TIME', type: 'boolean', default: 'false', description: 'sync every entry once and exit (init containers)' },
-  { variable: 'HEARTBEAT_TIMEOUT', type: 'ms', default: '30000', description: 'an agent silent this long (ms) is killed and restarted' },
+  { variable: 'HEARTBEAT_TIMEOUT', type: 'ms', default: '30000', description: 'an agent silent this long (ms) is killed and restarted; also the start-up deadline: an agent that has not said hello this long after it was forked is killed ("did not say hello within N ms of start"). Agents start at most 4 at a time' },
   { variable: 'WEBHOOK_SECRET_FILE', type: 'path', default: undefined, description: 'file with the push-webhook secret; enables `/webhook/*`' },
   { variable: 'SYNC_TOKEN_FILE', type: 'path', default: undefined, description: 'file with the bearer token; enables `POST /sync/{name}`' },
   { variable: 'SYNC_ON_SIGNAL', type: 'signal', default: undefined, description: 'another signal (e.g. `SIGUSR1`) that, like `SIGHUP`, syncs every entry now' },
