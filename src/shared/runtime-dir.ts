@@ -2,7 +2,7 @@
 // tokens, askpass-url answers): on tmpfs when there is one, so a token never reaches a disk, mode
 // 0700 with 0600 files, made by the supervisor and removed when it stops.
 
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,12 +34,51 @@ export function runtimeDir(): string {
   const inherited = process.env[RUNTIME_DIR_ENV];
   if (inherited !== undefined && inherited.startsWith('/')) return inherited;
   if (created === null) {
-    created = mkdtempSync(join(base(), 'git-autosync-'));
+    const dir = base();
+    sweepDead(dir);
+    // Our pid in the name: a successor can tell a dead daemon's folder from a live one's.
+    created = mkdtempSync(join(dir, `git-autosync-${process.pid}-`));
     process.env[RUNTIME_DIR_ENV] = created;
     // However the process ends in an orderly way (SIGTERM, one-time run, an agent alone), it goes.
     process.once('exit', removeRuntimeDir);
   }
   return created;
+}
+
+/**
+ * A daemon killed with SIGKILL cannot remove its folder: the next one started here removes the
+ * folders of daemons that are gone (their pid is not running; ours only, by owner), so tokens do
+ * not pile up in /dev/shm across restarts.
+ */
+function sweepDead(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  const uid = process.getuid?.();
+  for (const name of names) {
+    const m = /^git-autosync-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+    if (m === null || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    const path = join(dir, name);
+    try {
+      const info = lstatSync(path);
+      if (!info.isDirectory() || (uid !== undefined && info.uid !== uid)) continue;
+      rmSync(path, { recursive: true, force: true });
+    } catch {
+      // gone already, or not ours to remove
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Remove the folder this process made (at exit); agents under a supervisor leave it to the supervisor. */
