@@ -111,6 +111,11 @@ export class AgentLoop {
     return this.sync.ownedDirs();
   }
 
+  /** After the sync under way was abandoned and its git killed. */
+  sweepAbandoned(): Promise<void> {
+    return this.sync.sweepAbandonedFetch();
+  }
+
   /** One sync and nothing after it (one-time mode); resolves to the outcome's success. */
   async once(): Promise<boolean> {
     if (!(await this.prepare(false))) {
@@ -227,6 +232,7 @@ function installShutdown(loop: AgentLoop, log: Log, extra: () => void = () => un
         if (how === 'late') {
           log.warn('sync still running at shutdown; abandoning it', { deadlineMs: STOP_DEADLINE_MS });
           await killLeftoverGit(loop.ownedDirs());
+          await loop.sweepAbandoned().catch(() => undefined);
         }
         process.exit(0);
       })

@@ -19,7 +19,7 @@ import type { SyncOutcome } from './outcome.js';
 import { localError, readPublished, swapLink, type PublishedState } from './publish.js';
 import { Remote, type RemoteTarget } from './remote.js';
 import { lockEntry, type EntryLock } from './entry-lock.js';
-import { killLeftoverGit, removeStaleLocks } from './repair.js';
+import { killLeftoverGit, removeFetchLeftovers, removeStaleLocks } from './repair.js';
 import { configBlock, configureRemote, sameRemote, wantedConfig } from './repo-config.js';
 import { Retirement } from './retire.js';
 import { memberRef, StoreAccess } from './shared-store.js';
@@ -90,6 +90,14 @@ export class RepoSync {
     return this.entry.publish === 'symlink' ? [this.layout.stateDir] : [this.layout.path];
   }
 
+  /**
+   * After a sync was abandoned at shutdown (its git killed): give back the space a half-done
+   * fetch took. Only our own repository; a shared store's temp files are cleared under its lock.
+   */
+  async sweepAbandonedFetch(): Promise<void> {
+    if (this.store === null) await removeFetchLeftovers(this.layout.gitDir);
+  }
+
   /** Run `fn` after everything queued before it: syncs and tree removals never overlap. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn, fn);
@@ -109,6 +117,8 @@ export class RepoSync {
       this.entryLock ??= await lockEntry(this.layout, this.entry.publish);
       const killed = await killLeftoverGit(this.ownedDirs());
       if (killed.length > 0) this.log.warn('killed leftover git processes', { pids: killed });
+      // A predecessor killed mid-fetch left its partial objects: give the space back now.
+      if (this.store === null) await removeFetchLeftovers(this.layout.gitDir).catch(() => []);
       // Repairs are best effort: what cannot be fixed here is reported by the sync that trips on it.
       // A shared store's locks may be another agent's: they are cleared under the store lock.
       const locks = this.store !== null ? [] : await removeStaleLocks(this.layout.gitDir).catch((err: unknown) => {
