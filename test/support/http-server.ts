@@ -3,9 +3,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { GitServer } from './git-daemon.js';
 import { fixtureGitEnv, git } from './git-repo.js';
+import { listenOnLoopback } from './loopback-http.js';
 import type { Cleanup } from './tmp.js';
 
 export interface HttpGitServer extends GitServer {
@@ -76,23 +76,9 @@ export async function startHttpGitServer(
     }
     runCgi(backend, serveRoot, username, req, res, cgis);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0 }, () => resolve());
+  const { port, stop } = await listenOnLoopback(t, server, () => {
+    for (const child of cgis) child.kill('SIGKILL');
   });
-  const port = (server.address() as AddressInfo).port;
-
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= new Promise<void>((resolve) => {
-      for (const child of cgis) child.kill('SIGKILL');
-      server.close(() => resolve());
-      // close() alone waits for keep-alive connections git may hold open.
-      server.closeAllConnections();
-    });
-    return stopping;
-  };
-  t.after(stop);
 
   const state: HttpGitServer = {
     port,
