@@ -9,7 +9,7 @@
 
 import { spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +28,7 @@ import { progressPrinter, requireBuilt } from './support/progress.js';
 import { runToCompletion, Scope } from './support/scope.js';
 import { benchEnvironment } from './support/environment.js';
 import { percentile as nearestRank, roundDeep, seededRandom } from './support/stats.js';
-import { childrenOf, privateKb, readMemory as readProcMemory } from './support/proc.js';
+import { agentPids, privateKb, readMemory as readProcMemory } from './support/proc.js';
 import { forEachLimited } from './support/limited.js';
 import { renderTable } from './support/table.js';
 import { readSyncCounts } from './support/counters.js';
@@ -158,19 +158,6 @@ function readMemory(pid: number): Memory | null {
   }
   return { pssKb: m.pssKb, privateKb: privateKb(m) };
 }
-
-/** The supervisor's agent processes: its children running `--agent` (git and hooks run under the agents, not here). */
-function agentPids(supervisor: number): number[] {
-  return childrenOf(supervisor).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--agent');
-    } catch {
-      return false;
-    }
-  });
-}
-
-// ---- the daemon's counters ----------------------------------------------------------------------
 
 // ---- the torn-read checker ----------------------------------------------------------------------
 
