@@ -1,6 +1,7 @@
 // Issue #13 end to end, the daemon as a process: the daemon-wide CREDENTIALS_FILE gives a private
 // repository its credential, which then appears nowhere (logs, /status, /metrics, the agent's
-// argv and environment, .git/config); and a cross-origin submodule fails clearly in /status,
+// argv and environment, .git/config); it goes only to entries in its scope and a rotated
+// password is used without a restart; and a cross-origin submodule fails clearly in /status,
 // naming the origin that had no credential, while that origin is sent nothing.
 
 import assert from 'node:assert/strict';
@@ -112,4 +113,48 @@ test('a submodule on another origin fails the sync clearly: /status names that o
   assert.deepEqual(b.authorizations, [], 'origin B was sent an Authorization header');
   assert.ok(a.authorizations.every((h) => h === basicAuth(a)), 'origin A was sent something other than its own credential');
   assertAbsent('/status/app', JSON.stringify(status), forms(a.username, a.password));
+});
+
+test('a CREDENTIALS_FILE credential goes only to entries in its scope, and a rotated password is used at the next attempt', async (t) => {
+  const root = await makeTempDir(t);
+  const serveRoot = join(root, 'remotes');
+  const inside = await RemoteRepo.create(serveRoot, 'org/site');
+  const insideFirst = await inside.commit({ 'v.txt': 'org\n' });
+  await RemoteRepo.create(serveRoot, 'orgx/site').then((r) => r.commit({ 'v.txt': 'orgx\n' }));
+  let password = 'pw-before-rotation-2718';
+  const user = 'org-bot';
+  const accepted = () => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  const http = await startHttpGitServer(t, serveRoot, { username: user, authorize: (h) => h === accepted() });
+  const usernameFile = join(root, 'org-user');
+  const passwordFile = join(root, 'org-pass');
+  await writeFile(usernameFile, `${user}\n`);
+  await writeFile(passwordFile, `${password}\n`);
+  const credentialsFile = join(root, 'credentials.json');
+  // "/org" is a string-prefix of "/orgx" but not a path-prefix: orgx gets nothing.
+  await writeFile(credentialsFile, JSON.stringify([{ url: `http://127.0.0.1:${http.port}/org`, usernameFile, passwordFile }]));
+  const listing = join(root, 'listing.json');
+  await writeFile(listing, JSON.stringify([
+    { name: 'inside', path: join(root, 'data', 'inside'), repo: http.url('org/site'), branch: 'main' },
+    { name: 'outside', path: join(root, 'data', 'outside'), repo: http.url('orgx/site'), branch: 'main' },
+  ]));
+  const daemon = startDaemon(t, { ...env(listing), CREDENTIALS_FILE: credentialsFile });
+  await daemon.waitForLog(published('inside', insideFirst), 'inside published', 60_000);
+  const failed = await daemon.waitForLog((l) => l.message === 'sync failed' && l.repo === 'outside', 'outside failed', 60_000);
+  assert.equal(failed.kind, 'auth', JSON.stringify(failed));
+  const toOutside = http.seen.filter((r) => r.path.startsWith('/orgx/'));
+  assert.ok(toOutside.length > 0, 'outside never asked the server');
+  assert.deepEqual(toOutside.filter((r) => r.authorization !== undefined), [], 'a request outside the scope carried an Authorization header');
+  const starts = () => daemon.lines.filter((l) => l.message === 'agent process started' && l.repo === 'inside').length;
+  assert.equal(starts(), 1);
+
+  // Rotate: the server takes only the new password from now on, and the file says so.
+  const before = forms(user, password);
+  password = 'pw-after-rotation-3141';
+  await writeFile(passwordFile, `${password}\n`);
+  const next = await inside.commit({ 'v.txt': 'org 2\n' });
+  await daemon.waitForLog(published('inside', next), 'inside published with the rotated password', 60_000);
+  assert.equal(starts(), 1, 'the agent was restarted to pick up the new password');
+  assert.ok(http.authorizations.includes(accepted()), 'the rotated password was never sent');
+  assert.equal(await daemon.stop(), 0);
+  assertAbsent('the daemon\'s output', daemon.output(), [...before, ...forms(user, password)]);
 });

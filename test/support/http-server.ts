@@ -15,6 +15,8 @@ export interface HttpGitServer extends GitServer {
   requests: number;
   /** Every Authorization header sent to this server, in order (requests without one are left out). */
   readonly authorizations: string[];
+  /** Every request's path and Authorization header (undefined: none), in order. */
+  readonly seen: Array<{ path: string; authorization: string | undefined }>;
 }
 
 export interface HttpGitServerOptions {
@@ -47,6 +49,7 @@ export async function startHttpGitServer(
   const server = createServer((req, res) => {
     state.requests++;
     if (req.headers.authorization !== undefined) state.authorizations.push(req.headers.authorization);
+    state.seen.push({ path: req.url ?? '/', authorization: req.headers.authorization });
     if (opts.redirect !== undefined && (opts.redirect.afterAuth !== true || req.headers.authorization === expectedAuth)) {
       res.writeHead(opts.redirect.status ?? 302, { Location: `${opts.redirect.to.replace(/\/+$/, '')}${req.url ?? '/'}` });
       res.end();
@@ -87,6 +90,7 @@ export async function startHttpGitServer(
     password,
     requests: 0,
     authorizations: [],
+    seen: [],
     url: (repoName) => `http://127.0.0.1:${port}/${repoName}.git`,
     stop,
   };
