@@ -27,6 +27,8 @@ import { benchEnvironment } from './support/environment.js';
 import { roundDeep } from './support/stats.js';
 import { childrenOf, clockTicksPerSecond, readCpuTicks, readMemory } from './support/proc.js';
 import { readSyncCounts, type SyncCounts } from './support/counters.js';
+import { forEachLimited } from './support/limited.js';
+import { renderTable } from './support/table.js';
 
 const TARGETS = {
   /** Supervisor + N idle agents, PSS: 1.2 GB, as 1200 MB of 2^20 bytes, the unit every memory figure here is printed in. */
@@ -183,15 +185,6 @@ function sumMemory(pids: readonly number[]): MemorySum {
 // ---- fixtures -----------------------------------------------------------------------------------
 
 const repoName = (i: number) => `repo-${String(i).padStart(4, '0')}`;
-
-/** Runs `fn` over 0..count-1 with at most `limit` calls in flight. */
-async function forEachLimited(count: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < count; i = next++) await fn(i);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
-}
 
 /** N small repos, one commit of a few files each, under the folder git daemon serves. */
 async function createRepos(serveRoot: string, count: number): Promise<string[]> {
@@ -492,12 +485,6 @@ interface Row {
   target: string;
   /** null: reported for information, no target. */
   pass: boolean | null;
-}
-
-function renderTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ').trimEnd();
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('-+-'), ...rows.map(line)].join('\n');
 }
 
 const mb = (kb: number) => kb / 1024;

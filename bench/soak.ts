@@ -9,7 +9,7 @@
 
 import { spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -27,8 +27,10 @@ import { makeTempDir, waitFor, type Cleanup } from '../test/support/tmp.js';
 import { progressPrinter, requireBuilt } from './support/progress.js';
 import { runToCompletion, Scope } from './support/scope.js';
 import { benchEnvironment } from './support/environment.js';
-import { roundDeep, seededRandom } from './support/stats.js';
-import { childrenOf } from './support/proc.js';
+import { percentile as nearestRank, roundDeep, seededRandom } from './support/stats.js';
+import { agentPids, privateKb, readMemory as readProcMemory } from './support/proc.js';
+import { forEachLimited } from './support/limited.js';
+import { renderTable } from './support/table.js';
 import { readSyncCounts } from './support/counters.js';
 
 export interface SoakOptions {
@@ -134,10 +136,9 @@ export function pushToPublishMs(pushes: readonly Push[], publishes: readonly Pub
   });
 }
 
+/** bench/support's nearest-rank percentile, null (not NaN) for no samples: the results file is JSON. */
 export function percentile(xs: readonly number[], p: number): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length, Math.max(1, Math.ceil((p / 100) * s.length))) - 1]!;
+  return xs.length === 0 ? null : nearestRank(xs, p);
 }
 
 // ---- /proc --------------------------------------------------------------------------------------
@@ -148,32 +149,15 @@ export interface Memory {
 }
 
 function readMemory(pid: number): Memory | null {
-  let text: string;
+  let m;
   try {
-    text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-  } catch {
-    return null; // gone
+    m = readProcMemory(pid);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== undefined) return null; // gone
+    throw err;
   }
-  const kb = (name: string) => {
-    const m = new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(text);
-    if (m === null) throw new Error(`/proc/${pid}/smaps_rollup has no ${name} line`);
-    return Number(m[1]);
-  };
-  return { pssKb: kb('Pss'), privateKb: kb('Private_Clean') + kb('Private_Dirty') };
+  return { pssKb: m.pssKb, privateKb: privateKb(m) };
 }
-
-/** The supervisor's agent processes: its children running `--agent` (git and hooks run under the agents, not here). */
-function agentPids(supervisor: number): number[] {
-  return childrenOf(supervisor).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--agent');
-    } catch {
-      return false;
-    }
-  });
-}
-
-// ---- the daemon's counters ----------------------------------------------------------------------
 
 // ---- the torn-read checker ----------------------------------------------------------------------
 
@@ -273,14 +257,6 @@ function initialFiles(value: string): FileChanges {
   const files: FileChanges = { 'a.txt': value, 'sub/b.txt': value, 'README.md': '# soak\n' };
   for (let f = 0; f < FILLERS; f++) files[`filler/f${f}.txt`] = `${value} ${f}\n`.repeat(100);
   return files;
-}
-
-async function forEachLimited(count: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < count; i = next++) await fn(i);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
 }
 
 /** Sleeps, or returns false at once if `signal` aborts. */
@@ -630,12 +606,6 @@ export async function runSoak(scope: Cleanup, options: SoakOptions): Promise<Soa
 }
 
 // ---- report -------------------------------------------------------------------------------------
-
-function renderTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ').trimEnd();
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('-+-'), ...rows.map(line)].join('\n');
-}
 
 export function report(result: SoakResult): string {
   const f = result.figures;

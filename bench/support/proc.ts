@@ -82,3 +82,13 @@ export function childrenOf(pid: number): number[] {
   return [...out].sort((a, b) => a - b);
 }
 
+/** The supervisor's agent processes: its children running `--agent` (git and hooks run under the agents, not here). */
+export function agentPids(supervisor: number): number[] {
+  return childrenOf(supervisor).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--agent');
+    } catch {
+      return false;
+    }
+  });
+}

@@ -33,8 +33,21 @@ export function credentialScope(url: string): { scope: string } | { reason: stri
   if (u.username !== '' || u.password !== '') return { reason: 'must not contain a user name or password (name files with "usernameFile" and "passwordFile")' };
   if (u.search !== '' || u.hash !== '') return { reason: 'must not have a query or fragment' };
   if (u.pathname.split('/').some((s) => s === '..' || s === '.')) return { reason: 'must not contain "." or ".." segments' };
-  const path = u.pathname.endsWith('/') ? u.pathname : `${u.pathname}/`;
+  const pathname = normaliseEscapes(u.pathname);
+  const path = pathname.endsWith('/') ? pathname : `${pathname}/`;
   return { scope: `${u.protocol}//${u.host}${path}` };
+}
+
+/**
+ * Percent-escapes as git's url_normalize leaves them: an unreserved character's escape decoded
+ * (`%7E` is `~`), any other escape's hex upper-cased (`%2f` is `%2F`). Without it a scope naming
+ * `/%7Eorg/` missed `/~org/x.git`, which git matched (test/shared/credential-scope.test.ts).
+ */
+function normaliseEscapes(path: string): string {
+  return path.replace(/%([0-9a-fA-F]{2})/g, (_m, hex: string) => {
+    const c = String.fromCharCode(Number.parseInt(hex, 16));
+    return /^[A-Za-z0-9._~-]$/.test(c) ? c : `%${hex.toUpperCase()}`;
+  });
 }
 
 /** The origin part of a URL (`scheme://host[:port]/`), the default scope of an entry's own files. */
@@ -47,8 +60,13 @@ export function originScope(repo: string): string | null {
 
 /** Whether `scope` covers `url`: same scheme, host and port; the path under the prefix. */
 export function scopeMatches(scope: string, url: string): boolean {
-  const s = credentialScope(url.replace(/[?#].*$/, ''));
-  return !('reason' in s) && s.scope.startsWith(scope);
+  const bare = url.replace(/#.*$/, '');
+  const q = bare.indexOf('?');
+  const s = credentialScope(q === -1 ? bare : bare.slice(0, q));
+  if ('reason' in s) return false;
+  // git compares a query as part of the path: "/org?x=1" is not under "/org/", though under "/".
+  const under = q === -1 ? s.scope : `${s.scope.slice(0, -1)}${bare.slice(q)}/`;
+  return under.startsWith(scope);
 }
 
 /** Most specific first (the longest path prefix), as git needs them and as they win. */

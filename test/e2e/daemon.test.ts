@@ -4,24 +4,12 @@ import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startDaemon, type LogLine } from '../support/daemon.js';
-import { startGitDaemon } from '../support/git-daemon.js';
-import { RemoteRepo } from '../support/git-repo.js';
 import { publishedCommit, readPublishedFile, stateDirOf } from '../support/published.js';
+import { serveTwoRepos } from '../support/served-repos.js';
 import { isAlive } from '../support/fault-git.js';
-import { makeTempDir, waitFor } from '../support/tmp.js';
+import { waitFor } from '../support/tmp.js';
 
-async function setup(t: Parameters<typeof makeTempDir>[0]) {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const one = await RemoteRepo.create(serveRoot, 'one');
-  const two = await RemoteRepo.create(serveRoot, 'two');
-  const oneHead = await one.commit({ 'name.txt': 'one\n' });
-  const twoHead = await two.commit({ 'name.txt': 'two\n' });
-  const daemon = await startGitDaemon(t, serveRoot);
-  const data = join(root, 'data');
-  const listing = join(root, 'listing.json');
-  return { root, one, two, oneHead, twoHead, git: daemon, data, listing };
-}
+const setup = serveTwoRepos;
 
 const env = (listing: string) => ({ LISTING_PATH: listing, SCRAPE_INTERVAL: '200', STALE_AFTER: '200' });
 const published = (name: string, commit?: string) => (l: LogLine) => l.message === 'published' && l.repo === name && (commit === undefined || l.commit === commit);

@@ -10,29 +10,24 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { startDaemon, type LogLine, type RunningDaemon } from '../support/daemon.js';
 import { newAppKey, startGithubApi, type AppKey } from '../support/github-api.js';
-import { RemoteRepo } from '../support/git-repo.js';
 import { startHttpGitServer } from '../support/http-server.js';
 import { publishedCommit } from '../support/published.js';
-import { makeTempDir, waitFor, type Cleanup } from '../support/tmp.js';
+import { serveRepos } from '../support/served-repos.js';
+import { waitFor, type Cleanup } from '../support/tmp.js';
 
 const INSTALLATION = '4242';
 
 async function setup(t: Cleanup, opts: { repos?: string[]; tokenTtlMs?: number } = {}) {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const repos = new Map<string, RemoteRepo>();
-  const heads = new Map<string, string>();
-  for (const name of opts.repos ?? ['site']) {
-    const repo = await RemoteRepo.create(serveRoot, name);
-    repos.set(name, repo);
-    heads.set(name, await repo.commit({ 'name.txt': `${name}\n` }));
-  }
   const key = newAppKey();
   const api = await startGithubApi(t, { keys: [key], installations: [INSTALLATION], ...(opts.tokenTtlMs === undefined ? {} : { tokenTtlMs: opts.tokenTtlMs }) });
-  const git = await startHttpGitServer(t, serveRoot, { authorize: (h) => api.accepts(h) });
+  const s = await serveRepos(t, Object.fromEntries((opts.repos ?? ['site']).map((name) => [name, { 'name.txt': `${name}\n` }])), {
+    serve: (serveRoot) => startHttpGitServer(t, serveRoot, { authorize: (h) => api.accepts(h) }),
+  });
+  const { root, git, listing } = s;
+  const repos = new Map(Object.entries(s.repos));
+  const heads = new Map(Object.entries(s.heads));
   const keyFile = join(root, 'app-key.pem');
   await writeFile(keyFile, key.privatePem, { mode: 0o644 });
-  const listing = join(root, 'listing.json');
   const entry = (name: string, installationId: string | number = INSTALLATION) => ({
     name,
     path: join(root, 'data', name),

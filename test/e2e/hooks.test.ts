@@ -6,24 +6,18 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startDaemon, type LogLine } from '../support/daemon.js';
-import { startGitDaemon } from '../support/git-daemon.js';
-import { RemoteRepo } from '../support/git-repo.js';
 import { parseMetrics, sampleValue } from '../support/prom.js';
 import { publishedCommit, worktreesOnDisk } from '../support/published.js';
+import { serveRepos } from '../support/served-repos.js';
 import { makeTempDir, waitFor } from '../support/tmp.js';
 
 async function setup(t: Parameters<typeof makeTempDir>[0], extra: Record<string, unknown>) {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const site = await RemoteRepo.create(serveRoot, 'site');
-  const first = await site.commit({ 'config.txt': 'good 1\n' });
-  const git = await startGitDaemon(t, serveRoot);
-  const path = join(root, 'data', 'site');
-  const listing = join(root, 'listing.json');
-  await writeFile(listing, JSON.stringify([{ path, repo: git.url('site'), branch: 'main', ...extra }]));
-  const daemon = startDaemon(t, { LISTING_PATH: listing, SCRAPE_INTERVAL: '200', STALE_AFTER: '200' });
+  const s = await serveRepos(t, { site: { 'config.txt': 'good 1\n' } });
+  const path = join(s.data, 'site');
+  await writeFile(s.listing, JSON.stringify([{ path, repo: s.git.url('site'), branch: 'main', ...extra }]));
+  const daemon = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '200', STALE_AFTER: '200' });
   const base = await daemon.httpUrl();
-  return { root, site, first, git, path, daemon, base };
+  return { root: s.root, site: s.repos.site, first: s.heads.site, git: s.git, path, daemon, base };
 }
 
 const published = (commit: string) => (l: LogLine) => l.message === 'published' && l.commit === commit;

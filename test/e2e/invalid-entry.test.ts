@@ -8,15 +8,11 @@ import { test } from 'node:test';
 import { startDaemon, type LogLine } from '../support/daemon.js';
 import { startGitDaemon } from '../support/git-daemon.js';
 import { RemoteRepo } from '../support/git-repo.js';
+import { getJson } from '../support/http-client.js';
 import { publishedCommit, readPublishedFile, stateDirOf } from '../support/published.js';
 import { makeTempDir, waitFor } from '../support/tmp.js';
 
 const published = (name: string, commit: string) => (l: LogLine) => l.message === 'published' && l.repo === name && l.commit === commit;
-
-async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(url);
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
 
 test('a typo in a publishing entry keeps it running on its last good definition, shown as invalid, never pruned', async (t) => {
   const root = await makeTempDir(t);

@@ -7,21 +7,11 @@ import { test } from 'node:test';
 import { CLI } from '../support/agent.js';
 import { startDaemon, type LogLine } from '../support/daemon.js';
 import { isAlive, processesIn, stallingGit } from '../support/fault-git.js';
-import { startGitDaemon } from '../support/git-daemon.js';
-import { RemoteRepo } from '../support/git-repo.js';
 import { publishedCommit, readPublishedFile, stateDirOf } from '../support/published.js';
-import { makeTempDir, waitFor } from '../support/tmp.js';
+import { serveTwoRepos } from '../support/served-repos.js';
+import { waitFor } from '../support/tmp.js';
 
-async function setup(t: Parameters<typeof makeTempDir>[0]) {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const one = await RemoteRepo.create(serveRoot, 'one');
-  const two = await RemoteRepo.create(serveRoot, 'two');
-  const oneHead = await one.commit({ 'name.txt': 'one\n' });
-  const twoHead = await two.commit({ 'name.txt': 'two\n' });
-  const git = await startGitDaemon(t, serveRoot);
-  return { root, one, two, oneHead, twoHead, git, data: join(root, 'data'), listing: join(root, 'listing.json') };
-}
+const setup = serveTwoRepos;
 
 const published = (name: string, commit?: string) => (l: LogLine) => l.message === 'published' && l.repo === name && (commit === undefined || l.commit === commit);
 

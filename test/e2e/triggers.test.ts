@@ -1,38 +1,18 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { startDaemon, type LogLine } from '../support/daemon.js';
-import { startGitDaemon } from '../support/git-daemon.js';
-import { RemoteRepo } from '../support/git-repo.js';
+import type { LogLine } from '../support/daemon.js';
 import { parseMetrics, sampleValue } from '../support/prom.js';
+import { startTriggeredDaemon } from '../support/served-repos.js';
 import { makeTempDir, waitFor } from '../support/tmp.js';
 
 const SECRET = 'webhook-secret-for-tests';
 const TOKEN = 'sync-token-for-tests';
 
 async function setup(t: Parameters<typeof makeTempDir>[0]) {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const site = await RemoteRepo.create(serveRoot, 'site');
-  const first = await site.commit({ 'v.txt': '1' });
-  const git = await startGitDaemon(t, serveRoot);
-  await writeFile(join(root, 'webhook-secret'), `${SECRET}\n`);
-  await writeFile(join(root, 'sync-token'), TOKEN);
-  const listing = join(root, 'listing.json');
-  await writeFile(listing, JSON.stringify([{ path: join(root, 'data', 'site'), repo: git.url('site'), branch: 'main' }]));
-  // Interval of ten minutes: anything published quickly was triggered, not polled.
-  const daemon = startDaemon(t, {
-    LISTING_PATH: listing,
-    SCRAPE_INTERVAL: '600000',
-    WEBHOOK_SECRET_FILE: join(root, 'webhook-secret'),
-    SYNC_TOKEN_FILE: join(root, 'sync-token'),
-  });
-  const base = await daemon.httpUrl();
-  await daemon.waitForLog((l) => l.message === 'published' && l.commit === first, 'first publish');
-  await daemon.waitForLog((l) => l.message === 'agent ready', 'agent ready');
-  return { root, site, first, git, daemon, base };
+  const s = await startTriggeredDaemon(t, { secret: SECRET, token: TOKEN });
+  await s.daemon.waitForLog((l) => l.message === 'agent ready', 'agent ready');
+  return s;
 }
 
 function githubPush(url: string, ref = 'refs/heads/main', secret = SECRET): { body: string; headers: Record<string, string> } {

@@ -1,51 +1,23 @@
 // Issue #13: anyone who can push to a synced repository must not be able to make the agent hand
 // the entry's password to another origin, through a submodule URL or an HTTP redirect. The
-// second server records every Authorization header it is sent.
+// second server records every Authorization header it is sent (servers: test/support/cross-origin.ts).
 
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startAgent, type RunningAgent } from '../support/agent.js';
-import { git, RemoteRepo } from '../support/git-repo.js';
-import { startHttpGitServer, type HttpGitServer } from '../support/http-server.js';
+import { basicAuth as basic, credentialFiles, crossOriginSubmodule } from '../support/cross-origin.js';
+import { RemoteRepo } from '../support/git-repo.js';
+import { startHttpGitServer } from '../support/http-server.js';
 import { publishedCommit, readPublishedFile } from '../support/published.js';
 import { makeTempDir } from '../support/tmp.js';
-
-type T = Parameters<typeof makeTempDir>[0];
-
-const basic = (s: HttpGitServer) => `Basic ${Buffer.from(`${s.username}:${s.password}`).toString('base64')}`;
-
-async function credentialFiles(root: string, name: string, s: HttpGitServer) {
-  const usernameFile = join(root, `${name}-user`);
-  const passwordFile = join(root, `${name}-pass`);
-  await writeFile(usernameFile, `${s.username}\n`);
-  await writeFile(passwordFile, `${s.password}\n`);
-  return { usernameFile, passwordFile };
-}
 
 function assertNoLeak(agent: RunningAgent, secrets: string[]) {
   for (const secret of secrets) {
     assert.ok(!agent.output().includes(secret), `${secret} leaked into output`);
     assert.ok(!JSON.stringify(agent.messages).includes(secret), `${secret} leaked into messages`);
   }
-}
-
-/** Origin A serves `app`, whose submodule `lib` lives on origin B under `libPath`, by absolute URL. */
-async function crossOriginSubmodule(t: T, libPath = 'lib') {
-  const root = await makeTempDir(t);
-  const rootA = join(root, 'a');
-  const rootB = join(root, 'b');
-  const lib = await RemoteRepo.create(rootB, libPath);
-  await lib.commit({ 'lib.txt': 'lib from b\n' });
-  const app = await RemoteRepo.create(rootA, 'app');
-  await app.commit({ 'app.txt': 'app\n' });
-  const a = await startHttpGitServer(t, rootA, { password: 'pw-origin-a-1234' });
-  const b = await startHttpGitServer(t, rootB, { username: 'b-user', password: 'pw-origin-b-5678' });
-  await git(app.workDir, ['-c', 'protocol.file.allow=always', 'submodule', 'add', '--quiet', lib.bareDir, 'lib']);
-  await git(app.workDir, ['config', '-f', '.gitmodules', 'submodule.lib.url', b.url(libPath)]);
-  const head = await app.commit({}, 'submodule on another origin');
-  return { root, a, b, head, path: join(root, 'data', 'app') };
 }
 
 test('a submodule on another origin is sent no credentials and fails as an auth error', async (t) => {

@@ -4,39 +4,19 @@
 
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { startDaemon } from '../support/daemon.js';
-import { startGitDaemon } from '../support/git-daemon.js';
-import { RemoteRepo } from '../support/git-repo.js';
 import { hasStackTrace, probeHealthz, rawRequest, type RawRequest, type RawResponse } from '../support/http-client.js';
 import { parseMetrics, sampleValue } from '../support/prom.js';
-import { makeTempDir, type Cleanup } from '../support/tmp.js';
+import { startTriggeredDaemon } from '../support/served-repos.js';
+import type { Cleanup } from '../support/tmp.js';
 
 const SECRET = 'hostile-webhook-secret';
 const TOKEN = 'hostile-sync-token';
 const MAX_BODY_BYTES = 1024 * 1024;
 
 async function setup(t: Cleanup) {
-  const root = await makeTempDir(t, 'gas-http-');
-  const serveRoot = join(root, 'remotes');
-  const site = await RemoteRepo.create(serveRoot, 'site');
-  const first = await site.commit({ 'v.txt': '1' });
-  const git = await startGitDaemon(t, serveRoot);
-  await writeFile(join(root, 'secret'), `${SECRET}\n`);
-  await writeFile(join(root, 'token'), TOKEN);
-  const listing = join(root, 'listing.json');
-  await writeFile(listing, JSON.stringify([{ path: join(root, 'data', 'site'), repo: git.url('site'), branch: 'main' }]));
-  const daemon = startDaemon(t, {
-    LISTING_PATH: listing,
-    SCRAPE_INTERVAL: '600000',
-    WEBHOOK_SECRET_FILE: join(root, 'secret'),
-    SYNC_TOKEN_FILE: join(root, 'token'),
-  });
-  const base = await daemon.httpUrl();
-  await daemon.waitForLog((l) => l.message === 'published' && l.commit === first, 'first publish');
+  const { root, base, daemon } = await startTriggeredDaemon(t, { secret: SECRET, token: TOKEN, prefix: 'gas-http-' });
   // Every answer of the test is kept, to check at the end that none leaked a stack trace.
   const answers: Array<{ req: string; res: RawResponse }> = [];
   const send = async (req: RawRequest): Promise<RawResponse> => {

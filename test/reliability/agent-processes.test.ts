@@ -8,20 +8,13 @@ import { CLI } from '../support/agent.js';
 import { makeCgroup } from '../support/cgroup.js';
 import { startDaemon, type LogLine, type RunningDaemon } from '../support/daemon.js';
 import { isAlive, stallingGit } from '../support/fault-git.js';
-import { startGitDaemon } from '../support/git-daemon.js';
-import { RemoteRepo } from '../support/git-repo.js';
-import { makeTempDir, waitFor, type Cleanup } from '../support/tmp.js';
+import { serveRepos } from '../support/served-repos.js';
+import { waitFor, type Cleanup } from '../support/tmp.js';
 
 async function twoRepos(t: Cleanup) {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const a = await RemoteRepo.create(serveRoot, 'a');
-  const b = await RemoteRepo.create(serveRoot, 'b');
-  const heads = { a: await a.commit({ 'v.txt': 'a\n' }), b: await b.commit({ 'v.txt': 'b\n' }) };
-  const server = await startGitDaemon(t, serveRoot);
-  const listing = join(root, 'listing.json');
-  const entries = JSON.stringify(['a', 'b'].map((n) => ({ path: join(root, 'data', n), repo: server.url(n), branch: 'main' })));
-  return { root, a, b, heads, listing, entries };
+  const s = await serveRepos(t, { a: { 'v.txt': 'a\n' }, b: { 'v.txt': 'b\n' } });
+  const entries = JSON.stringify(['a', 'b'].map((n) => ({ path: join(s.data, n), repo: s.git.url(n), branch: 'main' })));
+  return { root: s.root, a: s.repos.a, b: s.repos.b, heads: s.heads, listing: s.listing, entries };
 }
 
 const startedPids = (d: RunningDaemon) => d.lines.filter((l) => l.message === 'agent process started').map((l) => l.pid as number);

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startAgent } from '../support/agent.js';
-import { startGitDaemon } from '../support/git-daemon.js';
 import { RemoteRepo } from '../support/git-repo.js';
 import { publishedCommit, readPublishedFile, stateDirOf } from '../support/published.js';
+import { serveRepos } from '../support/served-repos.js';
 import { makeTempDir } from '../support/tmp.js';
 
 /** A small tmpfs of our own (root only), unmounted and removed after the test. */
@@ -39,12 +39,8 @@ const skip = canMount ? false : 'needs root and tmpfs mounts (mount -t tmpfs), w
 
 async function setup(t: Parameters<typeof makeTempDir>[0], sizeMb: number) {
   const disk = smallDisk(t, sizeMb)!;
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const repo = await RemoteRepo.create(serveRoot, 'app');
-  const first = await repo.commit({ 'v.txt': 'small\n' });
-  const daemon = await startGitDaemon(t, serveRoot);
-  return { disk, repo, first, url: daemon.url('app'), path: join(disk, 'app') };
+  const s = await serveRepos(t, { app: { 'v.txt': 'small\n' } });
+  return { disk, repo: s.repos.app, first: s.heads.app, url: s.git.url('app'), path: join(disk, 'app') };
 }
 
 test('a full disk fails the sync cleanly, keeps the last good tree, and recovers when space returns', { skip }, async (t) => {

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { startAgent } from '../support/agent.js';
 import { processesIn } from '../support/fault-git.js';
-import { startGitDaemon } from '../support/git-daemon.js';
-import { git, RemoteRepo } from '../support/git-repo.js';
+import { git } from '../support/git-repo.js';
 import { publishedCommit, stateDirOf, worktreesOnDisk } from '../support/published.js';
+import { serveRepos } from '../support/served-repos.js';
 import { makeTempDir, waitFor } from '../support/tmp.js';
 
 /** Every file of the published tree holds the same value: the tree is one whole commit. */
@@ -26,12 +26,8 @@ const files = (v: string) => ({ 'a.txt': v, 'b.txt': v, 'deep/c.txt': v, ...Obje
 
 /** A remote "app" with one commit on a git daemon, and where an entry of it is published. */
 async function appRemote(t: Parameters<typeof makeTempDir>[0]) {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const repo = await RemoteRepo.create(serveRoot, 'app');
-  await repo.commit(files('0'));
-  const daemon = await startGitDaemon(t, serveRoot);
-  return { root, repo, daemon, path: join(root, 'data', 'app') };
+  const s = await serveRepos(t, { app: files('0') });
+  return { root: s.root, repo: s.repos.app, daemon: s.git, path: join(s.data, 'app') };
 }
 
 test('kill -9 of the agent at random moments, 25 times: never a torn tree, never a stuck state, always converges', async (t) => {

@@ -6,18 +6,13 @@ import { test } from 'node:test';
 import { startAgent } from '../support/agent.js';
 import { startDaemon } from '../support/daemon.js';
 import { stallingGit } from '../support/fault-git.js';
-import { startGitDaemon } from '../support/git-daemon.js';
-import { RemoteRepo } from '../support/git-repo.js';
 import { publishedCommit, readPublishedFile, stateDirOf } from '../support/published.js';
+import { serveRepos } from '../support/served-repos.js';
 import { makeTempDir, waitFor } from '../support/tmp.js';
 
 async function setup(t: Parameters<typeof makeTempDir>[0]) {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const repo = await RemoteRepo.create(serveRoot, 'app');
-  const first = await repo.commit({ 'v.txt': '1\n' });
-  const git = await startGitDaemon(t, serveRoot);
-  return { root, repo, first, git, path: join(root, 'data', 'app') };
+  const s = await serveRepos(t, { app: { 'v.txt': '1\n' } });
+  return { root: s.root, repo: s.repos.app, first: s.heads.app, git: s.git, path: join(s.data, 'app') };
 }
 
 test('kill -9 of the supervisor, then a new daemon on the same volume adopts what is there without re-cloning', async (t) => {

@@ -5,20 +5,15 @@ import { test } from 'node:test';
 import { makeCgroup } from '../support/cgroup.js';
 import { startDaemon, type RunningDaemon } from '../support/daemon.js';
 import { isAlive } from '../support/fault-git.js';
-import { startGitDaemon } from '../support/git-daemon.js';
-import { RemoteRepo } from '../support/git-repo.js';
-import { makeTempDir, waitFor, type Cleanup } from '../support/tmp.js';
+import { serveRepos } from '../support/served-repos.js';
+import { waitFor, type Cleanup } from '../support/tmp.js';
 
 /** `count` repos served over git://, and a listing naming them all. */
 async function repos(t: Cleanup, count: number) {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const heads = new Map<string, string>();
-  for (let i = 0; i < count; i++) heads.set(`r${i}`, await (await RemoteRepo.create(serveRoot, `r${i}`)).commit({ 'v.txt': `${i}\n` }));
-  const server = await startGitDaemon(t, serveRoot);
-  const listing = join(root, 'listing.json');
-  const entries = JSON.stringify([...heads.keys()].map((n) => ({ path: join(root, 'data', n), repo: server.url(n), branch: 'main' })));
-  return { root, heads, listing, entries };
+  const s = await serveRepos(t, Object.fromEntries(Array.from({ length: count }, (_, i) => [`r${i}`, { 'v.txt': `${i}\n` }])));
+  const heads = new Map(Object.entries(s.heads));
+  const entries = JSON.stringify([...heads.keys()].map((n) => ({ path: join(s.data, n), repo: s.git.url(n), branch: 'main' })));
+  return { root: s.root, heads, listing: s.listing, entries };
 }
 
 /**

@@ -5,7 +5,7 @@
 
 import { generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './loopback-http.js';
 import type { Cleanup } from './tmp.js';
 
 export interface AppKey {
@@ -95,20 +95,7 @@ export async function startGithubApi(t: Cleanup, opts: { appId?: string; keys: A
     // GitHub's expires_at has whole seconds: round down, so the client never believes in a longer life.
     answer(201, { token, expires_at: new Date(Math.floor(expiresAt / 1000) * 1000).toISOString().replace('.000Z', 'Z') }, jwt.keyIndex);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0 }, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
-    return stopping;
-  };
-  t.after(stop);
+  const { port, stop } = await listenOnLoopback(t, server);
 
   return Object.assign(state, {
     url: `http://127.0.0.1:${port}`,

@@ -1,6 +1,6 @@
-// A small HTTP client for hostile-input tests: raw paths and headers sent as given (no URL
-// normalisation), every request under a deadline, and a probe that keeps asking /healthz to
-// show the daemon stays responsive while something else leans on it.
+// A small HTTP client for tests: raw paths and headers sent as given (no URL normalisation),
+// every request under a deadline; a probe that keeps asking /healthz to show the daemon stays
+// responsive while something else leans on it; and a GET of a JSON route.
 
 import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { scaled } from './tmp.js';
@@ -55,6 +55,12 @@ export function rawRequest(base: string, req: RawRequest): Promise<RawResponse> 
       r.end(body);
     }
   });
+}
+
+/** GET a JSON route of the daemon (/status/{name}, /readyz/{name}): its status and parsed body. */
+export async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(url);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
 /** A response body must never carry a stack trace out of the process. */

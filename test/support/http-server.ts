@@ -3,9 +3,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { GitServer } from './git-daemon.js';
 import { fixtureGitEnv, git } from './git-repo.js';
+import { listenOnLoopback } from './loopback-http.js';
 import type { Cleanup } from './tmp.js';
 
 export interface HttpGitServer extends GitServer {
@@ -15,6 +15,8 @@ export interface HttpGitServer extends GitServer {
   requests: number;
   /** Every Authorization header sent to this server, in order (requests without one are left out). */
   readonly authorizations: string[];
+  /** Every request's path and Authorization header (undefined: none), in order. */
+  readonly seen: Array<{ path: string; authorization: string | undefined }>;
 }
 
 export interface HttpGitServerOptions {
@@ -47,6 +49,7 @@ export async function startHttpGitServer(
   const server = createServer((req, res) => {
     state.requests++;
     if (req.headers.authorization !== undefined) state.authorizations.push(req.headers.authorization);
+    state.seen.push({ path: req.url ?? '/', authorization: req.headers.authorization });
     if (opts.redirect !== undefined && (opts.redirect.afterAuth !== true || req.headers.authorization === expectedAuth)) {
       res.writeHead(opts.redirect.status ?? 302, { Location: `${opts.redirect.to.replace(/\/+$/, '')}${req.url ?? '/'}` });
       res.end();
@@ -76,23 +79,9 @@ export async function startHttpGitServer(
     }
     runCgi(backend, serveRoot, username, req, res, cgis);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0 }, () => resolve());
+  const { port, stop } = await listenOnLoopback(t, server, () => {
+    for (const child of cgis) child.kill('SIGKILL');
   });
-  const port = (server.address() as AddressInfo).port;
-
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= new Promise<void>((resolve) => {
-      for (const child of cgis) child.kill('SIGKILL');
-      server.close(() => resolve());
-      // close() alone waits for keep-alive connections git may hold open.
-      server.closeAllConnections();
-    });
-    return stopping;
-  };
-  t.after(stop);
 
   const state: HttpGitServer = {
     port,
@@ -101,6 +90,7 @@ export async function startHttpGitServer(
     password,
     requests: 0,
     authorizations: [],
+    seen: [],
     url: (repoName) => `http://127.0.0.1:${port}/${repoName}.git`,
     stop,
   };
