@@ -123,10 +123,10 @@ export function validateListing(data: unknown, defaults: AgentDefaults, file = '
     }
     const why =
       clash.entry.name === c.entry.name
-        ? ['name', `"${c.entry.name}" is already used by entry ${clash.index}; set a distinct "name"`]
+        ? ['name', `"${c.entry.name}" is already used by entry #${clash.index + 1}; set a distinct "name"`]
         : clash.entry.path === c.entry.path
-          ? ['path', `${c.entry.path} is already used by entry ${clash.index}`]
-          : ['path', `${c.entry.path} and entry ${clash.index}'s ${clash.entry.path} are nested inside each other`];
+          ? ['path', `${c.entry.path} is already used by entry #${clash.index + 1}`]
+          : ['path', `${c.entry.path} and entry #${clash.index + 1}'s ${clash.entry.path} are nested inside each other`];
     errors.push(new EntryError(c.index, c.entry.name, why[0], why[1]!));
   }
   entries.sort((a, b) => a.index - b.index);

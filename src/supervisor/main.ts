@@ -13,6 +13,7 @@ import { keepRefused, ListingError, parseListing, readListingText, type DesiredE
 import { Metrics } from './metrics.js';
 import { pruneEntry } from './prune.js';
 import { reconcile } from './reconcile.js';
+import { restartReason } from './restart-reason.js';
 import { applyAgentMessage, initialStatus, refusedStatus, type RepoStatus } from './status.js';
 import { DEFAULT_POLICY, SupervisedAgent, type LifecycleEvent } from './supervision.js';
 import { Triggers } from './triggers.js';
@@ -106,9 +107,9 @@ export class Supervisor {
         logged.set(key, r.message);
         if (this.loggedRefusals.get(key) === r.message) continue;
         if (keeping !== undefined) {
-          this.log.error('invalid listing entry; its last good definition keeps running', { error: r.message, index: r.index, repo: keeping.agent.name });
+          this.log.error('invalid listing entry; its last good definition keeps running', { error: r.message, entry: r.index + 1, repo: keeping.agent.name });
         } else {
-          this.log.error('invalid listing entry; skipped, the others carry on', { error: r.message, index: r.index });
+          this.log.error('invalid listing entry; skipped, the others carry on', { error: r.message, entry: r.index + 1 });
         }
       }
       this.loggedRefusals = logged;
@@ -133,7 +134,9 @@ export class Supervisor {
     } catch (err) {
       if (!(err instanceof ListingError)) throw err;
       // Keep running what we have: a half-written or broken listing must not stop anything.
-      this.log.error('listing rejected; keeping the last good one running', { error: err.message });
+      // Before any listing was good there is nothing to keep: say what is true then.
+      const outcome = this.listingLoaded ? 'keeping the last good one running' : 'nothing is running, waiting for a valid listing';
+      this.log.error(`listing rejected; ${outcome}`, { error: err.message });
       this.metrics.listingReloads.inc({ result: 'error' });
       this.lastListingHash = hash;
       return;
@@ -148,6 +151,7 @@ export class Supervisor {
   private async apply(desired: DesiredEntry[], noPrune: ReadonlySet<string> = new Set()): Promise<void> {
     const running = [...this.agents.values()].map((a) => ({ name: a.name, fingerprint: a.desired.fingerprint }));
     const actions = reconcile(desired, running);
+    const before = new Map([...this.agents.values()].map((a) => [a.name, a.desired]));
     // Stops and restarts finish before starts: a renamed entry must not have two agents on one path.
     await Promise.all(
       actions.map(async (action) => {
@@ -183,12 +187,18 @@ export class Supervisor {
       this.status.set(agent.name, initialStatus(action.desired.entry));
       this.metrics.addRepo(agent.name);
       agent.start();
-      if (action.kind === 'restart') this.log.info('entry changed; agent restarted', { repo: agent.name });
+      const previous = before.get(agent.name);
+      if (action.kind !== 'restart' || previous === undefined) continue;
+      const why = restartReason(previous, action.desired, desired, (name) => before.get(name));
+      if (why.kind === 'edited') this.log.info('entry changed; agent restarted', { repo: agent.name });
+      else this.log.info('shared store changed; agent restarted', { repo: agent.name, reason: why.reason });
     }
   }
 
-  syncAll(reason: string): void {
-    for (const agent of this.agents.values()) agent.syncNow(reason);
+  /** A signal asks every entry to sync now: said once, here, rather than once per agent. */
+  syncOnSignal(signal: string): void {
+    this.log.info('sync requested by signal', { signal, repos: this.agents.size });
+    for (const agent of this.agents.values()) agent.syncNow(signal);
   }
 
   async stop(): Promise<void> {
@@ -256,7 +266,7 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGHUP', () => supervisor.syncAll('SIGHUP'));
+  process.on('SIGHUP', () => supervisor.syncOnSignal('SIGHUP'));
   const extra = config.syncOnSignal;
-  if (extra !== undefined && extra !== 'SIGHUP') process.on(extra, () => supervisor.syncAll(extra));
+  if (extra !== undefined && extra !== 'SIGHUP') process.on(extra, () => supervisor.syncOnSignal(extra));
 }

@@ -21,7 +21,7 @@ export async function runOnce(config: SupervisorConfig, log: Log): Promise<numbe
     // One line and one count per bad entry, however many faults it has.
     const byIndex = new Map<number, string[]>();
     for (const e of listing.errors) byIndex.set(e.index, [...(byIndex.get(e.index) ?? []), e.message]);
-    for (const [index, messages] of byIndex) log.error('invalid listing entry', { error: messages.join('; '), index });
+    for (const [index, messages] of byIndex) log.error('invalid listing entry', { error: messages.join('; '), entry: index + 1 });
     entries = listing.entries;
     invalid = listing.invalidEntries;
   } catch (err) {

@@ -19,9 +19,9 @@ test('duplicate names, duplicate paths and nested paths are refused; the first e
   assert.deepEqual(
     listing.errors.map((e) => e.message),
     [
-      'listing entry 1 ("a"): "name" "a" is already used by entry 0; set a distinct "name"',
-      'listing entry 2 ("a2"): "path" /data/a is already used by entry 0',
-      "listing entry 3 (\"inner\"): \"path\" /data/a/inner and entry 0's /data/a are nested inside each other",
+      'listing entry #2 ("a"): "name" "a" is already used by entry #1; set a distinct "name"',
+      'listing entry #3 ("a2"): "path" /data/a is already used by entry #1',
+      "listing entry #4 (\"inner\"): \"path\" /data/a/inner and entry #1's /data/a are nested inside each other",
     ],
   );
 });
@@ -30,7 +30,7 @@ test('one bad entry is refused and the others are kept', () => {
   const listing = validateListing([{ path: '/d/a', repo: '/r' }, { path: '/d/b', repo: 'ext::sh' }, { path: '/d/c', repo: '/r' }], DEFAULTS);
   assert.deepEqual(listing.entries.map((e) => e.entry.name), ['a', 'c']);
   assert.equal(listing.errors.length, 1);
-  assert.match(listing.errors[0]!.message, /^listing entry 1 \("b"\): "repo" remote-helper URLs/);
+  assert.match(listing.errors[0]!.message, /^listing entry #2 \("b"\): "repo" remote-helper URLs/);
 });
 
 test('a listing that is not an array is refused as a whole', () => {
@@ -49,7 +49,7 @@ test('an entry new to the listing never takes the path or name of one already ru
     { running: (e) => running.has(e.path) && e.name === 'site' },
   );
   assert.deepEqual(listing.entries.map((e) => e.entry.name), ['site']);
-  assert.deepEqual(listing.errors.map((e) => e.message), ['listing entry 0 ("newcomer"): "path" /data/site is already used by entry 1']);
+  assert.deepEqual(listing.errors.map((e) => e.message), ['listing entry #1 ("newcomer"): "path" /data/site is already used by entry #2']);
 });
 
 test('entries of one remote in one folder share a store; other folders, depths, in-place entries and SHARED_STORES=false do not', () => {
