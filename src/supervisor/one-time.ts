@@ -52,7 +52,7 @@ async function syncOne(desired: DesiredEntry, log: Log): Promise<Outcome> {
     if (m.type === 'synced' || m.type === 'unchanged') outcome = { ok: true, commit: m.commit, result: m.type };
     else if (m.type === 'failed') outcome = { ok: false, reason: `${m.error.kind}: ${m.error.message}` };
   };
-  const agent = new SupervisedAgent(desired, log, onMessage, () => undefined, DEFAULT_POLICY, 'once');
+  const agent = new SupervisedAgent(desired, { log, onMessage, onStateChange: () => undefined, policy: DEFAULT_POLICY, mode: 'once' });
   const done = agent.finished();
   agent.start();
   await done;
