@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULTS } from '../../src/shared/listing-schema.js';
-import { ListingError, validateListing } from '../../src/supervisor/listing.js';
+import { keepRefused, ListingError, validateListing, type DesiredEntry } from '../../src/supervisor/listing.js';
 import { assignStores } from '../../src/supervisor/stores.js';
 
 test('duplicate names, duplicate paths and nested paths are refused; the first entry keeps running', () => {
@@ -117,4 +117,57 @@ test('invalid entries are counted once each, however many faults each has', () =
   );
   assert.ok(listing.errors.length > 2, 'several faults reported');
   assert.equal(listing.invalidEntries, 2);
+});
+
+test('a clash names the earliest entry it clashes with, by name before path before nesting', () => {
+  const listing = validateListing(
+    [
+      { path: '/data/x/deep', repo: '/r1', name: 'one' },
+      { path: '/data/y', repo: '/r2', name: 'two' },
+      // Nested with #1, path of #2: #1 comes first.
+      { path: '/data/x', repo: '/r3', name: 'three' },
+      // Name of #2, nested in nothing: the name is named.
+      { path: '/data/z', repo: '/r4', name: 'two' },
+      { path: '/data/y/in', repo: '/r5', name: 'five' },
+    ],
+    DEFAULTS,
+  );
+  assert.deepEqual(listing.entries.map((e) => e.entry.name), ['one', 'two']);
+  assert.deepEqual(listing.errors.map((e) => e.message), [
+    "listing entry #3 (\"three\"): \"path\" /data/x and entry #1's /data/x/deep are nested inside each other",
+    'listing entry #4 ("two"): "name" "two" is already used by entry #2; set a distinct "name"',
+    "listing entry #5 (\"five\"): \"path\" /data/y/in and entry #2's /data/y are nested inside each other",
+  ]);
+});
+
+test('a running entry the listing now refuses keeps running, found by name or else by path; a valid entry on its path displaces it', () => {
+  const run = (name: string, path: string) => ({ name, desired: { entry: { name, path } } as DesiredEntry });
+  const agents = [run('byname', '/data/n'), run('bypath', '/data/p'), run('taken', '/data/t'), run('under', '/data/u'), run('gone', '/data/g'), run('valid', '/data/v')];
+  const listing = validateListing(
+    [
+      { path: '/data/n2', repo: 'ext::sh', name: 'byname' },
+      { path: '/data/p', repo: 'ext::sh', name: 'renamed' },
+      { path: '/data/t', repo: 'ext::sh', name: 'taken' },
+      { path: '/data/t', repo: '/r', name: 'newcomer' },
+      { path: '/data/u', repo: 'ext::sh', name: 'under' },
+      { path: '/data/u/inner', repo: '/r', name: 'inner' },
+      { path: '/data/v', repo: '/r', name: 'valid' },
+    ],
+    DEFAULTS,
+  );
+  const { kept, displaced } = keepRefused(listing, agents);
+  assert.deepEqual(kept.map((k) => [k.agent.name, k.refusal.index]), [['byname', 0], ['bypath', 1]]);
+  assert.deepEqual(displaced.map((a) => a.name), ['taken', 'under']);
+});
+
+test('5,000 entries are validated and matched against 5,000 running ones', () => {
+  const n = 5000;
+  const raw = Array.from({ length: n }, (_, i) => (i % 10 === 9 ? { path: `/data/r${i}`, repo: 'ext::sh', name: `r${i}` } : { path: `/data/r${i}`, repo: '/r', name: `r${i}` }));
+  const listing = validateListing(raw, DEFAULTS);
+  assert.equal(listing.entries.length, n - n / 10);
+  assert.equal(listing.refused.length, n / 10);
+  const agents = raw.map((r) => ({ name: r.name, desired: { entry: { name: r.name, path: r.path } } as DesiredEntry }));
+  const { kept, displaced } = keepRefused(listing, agents);
+  assert.equal(kept.length, n / 10);
+  assert.equal(displaced.length, 0);
 });
