@@ -163,7 +163,7 @@ test('readiness stays 503 while no valid listing has ever been read', async (t) 
   await writeFile(listing, '[{"path": ');
   const daemon = startDaemon(t, { LISTING_PATH: listing });
   const base = await daemon.httpUrl();
-  await daemon.waitForLog((l) => l.message === 'listing rejected; keeping the last good one running', 'broken listing rejected');
+  await daemon.waitForLog((l) => l.message === 'listing rejected; nothing is running, waiting for a valid listing', 'broken listing rejected');
   const before = await get(`${base}/readyz`);
   assert.equal(before.status, 503);
   assert.match(before.body, /no valid listing has been read yet/);
