@@ -333,7 +333,8 @@ export class EntryError extends Error {
     readonly field: string | undefined,
     readonly reason: string,
   ) {
-    const who = entryName === undefined ? `listing entry ${index}` : `listing entry ${index} ("${entryName}")`;
+    // Entries are named 1-based, "entry #N", everywhere a person reads them; `index` stays 0-based.
+    const who = entryName === undefined ? `listing entry #${index + 1}` : `listing entry #${index + 1} ("${entryName}")`;
     // Listing values can end up in a message (a key, an echoed value): escape control
     // characters so a message is always one line and cannot forge another log line.
     super(escapeControls(field === undefined ? `${who}: ${reason}` : `${who}: "${field}" ${stripFieldPrefix(field, reason)}`));

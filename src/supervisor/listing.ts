@@ -3,8 +3,8 @@
 
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { isInside } from '../shared/paths.js';
 import { findJsonFault } from './json-position.js';
+import { PathClaims } from './path-claims.js';
 import { assignStores } from './stores.js';
 import { EntryError, resolveEntry, type AgentDefaults, type ResolvedEntry } from '../shared/listing-schema.js';
 
@@ -115,18 +115,20 @@ export function validateListing(data: unknown, defaults: AgentDefaults, file = '
   const running = options.running ?? (() => false);
   const byClaim = [...candidates.filter((c) => running(c.entry)), ...candidates.filter((c) => !running(c.entry))];
   const entries: DesiredEntry[] = [];
+  const claims = new PathClaims<DesiredEntry>();
   for (const c of byClaim) {
-    const clash = entries.find((e) => e.entry.name === c.entry.name || e.entry.path === c.entry.path || nested(e.entry.path, c.entry.path));
+    const clash = claims.clash(c.entry.name, c.entry.path);
     if (clash === undefined) {
       entries.push(c);
+      claims.add(c.entry.name, c.entry.path, c);
       continue;
     }
     const why =
       clash.entry.name === c.entry.name
-        ? ['name', `"${c.entry.name}" is already used by entry ${clash.index}; set a distinct "name"`]
+        ? ['name', `"${c.entry.name}" is already used by entry #${clash.index + 1}; set a distinct "name"`]
         : clash.entry.path === c.entry.path
-          ? ['path', `${c.entry.path} is already used by entry ${clash.index}`]
-          : ['path', `${c.entry.path} and entry ${clash.index}'s ${clash.entry.path} are nested inside each other`];
+          ? ['path', `${c.entry.path} is already used by entry #${clash.index + 1}`]
+          : ['path', `${c.entry.path} and entry #${clash.index + 1}'s ${clash.entry.path} are nested inside each other`];
     errors.push(new EntryError(c.index, c.entry.name, why[0], why[1]!));
   }
   entries.sort((a, b) => a.index - b.index);
@@ -165,17 +167,22 @@ export function keepRefused<R extends { name: string; desired: DesiredEntry }>(
 ): { kept: Array<{ agent: R; refusal: RefusedEntry }>; displaced: R[] } {
   const kept: Array<{ agent: R; refusal: RefusedEntry }> = [];
   const displaced: R[] = [];
+  const valid = new PathClaims<DesiredEntry>();
+  for (const d of listing.entries) valid.add(d.entry.name, d.entry.path, d);
+  // The first refusal of each name and of each path, as a scan in listing order would find.
+  const refusedByName = new Map<string, RefusedEntry>();
+  const refusedByPath = new Map<string, RefusedEntry>();
+  for (const r of listing.refused) {
+    if (r.name !== undefined && !refusedByName.has(r.name)) refusedByName.set(r.name, r);
+    if (r.path !== undefined && !refusedByPath.has(r.path)) refusedByPath.set(r.path, r);
+  }
   for (const agent of running) {
     const path = agent.desired.entry.path;
-    if (listing.entries.some((d) => d.entry.name === agent.name)) continue;
-    const refusal = listing.refused.find((r) => r.name === agent.name) ?? listing.refused.find((r) => r.path === path);
+    if (valid.name(agent.name) !== undefined) continue;
+    const refusal = refusedByName.get(agent.name) ?? refusedByPath.get(path);
     if (refusal === undefined) continue;
-    if (listing.entries.some((d) => d.entry.path === path || nested(d.entry.path, path))) displaced.push(agent);
+    if (valid.path(path) !== undefined || valid.nested(path) !== undefined) displaced.push(agent);
     else kept.push({ agent, refusal });
   }
   return { kept, displaced };
-}
-
-function nested(a: string, b: string): boolean {
-  return isInside(a, b) || isInside(b, a);
 }

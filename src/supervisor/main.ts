@@ -6,22 +6,29 @@ import { ConfigError } from '../shared/env-defaults.js';
 import { createLogger } from '../shared/log.js';
 import { runtimeDir } from '../shared/runtime-dir.js';
 import type { Log } from '../shared/logger.js';
-import type { AgentMessage } from '../shared/protocol.js';
 import { loadConfig, type SupervisorConfig } from './config.js';
 import { createOperationsServer } from './http.js';
 import { keepRefused, ListingError, parseListing, readListingText, type DesiredEntry } from './listing.js';
 import { Metrics } from './metrics.js';
 import { pruneEntry } from './prune.js';
 import { reconcile } from './reconcile.js';
-import { applyAgentMessage, initialStatus, refusedStatus, type RepoStatus } from './status.js';
-import { DEFAULT_POLICY, SupervisedAgent, type LifecycleEvent } from './supervision.js';
+import { restartReason } from './restart-reason.js';
+import { Children } from './children.js';
+import { refusedStatus, type RepoStatus } from './status.js';
+import { DEFAULT_POLICY, SupervisedAgent, type RestartPolicy } from './supervision.js';
 import { Triggers } from './triggers.js';
 import { watchListing } from './watch.js';
 
+/** For tests: a faster restart policy, a fixture agent. */
+export interface SupervisorOptions {
+  policy?: Partial<RestartPolicy>;
+  agentScript?: string;
+}
+
 export class Supervisor {
-  readonly agents = new Map<string, SupervisedAgent>();
   readonly metrics = new Metrics();
-  private readonly status = new Map<string, RepoStatus>();
+  /** One record per entry an agent runs: agent, status and series together. */
+  readonly children = new Children(this.metrics);
   /** Refused entries no agent runs (never valid), shown in /status as `invalid`. */
   private refused = new Map<string, RepoStatus>();
   /** What was last logged about each refused entry: a re-read logs only what changed. */
@@ -35,35 +42,11 @@ export class Supervisor {
   constructor(
     readonly config: SupervisorConfig,
     private readonly log: Log,
+    private readonly options: SupervisorOptions = {},
   ) {}
 
   statuses(): RepoStatus[] {
-    return [...this.status.values(), ...this.refused.values()];
-  }
-
-  private onAgentMessage(agent: SupervisedAgent, message: AgentMessage): void {
-    const current = this.status.get(agent.name);
-    if (current === undefined) return; // removed while the message was in flight
-    this.status.set(agent.name, applyAgentMessage(current, message, Date.now()));
-    this.metrics.onAgentMessage(agent.name, message);
-  }
-
-  private onLifecycle(agent: SupervisedAgent, event: LifecycleEvent): void {
-    const current = this.status.get(agent.name);
-    if (current === undefined) return;
-    if (event.type === 'exited') {
-      this.metrics.up.set({ repo: agent.name }, 0);
-      this.status.set(agent.name, {
-        ...current,
-        pid: null,
-        state: event.restartInMs === null ? 'stopped' : 'backoff',
-        agentError: event.restartInMs === null && event.code === 0 ? current.agentError : { message: event.reason, at: new Date().toISOString() },
-        nextRetryAt: event.restartInMs === null ? current.nextRetryAt : new Date(Date.now() + event.restartInMs).toISOString(),
-      });
-    } else {
-      this.metrics.restarts.inc({ repo: agent.name });
-      this.status.set(agent.name, { ...current, restarts: event.restarts, state: 'starting' });
-    }
+    return [...this.children.statuses(), ...this.refused.values()];
   }
 
   /** Re-read the listing and apply it; reloads never overlap. */
@@ -94,35 +77,37 @@ export class Supervisor {
       if (readError !== null || text === null) throw readError ?? new ListingError(`listing ${this.config.listingPath}: cannot be read`);
       const listing = parseListing(text, this.config.defaults, this.config.listingPath, {
         sharedStores: this.config.sharedStores,
-        running: (e) => this.agents.get(e.name)?.desired.entry.path === e.path,
+        running: (e) => this.children.get(e.name)?.agent.desired.entry.path === e.path,
       });
-      const { kept, displaced } = keepRefused(listing, [...this.agents.values()]);
+      const { kept, displaced } = keepRefused(listing, this.children.agents());
+      const keptByRefusal = new Map(kept.map((k) => [k.refusal, k]));
+      const keptByName = new Map(kept.map((k) => [k.agent.name, k]));
       const now = new Date().toISOString();
       const logged = new Map<string, string>();
       // One line per bad entry, however many faults it has; a re-read repeats nothing.
       for (const r of listing.refused) {
         const key = r.name ?? `#${r.index}`;
-        const keeping = kept.find((k) => k.refusal === r);
+        const keeping = keptByRefusal.get(r);
         logged.set(key, r.message);
         if (this.loggedRefusals.get(key) === r.message) continue;
         if (keeping !== undefined) {
-          this.log.error('invalid listing entry; its last good definition keeps running', { error: r.message, index: r.index, repo: keeping.agent.name });
+          this.log.error('invalid listing entry; its last good definition keeps running', { error: r.message, entry: r.index + 1, repo: keeping.agent.name });
         } else {
-          this.log.error('invalid listing entry; skipped, the others carry on', { error: r.message, index: r.index });
+          this.log.error('invalid listing entry; skipped, the others carry on', { error: r.message, entry: r.index + 1 });
         }
       }
       this.loggedRefusals = logged;
       desired = [...listing.entries, ...kept.map((k) => k.agent.desired)];
       noPrune = new Set(displaced.map((a) => a.name));
-      for (const [name, s] of this.status) {
-        const k = kept.find((x) => x.agent.name === name);
-        this.status.set(name, { ...s, invalid: k === undefined ? null : { message: k.refusal.message, at: s.invalid?.at ?? now } });
+      for (const child of this.children.values()) {
+        const k = keptByName.get(child.agent.name);
+        child.status = { ...child.status, invalid: k === undefined ? null : { message: k.refusal.message, at: child.status.invalid?.at ?? now } };
       }
       const running = new Set([...listing.entries.map((d) => d.entry.name), ...kept.map((k) => k.agent.name)]);
       const previous = this.refused;
       this.refused = new Map();
       for (const r of listing.refused) {
-        if (kept.some((k) => k.refusal === r)) continue;
+        if (keptByRefusal.has(r)) continue;
         const st = refusedStatus(r, now);
         if (running.has(st.name)) continue; // its name is a valid entry's: /status/{name} shows that one
         this.refused.set(st.name, { ...st, invalid: { message: r.message, at: previous.get(st.name)?.invalid?.at ?? now } });
@@ -133,7 +118,9 @@ export class Supervisor {
     } catch (err) {
       if (!(err instanceof ListingError)) throw err;
       // Keep running what we have: a half-written or broken listing must not stop anything.
-      this.log.error('listing rejected; keeping the last good one running', { error: err.message });
+      // Before any listing was good there is nothing to keep: say what is true then.
+      const outcome = this.listingLoaded ? 'keeping the last good one running' : 'nothing is running, waiting for a valid listing';
+      this.log.error(`listing rejected; ${outcome}`, { error: err.message });
       this.metrics.listingReloads.inc({ result: 'error' });
       this.lastListingHash = hash;
       return;
@@ -146,18 +133,17 @@ export class Supervisor {
 
   /** noPrune: agents stopped because a valid entry took their refused entry's path; never pruned. */
   private async apply(desired: DesiredEntry[], noPrune: ReadonlySet<string> = new Set()): Promise<void> {
-    const running = [...this.agents.values()].map((a) => ({ name: a.name, fingerprint: a.desired.fingerprint }));
-    const actions = reconcile(desired, running);
+    const agents = this.children.agents();
+    const actions = reconcile(desired, agents.map((a) => ({ name: a.name, fingerprint: a.desired.fingerprint })));
+    const before = new Map(agents.map((a) => [a.name, a.desired]));
     // Stops and restarts finish before starts: a renamed entry must not have two agents on one path.
     await Promise.all(
       actions.map(async (action) => {
         if (action.kind === 'start') return;
-        const agent = this.agents.get(action.kind === 'stop' ? action.name : action.desired.entry.name);
+        const agent = this.children.get(action.kind === 'stop' ? action.name : action.desired.entry.name)?.agent;
         if (agent === undefined) return;
         await agent.stop();
-        this.agents.delete(agent.name);
-        this.status.delete(agent.name);
-        this.metrics.removeRepo(agent.name);
+        this.children.remove(agent.name);
         if (action.kind === 'stop') {
           this.log.info('entry removed; agent stopped', { repo: agent.name });
           if (!noPrune.has(agent.name) && (agent.desired.entry.prune ?? this.config.prune)) {
@@ -172,29 +158,33 @@ export class Supervisor {
     );
     for (const action of actions) {
       if (action.kind === 'stop') continue;
-      const agent = new SupervisedAgent(
-        action.desired,
-        this.log,
-        (a, m) => this.onAgentMessage(a, m),
-        (a, e) => this.onLifecycle(a, e),
-        { ...DEFAULT_POLICY, heartbeatTimeoutMs: this.config.heartbeatTimeoutMs },
-      );
-      this.agents.set(agent.name, agent);
-      this.status.set(agent.name, initialStatus(action.desired.entry));
-      this.metrics.addRepo(agent.name);
+      const agent = new SupervisedAgent(action.desired, {
+        log: this.log,
+        onMessage: (a, m) => this.children.onMessage(a, m),
+        onStateChange: (a, c) => this.children.onStateChange(a, c),
+        policy: { ...DEFAULT_POLICY, heartbeatTimeoutMs: this.config.heartbeatTimeoutMs, ...this.options.policy },
+        script: this.options.agentScript,
+      });
+      this.children.add(agent);
       agent.start();
-      if (action.kind === 'restart') this.log.info('entry changed; agent restarted', { repo: agent.name });
+      const previous = before.get(agent.name);
+      if (action.kind !== 'restart' || previous === undefined) continue;
+      const why = restartReason(previous, action.desired, desired, (name) => before.get(name));
+      if (why.kind === 'edited') this.log.info('entry changed; agent restarted', { repo: agent.name });
+      else this.log.info('shared store changed; agent restarted', { repo: agent.name, reason: why.reason });
     }
   }
 
-  syncAll(reason: string): void {
-    for (const agent of this.agents.values()) agent.syncNow(reason);
+  /** A signal asks every entry to sync now: said once, here, rather than once per agent. */
+  syncOnSignal(signal: string): void {
+    this.log.info('sync requested by signal', { signal, repos: this.children.size });
+    for (const agent of this.children.agents()) agent.syncNow(signal);
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     await this.reloading;
-    await Promise.all([...this.agents.values()].map((a) => a.stop()));
+    await Promise.all(this.children.agents().map((a) => a.stop()));
   }
 }
 
@@ -218,8 +208,7 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
       statuses: () => supervisor.statuses(),
       listingLoaded: () => supervisor.listingLoaded,
       metrics: async () => ({ contentType: supervisor.metrics.registry.contentType, body: await supervisor.metrics.registry.metrics() }),
-      alive: () => true,
-      triggers: new Triggers(config, () => supervisor.agents.values(), supervisor.metrics, log),
+      triggers: new Triggers(config, () => supervisor.children.agents(), supervisor.metrics, log),
     },
     log,
   );
@@ -256,7 +245,7 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGHUP', () => supervisor.syncAll('SIGHUP'));
+  process.on('SIGHUP', () => supervisor.syncOnSignal('SIGHUP'));
   const extra = config.syncOnSignal;
-  if (extra !== undefined && extra !== 'SIGHUP') process.on(extra, () => supervisor.syncAll(extra));
+  if (extra !== undefined && extra !== 'SIGHUP') process.on(extra, () => supervisor.syncOnSignal(extra));
 }

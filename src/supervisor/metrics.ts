@@ -2,18 +2,26 @@
 // supervisor owns metrics. A removed entry's series are removed with it.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { SYNC_ERROR_KINDS } from '../shared/errors.js';
 import type { AgentMessage } from '../shared/protocol.js';
+import type { AgentState } from './child-state.js';
+import type { StateChange } from './supervision.js';
 
 const EVENT_LOOP_SAMPLE_MS = 1000;
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly publishedCommit = new Map<string, string>();
 
   readonly syncs = new Counter({
     name: 'git_autosync_sync_total',
     help: 'Syncs by outcome: success (a new commit published), unchanged, error.',
     labelNames: ['repo', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly syncErrors = new Counter({
+    name: 'git_autosync_sync_errors_total',
+    help: `Failed syncs by kind (${SYNC_ERROR_KINDS.join(', ')}); a series appears with its first error.`,
+    labelNames: ['repo', 'kind'] as const,
     registers: [this.registry],
   });
   readonly syncDuration = new Histogram({
@@ -45,6 +53,12 @@ export class Metrics {
     name: 'git_autosync_agent_up',
     help: '1 while the repo agent process is running and has said hello.',
     labelNames: ['repo'] as const,
+    registers: [this.registry],
+  });
+  readonly agentState = new Gauge({
+    name: 'git_autosync_agent_state',
+    help: 'The state of the repo agent process (value always 1): starting, running, restarting, crash-looping, gave-up, stopping.',
+    labelNames: ['repo', 'state'] as const,
     registers: [this.registry],
   });
   readonly commitInfo = new Gauge({
@@ -93,44 +107,57 @@ export class Metrics {
     this.restarts.inc({ repo }, 0);
     this.consecutiveFailures.set({ repo }, 0);
     this.up.set({ repo }, 0);
+    this.agentState.set({ repo, state: 'starting' }, 1);
   }
 
-  removeRepo(repo: string): void {
+  /** `last`: what the repo's record holds when it goes, to name its last series. */
+  removeRepo(repo: string, last: { agentState: AgentState | null; publishedCommit: string | null }): void {
     // remove() takes a full label set, so each series is named exactly.
     for (const result of ['success', 'unchanged', 'error']) this.syncs.remove({ repo, result });
     this.syncDuration.remove({ repo });
     for (const g of [this.lastSuccess, this.consecutiveFailures, this.up]) g.remove({ repo });
     this.restarts.remove({ repo });
     for (const hook of ['exec', 'webhook', 'touch', 'pre-publish']) for (const result of ['success', 'failure']) this.hookRuns.remove({ repo, hook, result });
-    const commit = this.publishedCommit.get(repo);
-    if (commit !== undefined) this.commitInfo.remove({ repo, commit });
-    this.publishedCommit.delete(repo);
+    for (const kind of SYNC_ERROR_KINDS) this.syncErrors.remove({ repo, kind });
+    if (last.agentState !== null) this.agentState.remove({ repo, state: last.agentState });
+    if (last.publishedCommit !== null) this.commitInfo.remove({ repo, commit: last.publishedCommit });
+  }
+
+  /** One series per repo: the agent process's state now; a restart after a death is counted. */
+  onStateChange(repo: string, c: StateChange): void {
+    this.agentState.remove({ repo, state: c.from });
+    this.agentState.set({ repo, state: c.to }, 1);
+    this.up.set({ repo }, c.to === 'running' ? 1 : 0);
+    if (c.to === 'starting' && (c.from === 'restarting' || c.from === 'crash-looping')) this.restarts.inc({ repo });
+  }
+
+  /** The published commit changed (the repo's status record holds it). */
+  onCommit(repo: string, previous: string | null, commit: string | null): void {
+    if (previous === commit) return;
+    if (previous !== null) this.commitInfo.remove({ repo, commit: previous });
+    if (commit !== null) this.commitInfo.set({ repo, commit }, 1);
   }
 
   onAgentMessage(repo: string, m: AgentMessage): void {
     switch (m.type) {
-      case 'hello':
-        this.up.set({ repo }, 1);
-        break;
-      case 'ready':
-        if (m.publishedCommit !== null) this.setCommit(repo, m.publishedCommit);
-        break;
       case 'synced':
       case 'unchanged':
         this.syncs.inc({ repo, result: m.type === 'synced' ? 'success' : 'unchanged' });
         this.syncDuration.observe({ repo }, m.durationMs / 1000);
         this.lastSuccess.set({ repo }, Date.now() / 1000);
         this.consecutiveFailures.set({ repo }, 0);
-        this.setCommit(repo, m.commit);
         break;
       case 'failed':
         this.syncs.inc({ repo, result: 'error' });
+        this.syncErrors.inc({ repo, kind: m.error.kind });
         this.syncDuration.observe({ repo }, m.durationMs / 1000);
         this.consecutiveFailures.set({ repo }, m.consecutiveFailures);
         break;
       case 'hook':
         this.hookRuns.inc({ repo, hook: m.hook, result: m.ok ? 'success' : 'failure' });
         break;
+      case 'hello':
+      case 'ready':
       case 'sync-started':
       case 'heartbeat':
       case 'log':
@@ -141,13 +168,5 @@ export class Metrics {
         void _never;
       }
     }
-  }
-
-  private setCommit(repo: string, commit: string): void {
-    const previous = this.publishedCommit.get(repo);
-    if (previous === commit) return;
-    if (previous !== undefined) this.commitInfo.remove({ repo, commit: previous });
-    this.commitInfo.set({ repo, commit }, 1);
-    this.publishedCommit.set(repo, commit);
   }
 }

@@ -21,7 +21,7 @@ export async function runOnce(config: SupervisorConfig, log: Log): Promise<numbe
     // One line and one count per bad entry, however many faults it has.
     const byIndex = new Map<number, string[]>();
     for (const e of listing.errors) byIndex.set(e.index, [...(byIndex.get(e.index) ?? []), e.message]);
-    for (const [index, messages] of byIndex) log.error('invalid listing entry', { error: messages.join('; '), index });
+    for (const [index, messages] of byIndex) log.error('invalid listing entry', { error: messages.join('; '), entry: index + 1 });
     entries = listing.entries;
     invalid = listing.invalidEntries;
   } catch (err) {
@@ -52,7 +52,7 @@ async function syncOne(desired: DesiredEntry, log: Log): Promise<Outcome> {
     if (m.type === 'synced' || m.type === 'unchanged') outcome = { ok: true, commit: m.commit, result: m.type };
     else if (m.type === 'failed') outcome = { ok: false, reason: `${m.error.kind}: ${m.error.message}` };
   };
-  const agent = new SupervisedAgent(desired, log, onMessage, () => undefined, DEFAULT_POLICY, 'once');
+  const agent = new SupervisedAgent(desired, { log, onMessage, onStateChange: () => undefined, policy: DEFAULT_POLICY, mode: 'once' });
   const done = agent.finished();
   agent.start();
   await done;

@@ -4,9 +4,13 @@
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import type { AgentMessage, HookName, WireError } from '../shared/protocol.js';
 import { displayUrl } from '../shared/redact.js';
+import { shownState, type AgentState, type RepoState, type SyncState } from './child-state.js';
+import type { StateChange } from './supervision.js';
 
-/** `invalid`: the listing refuses this entry and no agent runs it (it never had a valid definition). */
-export type RepoState = 'starting' | 'syncing' | 'synced' | 'failing' | 'backoff' | 'stopped' | 'invalid';
+export type { RepoState } from './child-state.js';
+
+/** What a status is about: an entry the listing accepted, or as much as is known of a refused one. */
+export type StatusSubject = Pick<ResolvedEntry, 'name' | 'path' | 'repo' | 'ref' | 'required' | 'maxStalenessMs'>;
 
 export interface RepoStatus {
   name: string;
@@ -15,6 +19,8 @@ export interface RepoStatus {
   repo: string;
   ref: string | null;
   state: RepoState;
+  /** The agent's process (starting, running, restarting, crash-looping, gave-up, stopping, stopped); null when no agent runs the entry. */
+  agentState: AgentState | null;
   publishedCommit: string | null;
   lastSyncAt: string | null;
   lastSuccessAt: string | null;
@@ -22,7 +28,7 @@ export interface RepoStatus {
   /** The last time the agent's process failed: it could not be started, crashed or was killed. */
   agentError: { message: string; at: string } | null;
   consecutiveFailures: number;
-  /** When the agent retries after a failure. */
+  /** When the agent retries after a failed sync, or is started again after it died. */
   nextRetryAt: string | null;
   pid: number | null;
   restarts: number;
@@ -41,13 +47,14 @@ export interface RepoStatus {
   invalid: { message: string; at: string } | null;
 }
 
-export function initialStatus(entry: ResolvedEntry): RepoStatus {
+export function initialStatus(entry: StatusSubject): RepoStatus {
   return {
     name: entry.name,
     path: entry.path,
     repo: displayUrl(entry.repo),
     ref: entry.ref,
     state: 'starting',
+    agentState: 'starting',
     publishedCommit: null,
     lastSyncAt: null,
     lastSuccessAt: null,
@@ -69,13 +76,30 @@ export function initialStatus(entry: ResolvedEntry): RepoStatus {
 /** A refused entry that no agent runs, as /status shows it: it holds no readiness back. */
 export function refusedStatus(refusal: { index: number; name: string | undefined; path: string | undefined; message: string }, since: string): RepoStatus {
   return {
-    ...initialStatus({ name: refusal.name ?? `(entry #${refusal.index + 1})`, path: refusal.path ?? '', repo: '', ref: null, required: false, maxStalenessMs: null } as ResolvedEntry),
+    ...initialStatus({ name: refusal.name ?? `(entry #${refusal.index + 1})`, path: refusal.path ?? '', repo: '', ref: null, required: false, maxStalenessMs: null }),
     state: 'invalid',
+    agentState: null,
     invalid: { message: refusal.message, at: since },
   };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The agent's process changed state (supervision.ts): what /status shows follows. */
+export function applyStateChange(s: RepoStatus, c: StateChange, now: number): RepoStatus {
+  return {
+    ...s,
+    agentState: c.to,
+    state: shownState(c.to),
+    pid: c.pid,
+    restarts: c.restarts,
+    agentError: c.failure === null ? s.agentError : { message: c.failure, at: iso(now) },
+    nextRetryAt: c.restartInMs === null ? s.nextRetryAt : iso(now + c.restartInMs),
+  };
+}
+
+/** A sync message changes the shown state only while the agent runs (not while it stops). */
+const syncState = (s: RepoStatus, state: SyncState): RepoState => (s.agentState === 'running' ? state : s.state);
 
 export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): RepoStatus {
   switch (m.type) {
@@ -84,14 +108,14 @@ export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): 
     case 'ready':
       return { ...s, publishedCommit: m.publishedCommit ?? s.publishedCommit };
     case 'sync-started':
-      return { ...s, state: s.consecutiveFailures > 0 ? 'failing' : 'syncing' };
+      return { ...s, state: syncState(s, s.consecutiveFailures > 0 ? 'failing' : 'syncing') };
     case 'synced':
     case 'unchanged':
       return {
         ...s,
         vetoedCommit: m.type === 'synced' ? null : s.vetoedCommit,
         keptCommits: m.type === 'synced' ? m.kept : s.keptCommits,
-        state: 'synced',
+        state: syncState(s, 'synced'),
         publishedCommit: m.commit,
         lastSyncAt: iso(now),
         lastSuccessAt: iso(now),
@@ -101,7 +125,7 @@ export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): 
     case 'failed':
       return {
         ...s,
-        state: 'backoff',
+        state: syncState(s, 'failing'),
         lastSyncAt: iso(now),
         lastError: { ...m.error, at: iso(now) },
         consecutiveFailures: m.consecutiveFailures,

@@ -7,15 +7,38 @@ import { fileURLToPath } from 'node:url';
 import type { Log } from '../shared/logger.js';
 import { answerCredentialRequest } from './github-app.js';
 import { PROTOCOL_VERSION, parseAgentMessage, type AgentMessage, type AgentMode, type SupervisorMessage } from '../shared/protocol.js';
+import type { AgentState } from './child-state.js';
 import type { DesiredEntry } from './listing.js';
 
-export type AgentState = 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped' | 'gave-up';
+export type { AgentState } from './child-state.js';
 
-/** What the rest of the supervisor hears about an agent's process, beside its messages. */
-export type LifecycleEvent =
-  /** The agent's process ended, or could not be started (code and signal null); `reason` says which. */
-  | { type: 'exited'; code: number | null; signal: string | null; restartInMs: number | null; reason: string }
-  | { type: 'restarted'; restarts: number };
+/**
+ * What the rest of the supervisor hears about an agent's process, beside its messages: every
+ * change of its state, as jest-worker's state-change events, with what the new state needs.
+ */
+export interface StateChange {
+  from: AgentState;
+  to: AgentState;
+  /** The current process (running), else null. */
+  pid: number | null;
+  /** Restarts after a death so far. */
+  restarts: number;
+  /** Why the process ended or could not be started (restarting, crash-looping, gave-up, or stopped on its own). */
+  failure: string | null;
+  /** When the next start is due (restarting, crash-looping). */
+  restartInMs: number | null;
+}
+
+export interface AgentOptions {
+  log: Log;
+  onMessage: (agent: SupervisedAgent, message: AgentMessage) => void;
+  onStateChange: (agent: SupervisedAgent, change: StateChange) => void;
+  policy?: RestartPolicy;
+  /** once: one sync, no restarts (one-time mode). */
+  mode?: AgentMode;
+  /** The agent's entry point, forked with `--agent` (tests give a fixture). */
+  script?: string;
+}
 
 export interface RestartPolicy {
   baseMs: number;
@@ -152,10 +175,9 @@ const startGate = (() => {
 })();
 
 export class SupervisedAgent {
-  state: AgentState = 'starting';
+  private current: AgentState = 'starting';
   pid: number | null = null;
   restarts = 0;
-  lastExit: { code: number | null; signal: string | null; at: number } | null = null;
   private child: ChildProcess | null = null;
   private restartTimes: number[] = [];
   private consecutiveCrashes = 0;
@@ -168,22 +190,40 @@ export class SupervisedAgent {
   /** Why the supervisor killed the current child, if it did. */
   private killReason: string | null = null;
 
+  private readonly log: Log;
+  private readonly policy: RestartPolicy;
+  private readonly mode: AgentMode;
+  private readonly script: string;
+
   constructor(
     public desired: DesiredEntry,
-    private readonly log: Log,
-    private readonly onMessage: (agent: SupervisedAgent, message: AgentMessage) => void,
-    private readonly onLifecycle: (agent: SupervisedAgent, event: LifecycleEvent) => void,
-    private readonly policy: RestartPolicy = DEFAULT_POLICY,
-    /** once: one sync, no restarts (one-time mode). */
-    private readonly mode: AgentMode = 'continuous',
-  ) {}
+    private readonly options: AgentOptions,
+  ) {
+    this.log = options.log;
+    this.policy = options.policy ?? DEFAULT_POLICY;
+    this.mode = options.mode ?? 'continuous';
+    this.script = options.script ?? AGENT_SCRIPT;
+  }
 
   get name(): string {
     return this.desired.entry.name;
   }
 
+  get state(): AgentState {
+    return this.current;
+  }
+
+  /** Every state change goes through here, and is told once. */
+  private setState(to: AgentState, detail: { failure?: string | null; restartInMs?: number | null } = {}): void {
+    const from = this.current;
+    if (from === to) return;
+    this.current = to;
+    this.options.onStateChange(this, { from, to, pid: this.pid, restarts: this.restarts, failure: detail.failure ?? null, restartInMs: detail.restartInMs ?? null });
+    if (to === 'stopped') this.exitListeners.splice(0).forEach((l) => l());
+  }
+
   start(): void {
-    this.state = 'starting';
+    this.setState('starting');
     this.leaveStartQueue = startGate.enter((release) => {
       this.leaveStartQueue = null;
       this.spawn(release);
@@ -197,7 +237,7 @@ export class SupervisedAgent {
     this.lastHeard = Date.now();
     let child: ChildProcess;
     try {
-      child = fork(AGENT_SCRIPT, ['--agent'], {
+      child = fork(this.script, ['--agent'], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         // Agents run from compiled JavaScript, never through a TypeScript loader (memory).
         execArgv: [...AGENT_EXEC_ARGV],
@@ -244,7 +284,7 @@ export class SupervisedAgent {
         }
         greeted = true;
         release();
-        this.state = 'running';
+        this.setState('running');
         // Three heartbeats fit in the timeout, so one late beat is never fatal.
         const heartbeatMs = Math.max(100, Math.min(10_000, Math.floor(this.policy.heartbeatTimeoutMs / 3)));
         this.send(child, { type: 'configure', protocolVersion: PROTOCOL_VERSION, entry: this.desired.entry, mode: this.mode, heartbeatMs });
@@ -260,7 +300,7 @@ export class SupervisedAgent {
         });
         return;
       }
-      this.onMessage(this, msg);
+      this.options.onMessage(this, msg);
     });
     child.on('exit', (code, signal) => {
       release();
@@ -299,15 +339,15 @@ export class SupervisedAgent {
 
   /** Stop for good: shutdown message, then SIGTERM, then SIGKILL after the grace period. */
   async stop(): Promise<void> {
-    this.state = 'stopping';
+    this.setState('stopping');
     this.leaveStartQueue?.();
     this.leaveStartQueue = null;
     if (this.restartTimer !== null) clearTimeout(this.restartTimer);
     this.restartTimer = null;
     const child = this.child;
     if (child === null || child.exitCode !== null || child.signalCode !== null) {
-      this.state = 'stopped';
       this.clearWatchdog();
+      this.setState('stopped');
       return;
     }
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -319,7 +359,7 @@ export class SupervisedAgent {
     }, this.policy.stopGraceMs);
     await exited;
     clearTimeout(timer);
-    this.state = 'stopped';
+    this.setState('stopped');
   }
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
@@ -328,19 +368,19 @@ export class SupervisedAgent {
     this.child = null;
     this.pid = null;
     this.clearWatchdog();
-    this.lastExit = { code, signal, at: Date.now() };
     const reason = this.killReason ?? `agent pid ${pid} exited ${signal !== null ? `on ${signal}` : `with code ${code}`}`;
-    if (this.state === 'stopping' || this.state === 'stopped' || this.mode === 'once') {
-      this.ended(code, signal, reason);
+    if (this.current === 'stopping' || this.current === 'stopped' || this.mode === 'once') {
+      // Asked to stop, or its one sync done: no failure to report, unless it ended badly on its own.
+      this.ended(this.current === 'stopping' || code === 0 ? null : reason);
       return;
     }
     if (code === EXIT_CONFIG) {
-      this.state = 'gave-up';
-      this.onLifecycle(this, { type: 'exited', code, signal, restartInMs: null, reason });
+      // OTP's rule: giving up on a child is reported (state gave-up in /status and metrics).
       this.log.error('agent refused its entry; not restarting it', { repo: this.name });
+      this.setState('gave-up', { failure: reason });
       return;
     }
-    this.failed(code, signal, reason, 'agent exited; restarting it', { pid, code, signal });
+    this.failed(reason, 'agent exited; restarting it', { pid, code, signal });
   }
 
   /** fork() failed: no process, so no 'exit' will come. */
@@ -350,34 +390,30 @@ export class SupervisedAgent {
     this.pid = null;
     this.clearWatchdog();
     const reason = `agent process could not be started: ${err.message}`;
-    if (this.state === 'stopping' || this.state === 'stopped' || this.mode === 'once') {
+    if (this.current === 'stopping' || this.current === 'stopped' || this.mode === 'once') {
       this.log.error('agent spawn failed', { repo: this.name, error: err.message });
-      this.ended(null, null, reason);
+      this.ended(reason);
       return;
     }
-    this.failed(null, null, reason, 'agent spawn failed; restarting it', { error: err.message });
+    this.failed(reason, 'agent spawn failed; restarting it', { error: err.message });
   }
 
   /** Stopped for good (or its one sync is over, in one-time mode). */
-  private ended(code: number | null, signal: string | null, reason: string): void {
-    this.state = 'stopped';
-    this.onLifecycle(this, { type: 'exited', code, signal, restartInMs: null, reason });
-    this.exitListeners.forEach((l) => l());
+  private ended(failure: string | null): void {
+    this.setState('stopped', { failure });
   }
 
   /** An agent failure (a crash, a spawn that failed, a kill for silence): restart with backoff. */
-  private failed(code: number | null, signal: string | null, reason: string, logMessage: string, fields: Record<string, unknown>): void {
+  private failed(reason: string, logMessage: string, fields: Record<string, unknown>): void {
     const plan = planRestart({ crashes: this.consecutiveCrashes, restartTimes: this.restartTimes, startedAt: this.startedAt }, Date.now(), this.policy);
     this.consecutiveCrashes = plan.crashes;
     this.restartTimes = plan.restartTimes;
     const { delay, crashLooping } = plan;
-    this.state = 'restarting';
-    this.onLifecycle(this, { type: 'exited', code, signal, restartInMs: delay, reason });
     this.log.error(logMessage, { repo: this.name, ...fields, restartInMs: delay, crashLooping });
+    this.setState(crashLooping ? 'crash-looping' : 'restarting', { failure: reason, restartInMs: delay });
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
       this.restarts += 1;
-      this.onLifecycle(this, { type: 'restarted', restarts: this.restarts });
       this.start();
     }, delay);
   }

@@ -27,10 +27,13 @@ async function readSecret(file: string | undefined): Promise<string | null> {
   return secret === '' ? null : secret;
 }
 
+/** What a trigger needs of an agent: which entry it runs, and a way to make it sync now. */
+export type Triggerable = Pick<SupervisedAgent, 'name' | 'desired' | 'syncNow'>;
+
 export class Triggers {
   constructor(
     private readonly config: TriggerConfig,
-    private readonly agents: () => Iterable<SupervisedAgent>,
+    private readonly agents: () => Iterable<Triggerable>,
     private readonly metrics: Metrics,
     private readonly log: Log,
   ) {}

@@ -29,7 +29,7 @@ test('valid entries sync while a bad one is refused with a line naming it, in th
   await daemon.waitForLog(published('one', s.oneHead), 'one published');
   await daemon.waitForLog(published('two', s.twoHead), 'two published');
   const refusal = await daemon.waitForLog((l) => l.message.startsWith('invalid listing entry'), 'refusal logged');
-  assert.equal(refusal.error, 'listing entry 1 ("evil"): "branch" must not start with "-" (it would be read as a git option)');
+  assert.equal(refusal.error, 'listing entry #2 ("evil"): "branch" must not start with "-" (it would be read as a git option)');
   assert.ok(!existsSync(join(s.data, 'evil')));
 });
 

@@ -89,12 +89,15 @@ test('status and metrics follow a remote going away and coming back; removed ent
     const s = (await get(`${base}/status/app`)).json as Record<string, unknown>;
     return (s.consecutiveFailures as number) >= 2 && s;
   }, { message: 'failures in status' })) as Record<string, { kind: string } | unknown>;
-  assert.equal(failing.state === 'backoff' || failing.state === 'failing', true);
+  assert.equal(failing.state, 'failing', 'a failed sync, not a dead agent');
+  assert.equal(failing.agentState, 'running');
   assert.equal((failing.lastError as { kind: string }).kind, 'not-found');
   assert.equal(failing.publishedCommit, head, 'the last good commit is still the published one');
   metrics = parseMetrics((await get(`${base}/metrics`)).body);
   assert.ok(sampleValue(metrics, 'git_autosync_consecutive_failures', { repo: 'app' })! >= 2);
   assert.ok(sampleValue(metrics, 'git_autosync_sync_total', { repo: 'app', result: 'error' })! >= 2);
+  assert.ok(sampleValue(metrics, 'git_autosync_sync_errors_total', { repo: 'app', kind: 'not-found' })! >= 2, 'errors counted by kind');
+  assert.equal(sampleValue(metrics, 'git_autosync_agent_state', { repo: 'app', state: 'running' }), 1);
 
   // And comes back.
   await rename(`${app.bareDir}.gone`, app.bareDir);
@@ -160,7 +163,7 @@ test('readiness stays 503 while no valid listing has ever been read', async (t) 
   await writeFile(listing, '[{"path": ');
   const daemon = startDaemon(t, { LISTING_PATH: listing });
   const base = await daemon.httpUrl();
-  await daemon.waitForLog((l) => l.message === 'listing rejected; keeping the last good one running', 'broken listing rejected');
+  await daemon.waitForLog((l) => l.message === 'listing rejected; nothing is running, waiting for a valid listing', 'broken listing rejected');
   const before = await get(`${base}/readyz`);
   assert.equal(before.status, 503);
   assert.match(before.body, /no valid listing has been read yet/);

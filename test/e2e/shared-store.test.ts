@@ -154,7 +154,7 @@ test('a branch deleted on the remote fails only its own entry; the others of the
   }
 
   await remote.deleteRemoteBranch('feature');
-  await waitFor(async () => (await statusOf(daemon, 'feature')).state === 'backoff' || (await statusOf(daemon, 'feature')).state === 'failing', {
+  await waitFor(async () => (await statusOf(daemon, 'feature')).state === 'failing', {
     timeoutMs: 30_000,
     message: 'feature fails once its branch is gone',
   });

@@ -97,9 +97,9 @@ test('deeply nested JSON (100,000 levels) does not crash the daemon', async (t) 
   let loaded = nextLog(d, (l) => l.message === 'listing loaded', 'listing with a nested entry loaded');
   await writeListing(f.listing, `[${JSON.stringify(site)},${arrays}]`);
   assert.deepEqual([(await loaded).valid, (await loaded).invalid], [1, 1]);
-  const bad = d.lines.filter((l) => l.message === 'invalid listing entry; skipped, the others carry on' && l.index === 1);
+  const bad = d.lines.filter((l) => l.message === 'invalid listing entry; skipped, the others carry on' && l.entry === 2);
   assert.equal(bad.length, 1);
-  assert.match(String(bad[0]!.error), /^listing entry 1: must be an object/);
+  assert.match(String(bad[0]!.error), /^listing entry #2: must be an object/);
 
   // 2. 100,000 nested objects: not an array, so the whole listing is refused.
   const rejected = nextLog(d, (l) => l.message === 'listing rejected; keeping the last good one running', 'nested objects rejected');
@@ -137,8 +137,8 @@ test('duplicate JSON keys: the later value wins (JSON.parse), for better and for
   const base = await d.httpUrl();
   await d.waitForLog(publishedLine('a', other), '"a" follows the later "branch" (other)');
   await d.waitForLog(publishedLine('b', f.first), '"b" uses the later, good "repo"');
-  const refused = await d.waitForLog((l) => l.message === 'invalid listing entry; skipped, the others carry on' && l.index === 2, 'entry 2 refused');
-  assert.match(String(refused.error), /^listing entry 2 \("c"\): "repo" /);
+  const refused = await d.waitForLog((l) => l.message === 'invalid listing entry; skipped, the others carry on' && l.entry === 3, 'entry #3 refused');
+  assert.match(String(refused.error), /^listing entry #3 \("c"\): "repo" /);
   const status = JSON.parse((await rawRequest(base, { path: '/status/a' })).body) as { ref: string };
   assert.equal(status.ref, 'other');
   const c = await rawRequest(base, { path: '/status/c' });
@@ -194,11 +194,11 @@ test('2,000 entries, all but 2 invalid: one line per bad entry, the daemon answe
 
   const lines = d.lines.filter((l) => l.message === 'invalid listing entry; skipped, the others carry on');
   const perIndex = new Map<number, number>();
-  for (const l of lines) perIndex.set(Number(l.index), (perIndex.get(Number(l.index)) ?? 0) + 1);
+  for (const l of lines) perIndex.set(Number(l.entry) - 1, (perIndex.get(Number(l.entry) - 1) ?? 0) + 1);
   assert.equal(lines.length, total - 2, 'one line per bad entry');
   for (let i = 0; i < total; i++) assert.equal(perIndex.get(i) ?? 0, goodAt.has(i) ? 0 : 1, `lines for entry ${i}`);
   for (const l of lines) {
-    assert.match(String(l.error), new RegExp(`^listing entry ${String(l.index)}(?: \\("[^"]+"\\))?: (?:"[^"]+" |unknown field|must be an object)`));
+    assert.match(String(l.error), new RegExp(`^listing entry #${String(l.entry)}(?: \\("[^"]+"\\))?: (?:"[^"]+" |unknown field|must be an object)`));
   }
   const metrics = parseMetrics((await rawRequest(base, { path: '/metrics' })).body);
   assert.equal(sampleValue(metrics, 'git_autosync_listing_entries', { state: 'invalid' }), total - 2);
@@ -228,10 +228,10 @@ test('paths that leave SYNC_ROOT, lexically or through a symlink, are refused na
   await writeListing(f.listing, JSON.stringify(entries));
   const d = startDaemon(t, { LISTING_PATH: f.listing, SCRAPE_INTERVAL: '60000', SYNC_ROOT: f.data });
   await d.waitForLog(publishedLine('site', f.first), 'the good entry publishes');
-  const invalid = (index: number) => d.waitForLog((l) => l.message === 'invalid listing entry; skipped, the others carry on' && l.index === index, `entry ${index} refused`);
-  assert.match(String((await invalid(0)).error), /^listing entry 0 \("dotdot"\): "path" must be normalised/);
-  assert.match(String((await invalid(1)).error), /^listing entry 1 \("elsewhere"\): "path" must be inside SYNC_ROOT/);
-  assert.match(String((await invalid(2)).error), /^listing entry 2 \("touch-out"\): "touchFile" must be inside SYNC_ROOT/);
+  const invalid = (index: number) => d.waitForLog((l) => l.message === 'invalid listing entry; skipped, the others carry on' && l.entry === index + 1, `entry #${index + 1} refused`);
+  assert.match(String((await invalid(0)).error), /^listing entry #1 \("dotdot"\): "path" must be normalised/);
+  assert.match(String((await invalid(1)).error), /^listing entry #2 \("elsewhere"\): "path" must be inside SYNC_ROOT/);
+  assert.match(String((await invalid(2)).error), /^listing entry #3 \("touch-out"\): "touchFile" must be inside SYNC_ROOT/);
   // Lexically inside, really outside: the agent resolves symlinks before it writes anything.
   for (const repo of ['via-link', 'inplace']) {
     const failed = await d.waitForLog((l) => l.message === 'sync failed' && l.repo === repo, `${repo} refused by its agent`);

@@ -14,8 +14,8 @@ import { ListingError, validateListing, type Listing } from '../../src/superviso
 const C0_OR_DEL = /[\u0000-\u001f\u007f]/;
 const TRANSPORTS = ['https', 'http', 'ssh', 'git', 'file'];
 const WITH_ROOT: AgentDefaults = { ...DEFAULTS, syncRoot: '/srv' };
-// Every error names its entry first: `listing entry 3 ("payments"): …`.
-const ERROR_HEAD = /^listing entry (\d+)(?: \("([^"]*)"\))?: /;
+// Every error names its entry first, 1-based: `listing entry #4 ("payments"): …`.
+const ERROR_HEAD = /^listing entry #(\d+)(?: \("([^"]*)"\))?: /;
 
 /** validateListing, asserting that the only thing it ever throws is a ListingError. */
 function validate(data: unknown, defaults: AgentDefaults = DEFAULTS): Listing | null {
@@ -66,8 +66,8 @@ function assertWellFormedErrors(listing: Listing): void {
   for (const err of listing.errors) {
     assert.ok(err instanceof EntryError, `not an EntryError: ${String(err)}`);
     const head = ERROR_HEAD.exec(err.message);
-    assert.ok(head !== null, `error does not start with "listing entry <index>": ${JSON.stringify(err.message)}`);
-    assert.equal(Number(head[1]), err.index, `message index ≠ error index: ${err.message}`);
+    assert.ok(head !== null, `error does not start with "listing entry #<N>": ${JSON.stringify(err.message)}`);
+    assert.equal(Number(head[1]), err.index + 1, `message entry #N ≠ error index + 1: ${err.message}`);
     const rest = err.message.slice(head[0].length);
     assert.ok(
       /^"[^"]+" /.test(rest) || rest.startsWith('unknown field') || rest.startsWith('must be an object'),

@@ -57,7 +57,7 @@ test('at the process limit a failed spawn is an agent failure: restarted with ba
   }
   assert.deepEqual(d.lines.filter((l) => l.message === 'agent process started' && typeof l.pid !== 'number'), [], 'never "started" without a pid');
   const status = (await (await fetch(`${url}/status/a`)).json()) as { state: string; agentError: { message: string } | null };
-  assert.equal(status.state, 'backoff');
+  assert.equal(status.state, 'restarting', 'the agent could not start: not a failed sync');
   assert.match(status.agentError?.message ?? '', /could not be started: .*EAGAIN/);
 
   // The limit lifts: the next restart starts each agent, and it publishes.

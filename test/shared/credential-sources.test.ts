@@ -17,7 +17,7 @@ function refusals(raw: unknown): string[] {
 
 test('githubApp, askpassUrl and sshKeys are refused with the entry and the field named', () => {
   assert.deepEqual(refusals({ ...https, githubApp: { installationId: 456, privateKeyFile: '/k.pem' } }), [
-    'listing entry 2 ("site"): "githubApp.appId" give either "appId" or "clientId" (the JWT issuer)',
+    'listing entry #3 ("site"): "githubApp.appId" give either "appId" or "clientId" (the JWT issuer)',
   ]);
   assert.deepEqual(refusals({ ...https, githubApp: { ...app, installationId: 'abc' } }).length, 1);
   assert.match(refusals({ ...https, githubApp: { ...app, apiUrl: 'https://user:pw@ghe.example/api/v3' } })[0]!, /"githubApp\.apiUrl" must not contain a user name or password/);

@@ -39,7 +39,7 @@ test('every transport we allow is recognised', () => {
 
 test('a bad entry is refused with its index, its name and the field', () => {
   const [msg] = refused({ path: '/data/payments', repo: 'https://h/r.git', branch: '-x' });
-  assert.equal(msg, 'listing entry 3 ("payments"): "branch" must not start with "-" (it would be read as a git option)');
+  assert.equal(msg, 'listing entry #4 ("payments"): "branch" must not start with "-" (it would be read as a git option)');
 });
 
 test('option injection through repo, branch and ref is refused', () => {
@@ -56,7 +56,7 @@ test('option injection through repo, branch and ref is refused', () => {
     { repo: 'https://h/r.git', ref: 'refs/heads/x.lock' },
   ]) {
     const msgs = refused({ path: '/data/x', ...bad });
-    assert.ok(msgs.length > 0 && msgs.every((m) => m.startsWith('listing entry 3 ("x"): "')), msgs.join('\n'));
+    assert.ok(msgs.length > 0 && msgs.every((m) => m.startsWith('listing entry #4 ("x"): "')), msgs.join('\n'));
   }
 });
 

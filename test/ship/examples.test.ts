@@ -62,7 +62,6 @@ before(async () => {
       statuses: () => statuses,
       listingLoaded: () => true,
       metrics: async () => ({ contentType: 'text/plain', body: '' }),
-      alive: () => true,
       triggers: {} as Triggers,
     },
     silent,

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULTS } from '../../src/shared/listing-schema.js';
-import { ListingError, validateListing } from '../../src/supervisor/listing.js';
-import { assignStores } from '../../src/supervisor/stores.js';
+import { keepRefused, ListingError, validateListing, type DesiredEntry } from '../../src/supervisor/listing.js';
 
 test('duplicate names, duplicate paths and nested paths are refused; the first entry keeps running', () => {
   const listing = validateListing(
@@ -19,9 +18,9 @@ test('duplicate names, duplicate paths and nested paths are refused; the first e
   assert.deepEqual(
     listing.errors.map((e) => e.message),
     [
-      'listing entry 1 ("a"): "name" "a" is already used by entry 0; set a distinct "name"',
-      'listing entry 2 ("a2"): "path" /data/a is already used by entry 0',
-      "listing entry 3 (\"inner\"): \"path\" /data/a/inner and entry 0's /data/a are nested inside each other",
+      'listing entry #2 ("a"): "name" "a" is already used by entry #1; set a distinct "name"',
+      'listing entry #3 ("a2"): "path" /data/a is already used by entry #1',
+      "listing entry #4 (\"inner\"): \"path\" /data/a/inner and entry #1's /data/a are nested inside each other",
     ],
   );
 });
@@ -30,7 +29,7 @@ test('one bad entry is refused and the others are kept', () => {
   const listing = validateListing([{ path: '/d/a', repo: '/r' }, { path: '/d/b', repo: 'ext::sh' }, { path: '/d/c', repo: '/r' }], DEFAULTS);
   assert.deepEqual(listing.entries.map((e) => e.entry.name), ['a', 'c']);
   assert.equal(listing.errors.length, 1);
-  assert.match(listing.errors[0]!.message, /^listing entry 1 \("b"\): "repo" remote-helper URLs/);
+  assert.match(listing.errors[0]!.message, /^listing entry #2 \("b"\): "repo" remote-helper URLs/);
 });
 
 test('a listing that is not an array is refused as a whole', () => {
@@ -49,38 +48,7 @@ test('an entry new to the listing never takes the path or name of one already ru
     { running: (e) => running.has(e.path) && e.name === 'site' },
   );
   assert.deepEqual(listing.entries.map((e) => e.entry.name), ['site']);
-  assert.deepEqual(listing.errors.map((e) => e.message), ['listing entry 0 ("newcomer"): "path" /data/site is already used by entry 1']);
-});
-
-test('entries of one remote in one folder share a store; other folders, depths, in-place entries and SHARED_STORES=false do not', () => {
-  const url = 'https://git.example.com/org/site.git';
-  const raw = [
-    { path: '/data/main', repo: url, branch: 'main' },
-    { path: '/data/dev', repo: 'https://GIT.example.com/org/site/', branch: 'dev' },
-    { path: '/data/deep', repo: url, branch: 'dev', depth: 0 },
-    { path: '/other/main', repo: url, branch: 'main' },
-    { path: '/data/inplace', repo: url, branch: 'main', publish: 'in-place' },
-    { path: '/data/alone', repo: 'https://git.example.com/org/other.git' },
-  ];
-  const shared = validateListing(raw, DEFAULTS).entries;
-  const stores = Object.fromEntries(shared.map((d) => [d.entry.name, d.entry.store?.dir ?? null]));
-  assert.match(stores.main!, /^\/data\/\.git-autosync-stores\/site-[0-9a-f]{12}\.git$/);
-  assert.equal(stores.dev, stores.main, 'the same remote spelled another way');
-  assert.deepEqual([stores.deep, stores.inplace, stores.alone], [null, null, null]);
-  assert.equal(shared[0]!.entry.store?.url, url, 'the first entry\'s spelling is the store\'s');
-  assert.notEqual(shared[0]!.fingerprint, JSON.stringify(shared[0]!.raw), 'joining a store restarts the agent');
-  assert.equal(shared.find((d) => d.entry.name === 'alone')!.fingerprint, JSON.stringify(raw[5]));
-
-  const off = validateListing(raw, DEFAULTS, 'listing', { sharedStores: false }).entries;
-  assert.ok(off.every((d) => d.entry.store === null));
-});
-
-test('a store that exists on disk is kept by the one entry left of its group', () => {
-  const raw = [{ path: '/data/main', repo: 'git://127.0.0.1/site', branch: 'main' }];
-  const [entry] = validateListing(raw, DEFAULTS).entries;
-  assert.equal(entry!.entry.store, null);
-  const dir = assignStores([entry!.entry], true, () => true)[0]?.dir;
-  assert.match(dir ?? '', /^\/data\/\.git-autosync-stores\/site-[0-9a-f]{12}\.git$/);
+  assert.deepEqual(listing.errors.map((e) => e.message), ['listing entry #1 ("newcomer"): "path" /data/site is already used by entry #2']);
 });
 
 test('a listing that is not valid JSON is reported by line, column and kind, never by its content', async () => {
@@ -117,4 +85,57 @@ test('invalid entries are counted once each, however many faults each has', () =
   );
   assert.ok(listing.errors.length > 2, 'several faults reported');
   assert.equal(listing.invalidEntries, 2);
+});
+
+test('a clash names the earliest entry it clashes with, by name before path before nesting', () => {
+  const listing = validateListing(
+    [
+      { path: '/data/x/deep', repo: '/r1', name: 'one' },
+      { path: '/data/y', repo: '/r2', name: 'two' },
+      // Nested with #1, path of #2: #1 comes first.
+      { path: '/data/x', repo: '/r3', name: 'three' },
+      // Name of #2, nested in nothing: the name is named.
+      { path: '/data/z', repo: '/r4', name: 'two' },
+      { path: '/data/y/in', repo: '/r5', name: 'five' },
+    ],
+    DEFAULTS,
+  );
+  assert.deepEqual(listing.entries.map((e) => e.entry.name), ['one', 'two']);
+  assert.deepEqual(listing.errors.map((e) => e.message), [
+    "listing entry #3 (\"three\"): \"path\" /data/x and entry #1's /data/x/deep are nested inside each other",
+    'listing entry #4 ("two"): "name" "two" is already used by entry #2; set a distinct "name"',
+    "listing entry #5 (\"five\"): \"path\" /data/y/in and entry #2's /data/y are nested inside each other",
+  ]);
+});
+
+test('a running entry the listing now refuses keeps running, found by name or else by path; a valid entry on its path displaces it', () => {
+  const run = (name: string, path: string) => ({ name, desired: { entry: { name, path } } as DesiredEntry });
+  const agents = [run('byname', '/data/n'), run('bypath', '/data/p'), run('taken', '/data/t'), run('under', '/data/u'), run('gone', '/data/g'), run('valid', '/data/v')];
+  const listing = validateListing(
+    [
+      { path: '/data/n2', repo: 'ext::sh', name: 'byname' },
+      { path: '/data/p', repo: 'ext::sh', name: 'renamed' },
+      { path: '/data/t', repo: 'ext::sh', name: 'taken' },
+      { path: '/data/t', repo: '/r', name: 'newcomer' },
+      { path: '/data/u', repo: 'ext::sh', name: 'under' },
+      { path: '/data/u/inner', repo: '/r', name: 'inner' },
+      { path: '/data/v', repo: '/r', name: 'valid' },
+    ],
+    DEFAULTS,
+  );
+  const { kept, displaced } = keepRefused(listing, agents);
+  assert.deepEqual(kept.map((k) => [k.agent.name, k.refusal.index]), [['byname', 0], ['bypath', 1]]);
+  assert.deepEqual(displaced.map((a) => a.name), ['taken', 'under']);
+});
+
+test('5,000 entries are validated and matched against 5,000 running ones', () => {
+  const n = 5000;
+  const raw = Array.from({ length: n }, (_, i) => (i % 10 === 9 ? { path: `/data/r${i}`, repo: 'ext::sh', name: `r${i}` } : { path: `/data/r${i}`, repo: '/r', name: `r${i}` }));
+  const listing = validateListing(raw, DEFAULTS);
+  assert.equal(listing.entries.length, n - n / 10);
+  assert.equal(listing.refused.length, n / 10);
+  const agents = raw.map((r) => ({ name: r.name, desired: { entry: { name: r.name, path: r.path } } as DesiredEntry }));
+  const { kept, displaced } = keepRefused(listing, agents);
+  assert.equal(kept.length, n / 10);
+  assert.equal(displaced.length, 0);
 });

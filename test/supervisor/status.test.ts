@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULTS, resolveEntry } from '../../src/shared/listing-schema.js';
-import { applyAgentMessage, initialStatus, notReadyReason, readiness } from '../../src/supervisor/status.js';
+import { applyAgentMessage, applyStateChange, initialStatus, notReadyReason, readiness, refusedStatus } from '../../src/supervisor/status.js';
 
 function entry(extra: Record<string, unknown> = {}) {
   const r = resolveEntry({ path: '/data/site', repo: 'https://h.example/site.git', branch: 'main', ...extra }, 0, DEFAULTS);
@@ -10,13 +10,15 @@ function entry(extra: Record<string, unknown> = {}) {
 }
 const A = 'a'.repeat(40);
 
+const running = { from: 'starting', to: 'running', pid: 42, restarts: 0, failure: null, restartInMs: null } as const;
+
 test('a repo is not ready until published, then ready; a failure keeps the published commit', () => {
-  let s = initialStatus(entry());
+  let s = applyStateChange(initialStatus(entry()), running, 0);
   assert.equal(notReadyReason(s, 0), 'not published yet');
   s = applyAgentMessage(s, { type: 'synced', commit: A, previousCommit: null, durationMs: 5, fetched: true, kept: [] }, 1000);
   assert.equal(notReadyReason(s, 1000), null);
   s = applyAgentMessage(s, { type: 'failed', error: { kind: 'network', message: 'down' }, consecutiveFailures: 1, retryInMs: 1000, durationMs: 3 }, 2000);
-  assert.equal(s.state, 'backoff');
+  assert.equal(s.state, 'failing');
   assert.equal(s.publishedCommit, A);
   assert.equal(s.consecutiveFailures, 1);
   assert.equal(s.nextRetryAt, new Date(3000).toISOString());
@@ -36,4 +38,34 @@ test('maxStaleness makes readiness fail once the last success is too old; requir
 test('the repo URL in status never carries userinfo', () => {
   const s = initialStatus({ ...entry(), repo: 'https://user:secret@h.example/site.git' });
   assert.equal(s.repo, 'https://h.example/site.git');
+});
+
+test('one vocabulary: the process state shows while the agent does not run, the sync state while it does', () => {
+  let s = initialStatus(entry());
+  assert.deepEqual([s.state, s.agentState], ['starting', 'starting']);
+  s = applyStateChange(s, running, 1000);
+  assert.deepEqual([s.state, s.agentState, s.pid], ['starting', 'running', 42], 'running, not synced yet');
+  s = applyAgentMessage(s, { type: 'sync-started', reason: 'startup' }, 1000);
+  assert.equal(s.state, 'syncing');
+  s = applyAgentMessage(s, { type: 'synced', commit: A, previousCommit: null, durationMs: 5, fetched: true, kept: [] }, 1000);
+  assert.equal(s.state, 'synced');
+  s = applyStateChange(s, { from: 'running', to: 'restarting', pid: null, restarts: 0, failure: 'agent pid 42 exited on SIGKILL', restartInMs: 1000 }, 2000);
+  assert.deepEqual([s.state, s.agentState, s.pid], ['restarting', 'restarting', null], 'the agent died: not a failed sync');
+  assert.deepEqual(s.agentError, { message: 'agent pid 42 exited on SIGKILL', at: new Date(2000).toISOString() });
+  assert.equal(s.nextRetryAt, new Date(3000).toISOString());
+  s = applyStateChange(s, { from: 'starting', to: 'crash-looping', pid: null, restarts: 6, failure: 'agent pid 43 exited with code 1', restartInMs: 300_000 }, 4000);
+  assert.deepEqual([s.state, s.restarts], ['crash-looping', 6]);
+  s = applyStateChange(s, { from: 'starting', to: 'gave-up', pid: null, restarts: 6, failure: 'agent pid 44 exited with code 78', restartInMs: null }, 5000);
+  assert.equal(s.state, 'gave-up');
+  assert.equal(s.publishedCommit, A, 'what was published stays named');
+  // A late message from an agent being stopped does not hide that it stops.
+  s = applyStateChange(s, { from: 'gave-up', to: 'stopping', pid: null, restarts: 6, failure: null, restartInMs: null }, 6000);
+  s = applyAgentMessage(s, { type: 'unchanged', commit: A, durationMs: 1 }, 6000);
+  assert.equal(s.state, 'stopping');
+});
+
+test('a refused entry no agent runs is invalid, with no agent state and no readiness held back', () => {
+  const s = refusedStatus({ index: 2, name: undefined, path: undefined, message: 'listing entry #3: must be an object' }, new Date(0).toISOString());
+  assert.deepEqual([s.name, s.state, s.agentState, s.required], ['(entry #3)', 'invalid', null, false]);
+  assert.equal(s.invalid?.message, 'listing entry #3: must be an object');
 });
