@@ -14,12 +14,10 @@ import { EntryGit } from './entry-git.js';
 import { hookEnv, runCommand } from './hooks.js';
 import type { SyncOutcome } from './outcome.js';
 import { localError } from './publish.js';
-import type { Publisher } from './publishers/publisher.js';
 import { Remote } from './remote.js';
 import { lockEntry, type EntryLock } from './entry-lock.js';
 import { killLeftoverGit } from './repair.js';
-import type { Repository } from './repositories/repository.js';
-import { chooseStrategies } from './strategies.js';
+import { chooseStrategies, type Strategies } from './strategies.js';
 import { decideSync } from './sync-decision.js';
 
 export type { SyncOutcome } from './outcome.js';
@@ -42,24 +40,31 @@ export class RepoSync {
   /** Held from prepare() on: no other agent (another daemon on the volume) touches the entry. */
   private entryLock: EntryLock | null = null;
 
+  private readonly git: EntryGit;
   private readonly remote: Remote;
-  private readonly repository: Repository;
-  private readonly publisher: Publisher;
+  /** Chosen by the first prepare(), once: see strategies.ts. */
+  private strategies: Strategies | null = null;
 
   constructor(
     readonly entry: ResolvedEntry,
     private readonly log: Log,
   ) {
     this.layout = layoutFor(entry.path, entry.publish);
-    const git = new EntryGit(entry, this.layout);
-    this.remote = new Remote(entry, log, git);
-    // Removals check confinement too: never delete through a folder swapped for a symlink.
-    const { repository, publisher } = chooseStrategies(entry, this.layout, log, git, (fn) => this.exclusive(async () => {
-      await this.checkConfinement();
-      await fn();
-    }));
-    this.repository = repository;
-    this.publisher = publisher;
+    this.git = new EntryGit(entry, this.layout);
+    this.remote = new Remote(entry, log, this.git);
+  }
+
+  private get repository() {
+    return this.chosen().repository;
+  }
+
+  private get publisher() {
+    return this.chosen().publisher;
+  }
+
+  private chosen(): Strategies {
+    if (this.strategies === null) throw new Error('RepoSync used before prepare() chose its strategies');
+    return this.strategies;
   }
 
   /**
@@ -67,15 +72,15 @@ export class RepoSync {
    * the entry's lock, since until then git running there is another daemon's.
    */
   ownedDirs(): string[] {
-    return this.entryLock === null ? [] : [this.publisher.home];
+    return this.entryLock === null || this.strategies === null ? [] : [this.strategies.publisher.home];
   }
 
   /**
    * After a sync was abandoned at shutdown (its git killed): give back the space a half-done
    * fetch took. Only our own repository; a shared store's temp files are cleared under its lock.
    */
-  sweepAbandonedFetch(): Promise<void> {
-    return this.repository.sweepAbandonedFetch();
+  async sweepAbandonedFetch(): Promise<void> {
+    await this.strategies?.repository.sweepAbandonedFetch();
   }
 
   /** Run `fn` after everything queued before it: syncs and tree removals never overlap. */
@@ -90,6 +95,11 @@ export class RepoSync {
     // Files git writes for this entry come out group-writable (consumers in the same group).
     if (this.entry.fileMode === 'group-write') process.umask(0o002);
     return this.exclusive(async () => {
+      // Removals check confinement too: never delete through a folder swapped for a symlink.
+      this.strategies ??= await chooseStrategies(this.entry, this.layout, this.log, this.git, (fn) => this.exclusive(async () => {
+        await this.checkConfinement();
+        await fn();
+      }));
       // First of all: git processes and lock files in our folders may be another live daemon's,
       // not a dead predecessor's. Refused (EntryLockedError), we touch nothing and retry later.
       // The lock's folder is made only where SYNC_ROOT allows writing.
@@ -121,7 +131,7 @@ export class RepoSync {
   /** Stop timers; trees waiting for removal are cleaned by the next agent's prepare(). */
   close(): void {
     this.remote.close();
-    this.publisher.close();
+    this.strategies?.publisher.close();
     this.entryLock?.release();
     this.entryLock = null;
   }

@@ -2,7 +2,8 @@
 // and whatever a killed predecessor left in it is ours to clear. The bare repository in the
 // state folder (symlink mode) is one; the clone at `path` (in place, clone-at-path.ts) another.
 
-import { mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ResolvedEntry } from '../../shared/listing-schema.js';
 import type { Layout } from '../../shared/layout.js';
 import type { Log } from '../../shared/logger.js';
@@ -12,8 +13,7 @@ import type { GitRunner } from '../git.js';
 import { localError } from '../publish.js';
 import type { Remote, RemoteTarget } from '../remote.js';
 import { removeFetchLeftovers, removeStaleLocks } from '../repair.js';
-import { wantedConfig } from '../repo-config.js';
-import { openBare } from './bare.js';
+import { configBlock, configureRemote, wantedConfig } from '../repo-config.js';
 import type { Repository } from './repository.js';
 
 // Where fetched commits are kept reachable, so gc never takes the tree being published. In a
@@ -118,4 +118,40 @@ export async function makeStateDir(layout: Layout): Promise<void> {
   await mkdir(worktreesDir, { recursive: true }).catch((err) => {
     throw localError(`cannot create ${worktreesDir}`, err);
   });
+}
+
+/**
+ * Open a bare repository (our own, or a shared store while holding its lock): check it,
+ * re-create it when damaged, and bring its settings to the entry's.
+ */
+export async function openBare(o: {
+  git: EntryGit;
+  gitDir: string;
+  /** Runs git on the repository (made only once it exists: a runner needs its folder). */
+  bare: () => GitRunner;
+  /** Runs `git init` (outside the repository). */
+  initFrom: GitRunner;
+  wanted: Record<string, string | null>;
+  /** Files of a damaged repository to keep (a new store's registrations); none: remove it whole. */
+  keep: string[];
+  log: Log;
+}): Promise<void> {
+  const { gitDir, bare, git } = o;
+  const healthy = await stat(join(gitDir, 'HEAD')).then(
+    () => bare().run(['rev-parse', '--is-bare-repository'], git.opts()).then((out) => out.trim() === 'true'),
+    () => false,
+  ).catch(() => false);
+  if (healthy) {
+    await configureRemote(bare(), o.wanted, git.opts()); // the entry may have changed since
+    return;
+  }
+  const leftovers = o.keep.length === 0
+    ? (await stat(gitDir).then(() => [gitDir], () => []))
+    : (await readdir(gitDir).catch(() => [] as string[])).filter((n) => !o.keep.includes(n)).map((n) => join(gitDir, n));
+  if (leftovers.length > 0) o.log.warn('git state is damaged; re-creating it', { gitDir });
+  for (const p of leftovers) await rm(p, { recursive: true, force: true });
+  // An empty template: no sample hooks to copy (measurable on slow disks), none to run.
+  await o.initFrom.run(['init', '--bare', '--quiet', '--template=', gitDir], git.opts());
+  // A fresh repository gets its settings in one write instead of one git process each.
+  await appendFile(join(gitDir, 'config'), configBlock(o.wanted));
 }

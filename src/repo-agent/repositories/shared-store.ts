@@ -17,8 +17,7 @@ import type { Remote, RemoteTarget } from '../remote.js';
 import { removeStaleLocks } from '../repair.js';
 import { wantedConfig } from '../repo-config.js';
 import { acquireStoreLock } from '../store-lock.js';
-import { openBare } from './bare.js';
-import { makeStateDir } from './own.js';
+import { makeStateDir, openBare } from './own.js';
 import type { Repository } from './repository.js';
 
 // A member file's name: entryId() of the entry's name.
