@@ -6,7 +6,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import type { EntryGit } from './entry-git.js';
 import type { GitRunner } from './git.js';
-import type { StoreAccess } from './shared-store.js';
+import type { Repository } from './repositories/repository.js';
 
 // Written into a worktree's admin folder (repo.git/worktrees/<id>/, never seen by readers) as
 // the last step of create(): only a tree that got this far is whole. A failed attempt can leave
@@ -18,7 +18,7 @@ export class Checkouts {
   constructor(
     private readonly entry: ResolvedEntry,
     private readonly git: EntryGit,
-    private readonly shared: StoreAccess,
+    private readonly repository: Repository,
   ) {}
 
   /** A fresh worktree of `commit` at `tree`: sparse when asked, submodules as asked. */
@@ -27,9 +27,9 @@ export class Checkouts {
     // Registering a worktree is not safe beside another `worktree add` or prune in the same
     // repository (git reads the others' half-written admin folders): it takes the store's
     // lock, and adds no files. Filling the tree, the slow part, then runs side by side.
-    await this.shared.withStore(async () => {
+    await this.repository.withLock(async () => {
       // Only when git has worktrees registered (none on a first sync).
-      if ((await readdir(join(this.git.gitDir, 'worktrees')).catch(() => [])).length > 0) await repo.run(['worktree', 'prune'], this.git.opts());
+      if ((await readdir(join(this.repository.gitDir, 'worktrees')).catch(() => [])).length > 0) await repo.run(['worktree', 'prune'], this.git.opts());
       await repo.run(['worktree', 'add', '--quiet', '--detach', '--force', '--no-checkout', tree, commit], this.git.opts());
     });
     const inTree = this.git.runner(tree);

@@ -1,39 +1,29 @@
-// How git runs for one entry: runners under its transport policy and timeout, and the repository
-// it fetches into (its own, or the object store it shares with other entries).
+// How git runs for one entry: runners under its transport policy and timeout. Which repository
+// it fetches into is the Repository's to say (repositories/).
 
-import type { ResolvedEntry, SharedStore } from '../shared/listing-schema.js';
+import type { ResolvedEntry } from '../shared/listing-schema.js';
 import type { Layout } from '../shared/layout.js';
 import { GitRunner, type RunOptions } from './git.js';
 
 export class EntryGit {
   private readonly runners = new Map<string, GitRunner>();
-  private storeRunner: GitRunner | null = null;
 
   constructor(
     private readonly entry: ResolvedEntry,
     private readonly layout: Layout,
-    private readonly store: SharedStore | null,
   ) {}
 
-  /** The repository fetched into: our own, or the shared store. */
-  get gitDir(): string {
-    return this.store?.dir ?? this.layout.gitDir;
-  }
-
-  /** Runs git on the repository (for a shared store: from our own folder, with GIT_DIR). */
-  repo(): GitRunner {
-    if (this.store === null) return this.runner(this.layout.gitDir);
-    this.storeRunner ??= new GitRunner(this.layout.stateDir, { allowFileTransport: this.entry.transport === 'file', extraConfig: this.entry.gitConfig, gitDir: this.store.dir });
-    return this.storeRunner;
-  }
-
-  /** A git runner for `cwd` under this entry's transport policy (kept: polls reuse it). */
-  runner(cwd: string): GitRunner {
-    let r = this.runners.get(cwd);
+  /**
+   * A git runner for `cwd` under this entry's transport policy (kept: polls reuse it). `gitDir`
+   * names a repository outside `cwd` (a shared object store), given to git as GIT_DIR.
+   */
+  runner(cwd: string, gitDir?: string): GitRunner {
+    const key = gitDir === undefined ? cwd : `${cwd}\0${gitDir}`;
+    let r = this.runners.get(key);
     if (r === undefined) {
-      r = new GitRunner(cwd, { allowFileTransport: this.entry.transport === 'file', extraConfig: this.entry.gitConfig });
+      r = new GitRunner(cwd, { allowFileTransport: this.entry.transport === 'file', extraConfig: this.entry.gitConfig, ...(gitDir === undefined ? {} : { gitDir }) });
       // Trees come and go with commits; only the few long-lived folders are worth keeping.
-      if (cwd === this.layout.gitDir || cwd === this.layout.stateDir || cwd === this.layout.path) this.runners.set(cwd, r);
+      if (cwd === this.layout.gitDir || cwd === this.layout.stateDir || cwd === this.layout.path) this.runners.set(key, r);
     }
     return r;
   }

@@ -28,12 +28,12 @@ export class EntryLockedError extends SyncError {
 }
 
 /**
- * Take the entry's lock without waiting. Symlink mode locks the state folder beside `path`; in
- * place, `path` itself (its parent may not be writable, and the state folder lives inside the
- * clone, which may not exist yet). Throws EntryLockedError when another agent holds it.
+ * Take the entry's lock, on the folder `target` (the publisher's home), without waiting. Symlink
+ * mode locks the state folder beside `path`; in place, `path` itself (its parent may not be
+ * writable, and the state folder lives inside the clone, which may not exist yet). Throws
+ * EntryLockedError when another agent holds it.
  */
-export async function lockEntry(layout: Layout, publish: 'symlink' | 'in-place'): Promise<EntryLock> {
-  const target = publish === 'symlink' ? layout.stateDir : layout.path;
+export async function lockEntry(layout: Layout, target: string): Promise<EntryLock> {
   await mkdir(target, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
     throw new SyncError('local-state', `cannot create ${target} to lock the entry: ${err.code ?? err.message}`);
   });

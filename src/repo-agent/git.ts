@@ -61,11 +61,6 @@ export class GitCommandError extends SyncError {
   }
 }
 
-export interface GitEnvironment {
-  /** Variables for transport and credentials (from credentials.ts). */
-  env: Record<string, string>;
-}
-
 export interface RunOptions {
   timeoutMs: number;
   env?: Record<string, string>;

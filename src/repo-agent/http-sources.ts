@@ -4,7 +4,6 @@
 // the entry's repo, and the field to name when they fail.
 
 import type { ResolvedEntry } from '../shared/listing-schema.js';
-import { fetchAskpassFiles } from './askpass-url.js';
 import { mintedFiles } from './minted.js';
 
 export interface HttpFiles {
@@ -21,6 +20,8 @@ export async function httpFiles(entry: ResolvedEntry): Promise<HttpFiles | null>
     return { usernameFile: g.usernameFile, passwordFile: g.passwordFile, field: { username: 'githubApp', password: 'githubApp' } };
   }
   if (c.askpassUrl !== undefined) {
+    // Loaded only by entries that use it: an agent's private memory holds every module it loads.
+    const { fetchAskpassFiles } = await import('./askpass-url.js');
     return { ...(await fetchAskpassFiles(entry, c.askpassUrl)), field: { username: 'askpassUrl', password: 'askpassUrl' } };
   }
   if (c.usernameFile === undefined || c.passwordFile === undefined) return null;

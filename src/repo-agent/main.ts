@@ -93,7 +93,7 @@ export class AgentLoop {
     }
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    this.running = this.runOnce(reason).finally(() => {
+    this.running = this.syncAndReport(reason).finally(() => {
       this.running = null;
     });
   }
@@ -116,21 +116,22 @@ export class AgentLoop {
     return this.sync.sweepAbandonedFetch();
   }
 
-  /** One sync and nothing after it (one-time mode); resolves to the outcome's success. */
-  async once(): Promise<boolean> {
+  /** One-time mode: one sync and nothing after it; resolves to the outcome's success. */
+  async runOneTime(): Promise<boolean> {
     if (!(await this.prepare(false))) {
       this.sync.close();
       return false;
     }
     this.stopping = true;
-    await this.runOnce('startup');
+    await this.syncAndReport('startup');
     // One-time mode exits next: let the after-publish hooks finish first.
     await this.afterPublish.settle();
     this.sync.close();
     return this.failures === 0;
   }
 
-  private async runOnce(reason: SyncReason): Promise<void> {
+  /** One sync, its outcome reported, and the next one scheduled (unless stopping). */
+  private async syncAndReport(reason: SyncReason): Promise<void> {
     const started = Date.now();
     // A poll usually ends within milliseconds: say "syncing" only for syncs that were asked for,
     // or that last, which spares the supervisor two messages per idle poll.
@@ -309,7 +310,7 @@ export function runSupervisedAgent(): void {
           if (Date.now() - lastSent >= msg.heartbeatMs * 0.9) send({ type: 'heartbeat', at: Date.now() });
         }, msg.heartbeatMs);
         shutdown = installShutdown(l, log, () => clearInterval(heartbeat));
-        if (msg.mode === 'once') l.once().then((ok) => exitAfterFlush(ok ? 0 : 1), bugHandler(log));
+        if (msg.mode === 'once') l.runOneTime().then((ok) => exitAfterFlush(ok ? 0 : 1), bugHandler(log));
         else l.start().catch(bugHandler(log));
         break;
       }
@@ -373,7 +374,7 @@ export async function runStandaloneAgent(raw: unknown, defaults: AgentDefaults, 
   }
   const loop = new AgentLoop(entry, new RepoSync(entry, log), () => undefined, log, bugHandler(log));
   if (once) {
-    const ok = await loop.once().catch(bugHandler(log));
+    const ok = await loop.runOneTime().catch(bugHandler(log));
     process.exit(ok === true ? 0 : 1);
   }
   installShutdown(loop, log);

@@ -1,5 +1,7 @@
 // When to sync next: pure functions, so the schedule is tested without processes or clocks.
 
+import { backoffDelay } from '../shared/backoff.js';
+
 export const RETRY_BASE_MS = 1_000;
 export const RETRY_CAP_MS = 5 * 60_000;
 
@@ -11,9 +13,7 @@ export const RETRY_CAP_MS = 5 * 60_000;
  */
 export function nextDelay(consecutiveFailures: number, intervalMs: number, random: () => number = Math.random): number {
   if (consecutiveFailures <= 0) return Math.round(intervalMs * (1 - 0.1 * random()));
-  const exp = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** Math.min(consecutiveFailures - 1, 20));
-  const jittered = exp * (0.8 + 0.4 * random());
-  return Math.round(Math.min(jittered, RETRY_CAP_MS));
+  return backoffDelay(consecutiveFailures, RETRY_BASE_MS, RETRY_CAP_MS, random);
 }
 
 /** Time from `now` until the next sync should start, counting from the start of the last one. */

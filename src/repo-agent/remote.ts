@@ -24,17 +24,23 @@ export interface RemoteTarget {
   seen: string | null;
 }
 
+/** The repository a fetch writes into (see repositories/). */
+export interface FetchInto {
+  git: GitRunner;
+  gitDir: string;
+  /** Where fetched commits are kept reachable in the repository. */
+  targetRef: string;
+}
+
 export class Remote {
   private httpProber: HttpProber | null = null;
   /** Polls where the in-process probe could not answer but git could. */
   private probeMisses = 0;
 
-  /** `targetRef`: where fetched commits are kept reachable in the repository. */
   constructor(
     private readonly entry: ResolvedEntry,
     private readonly log: Log,
     private readonly git: EntryGit,
-    private readonly targetRef: string,
   ) {}
 
   close(): void {
@@ -57,27 +63,28 @@ export class Remote {
   }
 
   /** Fetch `source` and return exactly the commit fetched (FETCH_HEAD), never a hash read earlier. */
-  async fetch(git: GitRunner, source: string, env: Record<string, string>, alsoRefspecs: string[] = []): Promise<string> {
+  async fetch(into: FetchInto, source: string, env: Record<string, string>, alsoRefspecs: string[] = []): Promise<string> {
+    const { git, gitDir, targetRef } = into;
     const args = ['fetch', '--no-tags', '--no-recurse-submodules', '--quiet'];
     if (this.entry.depth > 0) args.push(`--depth=${this.entry.depth}`);
-    else if (await stat(join(this.git.gitDir, 'shallow')).then(() => true, () => false)) args.push('--unshallow');
+    else if (await stat(join(gitDir, 'shallow')).then(() => true, () => false)) args.push('--unshallow');
     if (this.entry.filter !== null) args.push(`--filter=${this.entry.filter}`);
     // Through the remote named origin (its URL is the entry's): partial clones fetch missing
     // objects from it later, and relative submodule URLs resolve against it.
     // Ours first: FETCH_HEAD's first line, read below, is then our commit.
-    args.push('--end-of-options', 'origin', `+${source}:${this.targetRef}`, ...alsoRefspecs);
+    args.push('--end-of-options', 'origin', `+${source}:${targetRef}`, ...alsoRefspecs);
     const started = Date.now();
     try {
       await git.run(args, this.git.opts(env));
     } catch (err) {
       // Give back at once the space a failed fetch took (callers hold the store's lock).
-      const removed = await removeFetchLeftovers(this.git.gitDir).catch(() => []);
+      const removed = await removeFetchLeftovers(gitDir).catch(() => []);
       if (removed.length > 0) this.log.info('removed partial objects of a failed fetch', { files: removed.length });
       throw err;
     }
     // Holding the store's lock, our ref is exactly what this fetch wrote (with other entries'
     // refs fetched along, FETCH_HEAD has several lines).
-    const fetched = alsoRefspecs.length === 0 ? 'FETCH_HEAD' : this.targetRef;
+    const fetched = alsoRefspecs.length === 0 ? 'FETCH_HEAD' : targetRef;
     const commit = (await git.run(['rev-parse', '--verify', `${fetched}^{commit}`], this.git.opts())).trim();
     if (!/^[0-9a-f]{40,64}$/.test(commit)) throw new SyncError('git', `unexpected FETCH_HEAD: ${commit.slice(0, 80)}`);
     this.log.debug('fetched', { commit, refs: 1 + alsoRefspecs.length, durationMs: Date.now() - started });

@@ -1,26 +1,26 @@
 // The repository's settings that follow the entry (its remote, partial-clone filter, gc and
 // file-mode policy), and how an existing clone's remote is compared with the entry's.
 
-import type { ResolvedEntry, SharedStore } from '../shared/listing-schema.js';
+import type { ResolvedEntry } from '../shared/listing-schema.js';
 import { remoteIdentity } from '../shared/ref-and-url.js';
 import type { GitRunner, RunOptions } from './git.js';
 
 /**
  * Settings that follow the entry (checked once per agent, so a changed entry applies at
- * restart): the remote (relative submodule URLs and partial clones need it by name), the
- * partial-clone filter, gc and file-mode policy.
+ * restart): the remote at `url` (relative submodule URLs and partial clones need it by name),
+ * the partial-clone filter, gc and file-mode policy. `soleWriter`: a bare repository only
+ * git-autosync writes to (our own, or a shared store).
  */
-export function wantedConfig(e: ResolvedEntry, store: SharedStore | null): Record<string, string | null> {
+export function wantedConfig(e: ResolvedEntry, url: string, { soleWriter }: { soleWriter: boolean }): Record<string, string | null> {
   const wanted: Record<string, string | null> = {
-    // A shared store records one spelling of the URL, so its entries do not rewrite it in turn.
-    'remote.origin.url': store?.url ?? e.repo,
+    'remote.origin.url': url,
     'remote.origin.promisor': e.filter === null ? null : 'true',
     'remote.origin.partialclonefilter': e.filter,
     // gc is ours to run (see gcIfCluttered in retire.ts): git's own auto-gc would also run inside commands.
     'gc.auto': e.gc === 'off' ? '0' : null,
     'core.sharedRepository': e.fileMode === 'group-write' ? 'group' : null,
   };
-  if (e.publish === 'symlink') {
+  if (soleWriter) {
     // We are the only writer and never run gc beside another command: unreachable objects
     // can go at once, which keeps disk flat over thousands of syncs.
     Object.assign(wanted, { 'gc.pruneExpire': 'now', 'gc.worktreePruneExpire': 'now', 'core.logAllRefUpdates': 'false' });
@@ -56,6 +56,15 @@ export function configBlock(settings: Record<string, string | null>): string {
     sections.set(header, [...(sections.get(header) ?? []), `\t${name} = ${quoted}`]);
   }
   return [...sections].map(([h, lines]) => `${h}\n${lines.join('\n')}\n`).join('');
+}
+
+/**
+ * Whether the repository `git` runs in is a clone of `repo`: its origin names the same remote.
+ * The one test for "may we take this clone over" (symlink take-over, in-place adoption).
+ */
+export async function isCloneOf(git: GitRunner, repo: string, opts: RunOptions): Promise<boolean> {
+  const url = await git.run(['config', '--get', 'remote.origin.url'], opts).catch(() => '');
+  return sameRemote(url.trim(), repo);
 }
 
 /** The same remote, spelled either way: case of scheme and host, trailing slash or ".git". */

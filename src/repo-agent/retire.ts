@@ -9,7 +9,7 @@ import type { Log } from '../shared/logger.js';
 import type { EntryGit } from './entry-git.js';
 import type { GitRunner } from './git.js';
 import { readPublished } from './publish.js';
-import type { StoreAccess } from './shared-store.js';
+import type { Repository } from './repositories/repository.js';
 
 // Past these, replaced commits' objects are collected (gc "auto").
 const LOOSE_OBJECTS_LIMIT = 256;
@@ -29,7 +29,7 @@ export class Retirement {
     private readonly layout: Layout,
     private readonly log: Log,
     private readonly git: EntryGit,
-    private readonly shared: StoreAccess,
+    private readonly repository: Repository,
     private readonly exclusive: Exclusive,
   ) {}
 
@@ -100,12 +100,13 @@ export class Retirement {
   }
 
   /** After a publish: collect at once when the entry asks for gc "always" or "aggressive". */
-  async collectGarbage(git: GitRunner): Promise<void> {
+  async collectGarbage(): Promise<void> {
     const gc = this.entry.gc;
     // "auto" runs when replaced trees are removed (removeTree).
     if (gc !== 'always' && gc !== 'aggressive') return;
-    await this.shared.withStore(async () => {
-      await this.shared.forgetDepartedMembers(git);
+    const git = this.repository.runner();
+    await this.repository.withLock(async () => {
+      await this.repository.beforeGc(git);
       await git.run(['gc', ...(gc === 'aggressive' ? ['--aggressive'] : []), '--quiet', '--prune=now'], this.git.opts());
     });
   }
@@ -121,8 +122,8 @@ export class Retirement {
     const published = await readPublished(this.layout);
     if (published.kind === 'ours' && published.commit === commit) return; // republished meanwhile
     await rm(worktreeDir(this.layout, commit), { recursive: true, force: true });
-    const git = this.git.repo();
-    await this.shared.withStore(async () => {
+    const git = this.repository.runner();
+    await this.repository.withLock(async () => {
       await git.run(['worktree', 'prune'], this.git.opts()).catch(() => undefined);
       // The replaced commit's objects are now unreachable. Off the hot path (when a tree is
       // retired, never during a poll) we count loose objects and packs, and past a small bound
@@ -134,7 +135,7 @@ export class Retirement {
   }
 
   private async gcIfCluttered(git: GitRunner): Promise<void> {
-    await this.shared.forgetDepartedMembers(git);
+    await this.repository.beforeGc(git);
     const out = await git.run(['count-objects', '-v'], this.git.opts());
     const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(out)?.[1] ?? 0);
     if (field('count') > LOOSE_OBJECTS_LIMIT || field('packs') > PACKS_LIMIT) {

@@ -4,6 +4,7 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { backoffDelay } from '../shared/backoff.js';
 import type { Log } from '../shared/logger.js';
 import { answerCredentialRequest } from './github-app.js';
 import { PROTOCOL_VERSION, parseAgentMessage, type AgentMessage, type AgentMode, type SupervisorMessage } from '../shared/protocol.js';
@@ -68,8 +69,7 @@ const EXIT_CONFIG = 78;
 
 /** Delay before restart number `restarts` (1-based): 1 s doubling to the cap, ±20% jitter. */
 export function restartDelay(restarts: number, policy: Pick<RestartPolicy, 'baseMs' | 'capMs'>, random: () => number = Math.random): number {
-  const exp = Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(Math.max(restarts - 1, 0), 20));
-  return Math.round(Math.min(policy.capMs, exp * (0.8 + 0.4 * random())));
+  return backoffDelay(restarts, policy.baseMs, policy.capMs, random);
 }
 
 /**

@@ -3,26 +3,16 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { oneRemote } from '../support/agent-fixture.js';
 import { startAgent } from '../support/agent.js';
 import { startBlackhole } from '../support/blackhole.js';
 import { isAlive, processesIn, stallingGit } from '../support/fault-git.js';
-import { startGitDaemon } from '../support/git-daemon.js';
-import { RemoteRepo } from '../support/git-repo.js';
 import { publishedCommit, readPublishedFile, stateDirOf } from '../support/published.js';
 import { makeTempDir, waitFor } from '../support/tmp.js';
 
-async function setup(t: Parameters<typeof makeTempDir>[0]) {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const remote = await RemoteRepo.create(serveRoot, 'app');
-  const first = await remote.commit({ 'version.txt': '1\n' });
-  const daemon = await startGitDaemon(t, serveRoot);
-  return { root, remote, first, daemon, url: daemon.url('app'), path: join(root, 'data', 'app') };
-}
-
 
 test('kill -9 during a fetch, then a restart heals: leftover git killed, stale locks removed, head published', async (t) => {
-  const { root, remote, first, url, path } = await setup(t);
+  const { root, remote, first, url, path } = await oneRemote(t);
   const stall = join(root, 'stall');
   const stalled = join(root, 'stalled-pid');
   const bin = await stallingGit(root, stall, stalled);
@@ -54,7 +44,7 @@ test('kill -9 during a fetch, then a restart heals: leftover git killed, stale l
 });
 
 test('a deleted symlink is restored', async (t) => {
-  const { first, url, path } = await setup(t);
+  const { first, url, path } = await oneRemote(t);
   const agent = await startAgent(t, { path, repo: url, branch: 'main' });
   await agent.waitForMessage('synced', (m) => m.commit === first);
   await unlink(path);
@@ -63,7 +53,7 @@ test('a deleted symlink is restored', async (t) => {
 });
 
 test('a corrupt git folder is re-created while the last good tree stays published', async (t) => {
-  const { remote, first, url, path } = await setup(t);
+  const { remote, first, url, path } = await oneRemote(t);
   const agent = await startAgent(t, { path, repo: url, branch: 'main' });
   await agent.waitForMessage('synced', (m) => m.commit === first);
   const gitDir = join(stateDirOf(path), 'repo.git');
@@ -92,7 +82,7 @@ test('a hung remote times out, its git processes are killed, and the agent retri
 });
 
 test('a remote that goes away keeps the last good tree published and is reported', async (t) => {
-  const { first, daemon, url, path } = await setup(t);
+  const { first, daemon, url, path } = await oneRemote(t);
   const agent = await startAgent(t, { path, repo: url, branch: 'main' });
   await agent.waitForMessage('synced', (m) => m.commit === first);
   await daemon.stop();
@@ -103,7 +93,7 @@ test('a remote that goes away keeps the last good tree published and is reported
 });
 
 test('a half-made worktree for the commit to publish is replaced by a complete one', async (t) => {
-  const { remote, first, url, path } = await setup(t);
+  const { remote, first, url, path } = await oneRemote(t);
   const entry = { path, repo: url, branch: 'main' };
   const agent = await startAgent(t, entry);
   await agent.waitForMessage('synced', (m) => m.commit === first);
@@ -120,7 +110,7 @@ test('a half-made worktree for the commit to publish is replaced by a complete o
 });
 
 test('a path whose folder is a symlink out of SYNC_ROOT is refused and nothing is written there', async (t) => {
-  const { root, url } = await setup(t);
+  const { root, url } = await oneRemote(t);
   const syncRoot = join(root, 'root');
   const outside = join(root, 'outside');
   await mkdir(syncRoot, { recursive: true });

@@ -3,20 +3,13 @@ import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { oneRemote } from '../support/agent-fixture.js';
 import { startAgent } from '../support/agent.js';
-import { startGitDaemon } from '../support/git-daemon.js';
 import { git, RemoteRepo } from '../support/git-repo.js';
 import { isSymlink, publishedCommit, readPublishedFile, stateDirOf, worktreesOnDisk } from '../support/published.js';
-import { makeTempDir, waitFor } from '../support/tmp.js';
+import { waitFor } from '../support/tmp.js';
 
-async function setup(t: Parameters<typeof makeTempDir>[0]) {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const remote = await RemoteRepo.create(serveRoot, 'app');
-  const first = await remote.commit({ 'version.txt': '1\n', 'old.txt': 'old\n' });
-  const daemon = await startGitDaemon(t, serveRoot);
-  return { root, remote, first, url: daemon.url('app'), path: join(root, 'data', 'app') };
-}
+const setup = (t: Parameters<typeof oneRemote>[0]) => oneRemote(t, { 'version.txt': '1\n', 'old.txt': 'old\n' });
 
 test('replaced trees are removed after staleAfter, leaving only the published one', async (t) => {
   const { remote, first, url, path } = await setup(t);

@@ -2,25 +2,15 @@ import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { oneRemote } from '../support/agent-fixture.js';
 import { startAgent, type RunningAgent } from '../support/agent.js';
-import { startGitDaemon } from '../support/git-daemon.js';
-import { RemoteRepo } from '../support/git-repo.js';
 import { publishedCommit, readPublishedFile, stateDirOf, worktreesOnDisk } from '../support/published.js';
-import { makeTempDir, waitFor } from '../support/tmp.js';
-
-async function setup(t: Parameters<typeof makeTempDir>[0]) {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const remote = await RemoteRepo.create(serveRoot, 'app');
-  const first = await remote.commit({ 'version.txt': '1\n' });
-  const daemon = await startGitDaemon(t, serveRoot);
-  return { root, remote, first, url: daemon.url('app'), path: join(root, 'data', 'app') };
-}
+import { waitFor } from '../support/tmp.js';
 
 const syncedTo = (agent: RunningAgent, commit: string) => agent.waitForMessage('synced', (m) => m.commit === commit);
 
 test('a push is published on the next poll', async (t) => {
-  const { remote, first, url, path } = await setup(t);
+  const { remote, first, url, path } = await oneRemote(t);
   const agent = await startAgent(t, { path, repo: url, branch: 'main' });
   await syncedTo(agent, first);
   const second = await remote.commit({ 'version.txt': '2\n' });
@@ -31,7 +21,7 @@ test('a push is published on the next poll', async (t) => {
 });
 
 test('an unchanged poll fetches nothing and writes nothing', async (t) => {
-  const { first, url, path } = await setup(t);
+  const { first, url, path } = await oneRemote(t);
   const agent = await startAgent(t, { path, repo: url, branch: 'main' });
   await syncedTo(agent, first);
   const fetchHead = join(stateDirOf(path), 'repo.git', 'FETCH_HEAD');
@@ -44,7 +34,7 @@ test('an unchanged poll fetches nothing and writes nothing', async (t) => {
 });
 
 test('a force-pushed branch is followed without error', async (t) => {
-  const { remote, first, url, path } = await setup(t);
+  const { remote, first, url, path } = await oneRemote(t);
   const second = await remote.commit({ 'version.txt': '2\n' });
   const agent = await startAgent(t, { path, repo: url, branch: 'main' });
   await syncedTo(agent, second);
@@ -57,7 +47,7 @@ test('a force-pushed branch is followed without error', async (t) => {
 });
 
 test('a branch deleted and re-created converges on the new branch', async (t) => {
-  const { remote, first, url, path } = await setup(t);
+  const { remote, first, url, path } = await oneRemote(t);
   const agent = await startAgent(t, { path, repo: url, branch: 'main' });
   await syncedTo(agent, first);
   await remote.deleteRemoteBranch('main');
@@ -69,7 +59,7 @@ test('a branch deleted and re-created converges on the new branch', async (t) =>
 });
 
 test('an annotated tag publishes the commit it points to, and a moved tag is followed', async (t) => {
-  const { remote, first, url, path } = await setup(t);
+  const { remote, first, url, path } = await oneRemote(t);
   const tagged = await remote.tag('v1', { annotated: true });
   assert.equal(tagged, first);
   const agent = await startAgent(t, { path, repo: url, ref: 'v1' });
@@ -81,7 +71,7 @@ test('an annotated tag publishes the commit it points to, and a moved tag is fol
 });
 
 test('a full ref name (refs/tags/…) works as ref', async (t) => {
-  const { remote, first, url, path } = await setup(t);
+  const { remote, first, url, path } = await oneRemote(t);
   await remote.commit({ 'version.txt': '2\n' });
   await remote.tag('release', { ref: first });
   const agent = await startAgent(t, { path, repo: url, ref: 'refs/tags/release' });
@@ -90,7 +80,7 @@ test('a full ref name (refs/tags/…) works as ref', async (t) => {
 });
 
 test('a pinned sha is published and stays, whatever the branch does', async (t) => {
-  const { remote, first, url, path } = await setup(t);
+  const { remote, first, url, path } = await oneRemote(t);
   await remote.commit({ 'version.txt': '2\n' });
   const agent = await startAgent(t, { path, repo: url, ref: first });
   await syncedTo(agent, first);
@@ -103,7 +93,7 @@ test('a pinned sha is published and stays, whatever the branch does', async (t) 
 });
 
 test('with no ref the remote HEAD is followed', async (t) => {
-  const { remote, url, path } = await setup(t);
+  const { remote, url, path } = await oneRemote(t);
   await remote.switchBranch('trunk', { create: true });
   const trunk = await remote.commit({ 'version.txt': 'trunk\n' });
   await remote.setDefaultBranch('trunk');
@@ -114,7 +104,7 @@ test('with no ref the remote HEAD is followed', async (t) => {
 });
 
 test('switching the entry to another branch publishes it and retires the old tree', async (t) => {
-  const { remote, first, url, path } = await setup(t);
+  const { remote, first, url, path } = await oneRemote(t);
   await remote.switchBranch('feature', { create: true });
   const feature = await remote.commit({ 'version.txt': 'feature\n' });
   const agent = await startAgent(t, { path, repo: url, branch: 'main' });
@@ -129,7 +119,7 @@ test('switching the entry to another branch publishes it and retires the old tre
 });
 
 test('a ref that does not exist is reported as invalid-ref and publishes nothing', async (t) => {
-  const { url, path } = await setup(t);
+  const { url, path } = await oneRemote(t);
   const agent = await startAgent(t, { path, repo: url, branch: 'no-such-branch' });
   const failed = await agent.waitForMessage('failed');
   assert.equal(failed.error.kind, 'invalid-ref');

@@ -1,0 +1,106 @@
+// The symlink publisher (the default, atomic): each commit is checked out into its own worktree
+// and shown by renaming a fresh relative symlink over `path`; replaced trees are retired.
+
+import { SyncError } from '../../shared/errors.js';
+import type { ResolvedEntry } from '../../shared/listing-schema.js';
+import { worktreeDir, type Layout } from '../../shared/layout.js';
+import type { Log } from '../../shared/logger.js';
+import { displayUrl } from '../../shared/redact.js';
+import type { Checkouts } from '../checkout.js';
+import type { EntryGit } from '../entry-git.js';
+import { readPublished, swapLink, type PublishedState } from '../publish.js';
+import { isCloneOf } from '../repo-config.js';
+import type { Retirement } from '../retire.js';
+import type { Repository } from '../repositories/repository.js';
+import type { Published, Publisher } from './publisher.js';
+
+export class SymlinkPublisher implements Publisher {
+  /** What `path` held when current() last looked: a directory there is moved aside by the swap. */
+  private seen: PublishedState = { kind: 'absent' };
+
+  constructor(
+    private readonly entry: ResolvedEntry,
+    private readonly layout: Layout,
+    private readonly log: Log,
+    private readonly git: EntryGit,
+    private readonly repository: Repository,
+    private readonly checkouts: Checkouts,
+    private readonly retirement: Retirement,
+  ) {}
+
+  get home(): string {
+    return this.layout.stateDir;
+  }
+
+  get outermost(): string {
+    return this.layout.parent;
+  }
+
+  get folders(): readonly string[] {
+    const { stateDir, worktreesDir, secretsDir, asideDir } = this.layout;
+    return [stateDir, worktreesDir, secretsDir, asideDir];
+  }
+
+  get kept(): string[] {
+    return this.retirement.kept;
+  }
+
+  async adopt(): Promise<string | null> {
+    const published = await readPublished(this.layout).catch(() => ({ kind: 'absent' }) as const);
+    const current = published.kind === 'ours' && published.healthy ? published.commit : null;
+    await this.retirement.adoptLeftovers(current, (c) => this.checkouts.isCheckoutOf(worktreeDir(this.layout, c), c));
+    return current;
+  }
+
+  async current(): Promise<Published> {
+    const published = await readPublished(this.layout);
+    await this.refuseForeign(published);
+    this.seen = published;
+    return published.kind === 'ours' ? { commit: published.commit, whole: published.healthy } : { commit: null, whole: false };
+  }
+
+  treeOf(commit: string): string {
+    return worktreeDir(this.layout, commit);
+  }
+
+  async stage(commit: string, env: Record<string, string>): Promise<string> {
+    const tree = this.treeOf(commit);
+    this.retirement.cancelRetirement(commit);
+    // A whole tree of this commit may be on disk already (the link was deleted, a kept tree).
+    if (!(await this.checkouts.isCheckoutOf(tree, commit))) await this.checkouts.create(this.repository.runner(), tree, commit, env);
+    return tree;
+  }
+
+  async publish(commit: string, _tree: string, before: Published): Promise<void> {
+    const { movedAside } = await swapLink(this.layout, commit, this.seen);
+    // A previous tree that is gone (its link dangled) cannot be kept for anyone.
+    if (before.whole && before.commit !== null && before.commit !== commit) this.retirement.rememberPrevious(before.commit);
+    if (movedAside !== null) await this.retirement.retireAsideLater();
+    await this.retirement.collectGarbage();
+  }
+
+  discard(commit: string): void {
+    this.retirement.retireLater(commit);
+  }
+
+  close(): void {
+    this.retirement.close();
+  }
+
+  /** Refuse to publish over anything we did not make, unless it is the original tool's clone of this repo. */
+  private async refuseForeign(published: PublishedState): Promise<void> {
+    const p = this.layout.path;
+    if (published.kind === 'foreign') {
+      throw new SyncError('local-state', `${p} is ${published.what}; git-autosync will not replace it. Move it away or choose another path`);
+    }
+    if (published.kind === 'directory') {
+      if (!(await isCloneOf(this.git.runner(p), this.entry.repo, this.git.opts()))) {
+        throw new SyncError(
+          'local-state',
+          `${p} is a non-empty directory that is not a clone of ${displayUrl(this.entry.repo)}; git-autosync will not delete or overwrite it. Move it away or choose another path`,
+        );
+      }
+      this.log.info('taking over an existing clone', { path: p });
+    }
+  }
+}
