@@ -3,6 +3,7 @@
 
 import { isAbsolute, normalize } from 'node:path';
 import { DEFAULTS, type AgentDefaults } from './listing-schema.js';
+import { MAX_TIMER_MS, TIMER_LIMIT_REASON } from './timer-limit.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -15,6 +16,7 @@ export function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: numbe
   if (!Number.isInteger(value) || value < min) {
     throw new ConfigError(`${name}=${JSON.stringify(raw)}: must be a whole number of milliseconds, at least ${min}`);
   }
+  if (value > MAX_TIMER_MS) throw new ConfigError(`${name}=${JSON.stringify(raw)}: ${TIMER_LIMIT_REASON}`);
   return value;
 }
 

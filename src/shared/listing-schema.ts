@@ -3,6 +3,7 @@
 
 import { basename, isAbsolute, normalize } from 'node:path';
 import { isInside } from './paths.js';
+import { MAX_TIMER_MS, TIMER_LIMIT_REASON } from './timer-limit.js';
 import { z } from 'zod';
 import { credentialScope, type ScopedCredential } from './credential-scope.js';
 import { checkGitConfig, checkRefName, checkRemoteUrl, isFullSha, SSH_HOST_PATTERN, type Transport } from './ref-and-url.js';
@@ -32,7 +33,8 @@ const refString = z.string().superRefine((ref, ctx) => {
   if (reason !== null) ctx.addIssue({ code: 'custom', message: reason });
 });
 
-const millis = (min: number) => z.number().int().min(min);
+const millis = (min: number, max = MAX_TIMER_MS) =>
+  z.number().int().min(min).max(max, max === MAX_TIMER_MS ? TIMER_LIMIT_REASON : `must be at most ${max} ms`);
 
 // An http(s) URL the daemon itself calls (GitHub API, askpass endpoint): never userinfo, which
 // would put a secret in the listing.
@@ -63,7 +65,7 @@ const commandHook = (what: string) =>
   z
     .strictObject({
       command: hookCommand,
-      timeoutMs: millis(100).max(3_600_000).optional().describe(`Kill the ${what} after this many ms. Default 60000.`),
+      timeoutMs: millis(100, 3_600_000).optional().describe(`Kill the ${what} after this many ms. Default 60000.`),
     })
     .optional();
 
@@ -124,7 +126,7 @@ export const listingEntrySchema = z
           .refine((u) => /^https?:\/\/[^\s]+$/i.test(u), { message: 'webhook.url must be an http(s) URL' })
           .refine((u) => !/^https?:\/\/[^/]*:[^/]*@/i.test(u), { message: 'webhook.url must not contain a password' }),
         method: z.enum(['POST', 'PUT']).optional(),
-        timeoutMs: millis(100).max(600_000).optional(),
+        timeoutMs: millis(100, 600_000).optional(),
       })
       .optional()
       .describe('Called after each publish with JSON {name, repo, ref, commit, path}; retried with backoff; never blocks syncing.'),

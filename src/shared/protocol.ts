@@ -7,6 +7,7 @@ import type { ResolvedEntry } from './listing-schema.js';
 import { LOG_LEVELS, type LogFields, type LogLevel } from './logger.js';
 import { checkGitConfig, checkRefName, checkRemoteUrl, SSH_HOST_PATTERN } from './ref-and-url.js';
 import { STORES_DIR } from './layout.js';
+import { MAX_TIMER_MS } from './timer-limit.js';
 
 export const PROTOCOL_VERSION = 4;
 
@@ -169,6 +170,7 @@ function isScopedList(v: unknown): boolean {
 
 const isOptStr = (v: unknown): v is string | undefined => v === undefined || isStr(v);
 const isPosInt = (v: unknown): v is number => isNum(v) && Number.isInteger(v) && v >= 0;
+const isTimer = (v: unknown): v is number => isPosInt(v) && v <= MAX_TIMER_MS;
 
 function isGithubApp(v: unknown): boolean {
   return (
@@ -192,11 +194,11 @@ function isGithubApp(v: unknown): boolean {
 export function parseResolvedEntry(raw: unknown): ResolvedEntry | null {
   if (!isObject(raw) || !isObject(raw.credentials) || !isObject(raw.hooks)) return null;
   const h = raw.hooks;
-  const isCommand = (v: unknown) => isObject(v) && Array.isArray(v.command) && v.command.length > 0 && v.command.every(isStr) && isPosInt(v.timeoutMs);
+  const isCommand = (v: unknown) => isObject(v) && Array.isArray(v.command) && v.command.length > 0 && v.command.every(isStr) && isTimer(v.timeoutMs);
   const hooksOk =
     (h.exec === undefined || isCommand(h.exec)) &&
     (h.prePublish === undefined || isCommand(h.prePublish)) &&
-    (h.webhook === undefined || (isObject(h.webhook) && isStr(h.webhook.url) && /^https?:\/\//i.test(h.webhook.url) && isPosInt(h.webhook.timeoutMs))) &&
+    (h.webhook === undefined || (isObject(h.webhook) && isStr(h.webhook.url) && /^https?:\/\//i.test(h.webhook.url) && isTimer(h.webhook.timeoutMs))) &&
     isOptStr(h.touchFile);
   if (!hooksOk) return null;
   const e = raw;
@@ -209,11 +211,11 @@ export function parseResolvedEntry(raw: unknown): ResolvedEntry | null {
     !('reason' in checkRemoteUrl(e.repo)) &&
     ['https', 'http', 'ssh', 'git', 'file'].includes(e.transport as string) &&
     (e.ref === null || (isStr(e.ref) && checkRefName(e.ref) === null)) &&
-    isPosInt(e.intervalMs) &&
+    isTimer(e.intervalMs) &&
     isPosInt(e.depth) &&
     (e.publish === 'symlink' || e.publish === 'in-place') &&
-    isPosInt(e.timeoutMs) &&
-    isPosInt(e.staleAfterMs) &&
+    isTimer(e.timeoutMs) &&
+    isTimer(e.staleAfterMs) &&
     (e.prune === undefined || typeof e.prune === 'boolean') &&
     typeof e.required === 'boolean' &&
     ['recursive', 'shallow', 'off'].includes(e.submodules as string) &&
@@ -224,7 +226,7 @@ export function parseResolvedEntry(raw: unknown): ResolvedEntry | null {
     (e.fileMode === 'default' || e.fileMode === 'group-write') &&
     Array.isArray(e.gitConfig) &&
     e.gitConfig.every((kv) => isStr(kv) && checkGitConfig(kv) === null) &&
-    (e.maxStalenessMs === null || isPosInt(e.maxStalenessMs)) &&
+    (e.maxStalenessMs === null || isTimer(e.maxStalenessMs)) &&
     isOptStr(e.syncRoot) &&
     isOptStr(c.sshKeyFile) &&
     isOptStr(c.knownHostsFile) &&
