@@ -396,7 +396,7 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
     entry: {
       name,
       path: e.path,
-      repo: e.repo,
+      repo: remote.url,
       transport: remote.transport,
       ref: e.ref ?? e.branch ?? null,
       intervalMs: e.interval ?? defaults.intervalMs,

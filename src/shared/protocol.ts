@@ -168,6 +168,12 @@ function isScopedList(v: unknown): boolean {
   return 'list' in parsed && parsed.list.every((c, i) => c.url === (v as Array<{ url: unknown }>)[i]!.url);
 }
 
+/** A URL checkRemoteUrl accepts and would give git unchanged (the supervisor sends it normalised). */
+function isNormalRemote(url: string): boolean {
+  const r = checkRemoteUrl(url);
+  return !('reason' in r) && r.url === url;
+}
+
 const isOptStr = (v: unknown): v is string | undefined => v === undefined || isStr(v);
 const isPosInt = (v: unknown): v is number => isNum(v) && Number.isInteger(v) && v >= 0;
 const isTimer = (v: unknown): v is number => isPosInt(v) && v <= MAX_TIMER_MS;
@@ -208,7 +214,7 @@ export function parseResolvedEntry(raw: unknown): ResolvedEntry | null {
     isStr(e.path) &&
     e.path.startsWith('/') &&
     isStr(e.repo) &&
-    !('reason' in checkRemoteUrl(e.repo)) &&
+    isNormalRemote(e.repo) &&
     ['https', 'http', 'ssh', 'git', 'file'].includes(e.transport as string) &&
     (e.ref === null || (isStr(e.ref) && checkRefName(e.ref) === null)) &&
     isTimer(e.intervalMs) &&

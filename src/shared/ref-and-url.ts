@@ -13,6 +13,12 @@ const SCP_LIKE = /^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9.-]+:(?!\/\/)[^:]/;
 
 export interface ParsedRemote {
   transport: Transport;
+  /**
+   * The URL as git is given it: the scheme in lower case. RFC 3986 schemes are case-insensitive
+   * but git's protocol.allow is not ("HTTP://h/a.git" passed this check, then every fetch failed
+   * with "transport 'HTTP' not allowed", #12 item 11); everything after the scheme is kept.
+   */
+  url: string;
 }
 
 export function checkRemoteUrl(url: string): { reason: string } | ParsedRemote {
@@ -21,8 +27,9 @@ export function checkRemoteUrl(url: string): { reason: string } | ParsedRemote {
   if (CONTROL_OR_SPACE.test(url)) return { reason: 'must not contain spaces or control characters' };
   // "<transport>::<address>" runs a remote helper (ext:: runs any command); refused outright.
   if (/^[A-Za-z0-9+.-]+::/.test(url)) return { reason: 'remote-helper URLs ("<transport>::…", such as ext::) are not allowed' };
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
-  if (scheme !== undefined) {
+  const given = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1];
+  if (given !== undefined) {
+    const scheme = given.toLowerCase();
     const transports: Record<string, Transport> = { https: 'https', http: 'http', ssh: 'ssh', 'git+ssh': 'ssh', 'ssh+git': 'ssh', git: 'git', file: 'file' };
     const transport: Transport | undefined = transports[scheme];
     if (transport === undefined) return { reason: `transport "${scheme}" is not allowed (use https, http, ssh, git or file)` };
@@ -41,16 +48,16 @@ export function checkRemoteUrl(url: string): { reason: string } | ParsedRemote {
     if (transport !== 'file' && parsed.hostname === '') return { reason: 'has no host' };
     // ssh would read "-oProxyCommand=…" as an option (git refuses it too, but say so here).
     if (parsed.hostname.startsWith('-') || parsed.username.startsWith('-')) return { reason: 'host and user must not start with "-"' };
-    return { transport };
+    return { transport, url: scheme + url.slice(scheme.length) };
   }
   if (isAbsolute(url)) {
     if (normalize(url) !== url || (url.length > 1 && url.endsWith('/'))) return { reason: 'local paths must be normalised (no "..", "//" or trailing "/")' };
-    return { transport: 'file' };
+    return { transport: 'file', url };
   }
   if (SCP_LIKE.test(url)) {
     const host = url.slice(url.indexOf('@') + 1);
     if (host.startsWith('-') || url.startsWith('-')) return { reason: 'host and user must not start with "-"' };
-    return { transport: 'ssh' };
+    return { transport: 'ssh', url };
   }
   return { reason: 'is not a URL git can fetch from (expected https://, http://, ssh://, git://, file://, user@host:path or an absolute path)' };
 }
