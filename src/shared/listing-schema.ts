@@ -398,7 +398,7 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
       path: e.path,
       repo: remote.url,
       transport: remote.transport,
-      ref: e.ref ?? e.branch ?? null,
+      ref: e.ref ?? (e.branch === undefined ? null : branchRef(e.branch)),
       intervalMs: e.interval ?? defaults.intervalMs,
       depth: e.depth ?? defaults.depth,
       publish: e.publish ?? 'symlink',
@@ -445,6 +445,15 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
       store: null,
     },
   };
+}
+
+/**
+ * `branch` is always a branch. The agent reads a bare 40- or 64-hex ref as a commit sha (pinned,
+ * never polled), so such a branch name is spelled in full, refs/heads/<name>: a branch literally
+ * named with 40 hex characters used to be fetched as a commit and never synced (#12 item 12).
+ */
+function branchRef(branch: string): string {
+  return isFullSha(branch) ? `refs/heads/${branch}` : branch;
 }
 
 function guessEntryName(raw: unknown): string | undefined {

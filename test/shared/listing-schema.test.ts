@@ -158,3 +158,11 @@ test('a timer field above 2^31-1 ms is refused, naming the field, instead of fir
   assert.match(refused({ path: '/d/x', repo: '/r', interval: big })[0]!, /"interval" must be at most 2147483647 ms/);
   assert.equal(ok({ path: '/d/x', repo: '/r', interval: 2 ** 31 - 1 }).intervalMs, 2 ** 31 - 1);
 });
+
+test('"branch" is always a branch: a 40- or 64-hex branch name is resolved as refs/heads/<name>, only "ref" pins a sha (#12 item 12)', () => {
+  const hex = 'deadbeef'.repeat(5);
+  assert.equal(ok({ path: '/d/x', repo: '/r', branch: hex }).ref, `refs/heads/${hex}`);
+  assert.equal(ok({ path: '/d/x', repo: '/r', branch: 'ab'.repeat(32) }).ref, `refs/heads/${'ab'.repeat(32)}`);
+  assert.equal(ok({ path: '/d/x', repo: '/r', ref: hex }).ref, hex);
+  assert.equal(ok({ path: '/d/x', repo: '/r', branch: 'main' }).ref, 'main');
+});

@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkRemoteUrl } from '../../src/shared/ref-and-url.js';
 import { startDaemon, type LogLine } from '../support/daemon.js';
+import { startGitDaemon } from '../support/git-daemon.js';
 import { RemoteRepo } from '../support/git-repo.js';
 import { startHttpGitServer } from '../support/http-server.js';
 import { rawRequest } from '../support/http-client.js';
 import { publishedCommit, readPublishedFile } from '../support/published.js';
-import { makeTempDir } from '../support/tmp.js';
+import { makeTempDir, waitFor } from '../support/tmp.js';
 
 const published = (name: string, commit: string) => (l: LogLine) => l.message === 'published' && l.repo === name && l.commit === commit;
 
@@ -55,4 +56,21 @@ test('an entry with an upper-case scheme ("HTTP://…") is published from the sm
   assert.ok(!daemon.lines.some((l) => l.message === 'sync failed'), daemon.output().slice(-2000));
   const status = JSON.parse((await rawRequest(await daemon.httpUrl(), { path: '/status/site' })).body) as { repo: string };
   assert.equal(status.repo, server.url('site'));
+});
+
+test('a branch literally named with 40 hex characters is fetched as a branch, published and followed (only "ref" is a commit sha)', async (t) => {
+  const root = await makeTempDir(t);
+  const serveRoot = join(root, 'remotes');
+  const name = 'deadbeef'.repeat(5);
+  const site = await RemoteRepo.create(serveRoot, 'site', { branch: name });
+  const first = await site.commit({ 'a.txt': 'one\n' });
+  const server = await startGitDaemon(t, serveRoot);
+  const listing = join(root, 'listing.json');
+  const path = join(root, 'data', 'site');
+  await writeFile(listing, JSON.stringify([{ path, repo: server.url('site'), branch: name }]));
+  const daemon = startDaemon(t, { LISTING_PATH: listing, SCRAPE_INTERVAL: '300', STALE_AFTER: '200' });
+  await publishedOrFailed(daemon, 'site', first, 'the 40-hex branch published');
+  const second = await site.commit({ 'a.txt': 'two\n' });
+  await publishedOrFailed(daemon, 'site', second, 'the 40-hex branch followed');
+  await waitFor(() => readPublishedFile(path, 'a.txt') === 'two\n', { message: 'second commit readable' });
 });
