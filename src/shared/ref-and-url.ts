@@ -6,8 +6,9 @@ import { isAbsolute, normalize } from 'node:path';
 export type Transport = 'https' | 'http' | 'ssh' | 'git' | 'file';
 
 // Control characters and whitespace never belong in a URL or ref; some would let a value
-// spill into another argument or a config line.
-const CONTROL_OR_SPACE = /[\u0000-\u0020\u007f-\u009f]/;
+// spill into another argument or a config line. Unicode's spaces and line separators too (\s):
+// a repo ending in U+2028, a line break to some readers, was accepted (#14, seed -176834107).
+const CONTROL_OR_SPACE = /[\u0000-\u0020\u007f-\u009f]|\s/;
 // scp-like ssh syntax: [user@]host:path, where host has no slash before the colon.
 const SCP_LIKE = /^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9.-]+:(?!\/\/)[^:]/;
 
