@@ -5,9 +5,7 @@ import { isAbsolute, normalize } from 'node:path';
 import { DEFAULTS, type AgentDefaults } from './listing-schema.js';
 import { MAX_TIMER_MS, TIMER_LIMIT_REASON } from './timer-limit.js';
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+import { ConfigError } from './config-error.js';
 
 export function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
   const raw = env[name];

@@ -6,7 +6,8 @@ import { isInside } from './paths.js';
 import { MAX_TIMER_MS, TIMER_LIMIT_REASON } from './timer-limit.js';
 import { z } from 'zod';
 import { credentialScope, type ScopedCredential } from './credential-scope.js';
-import { checkGitConfig, checkRefName, checkRemoteUrl, isFullSha, SSH_HOST_PATTERN, type Transport } from './ref-and-url.js';
+import { isObjectId } from './object-id.js';
+import { checkGitConfig, checkRefName, checkRemoteUrl, SSH_HOST_PATTERN, type Transport } from './ref-and-url.js';
 
 // C0 and C1 control characters (C1 includes U+0085, a line break to some readers).
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -74,11 +75,16 @@ export const listingEntrySchema = z
     path: absolutePath('path').refine((p) => p !== '/', { message: 'path must not be "/"' }).describe(
       'Absolute path the repository is published at. In symlink mode it becomes a relative symlink to the current commit\'s tree.',
     ),
+    // Checked once: the parsed remote (transport, the URL git is given) is what the rest uses.
     repo: z
       .string()
-      .superRefine((url, ctx) => {
+      .transform((url, ctx) => {
         const result = checkRemoteUrl(url);
-        if ('reason' in result) ctx.addIssue({ code: 'custom', message: result.reason });
+        if ('reason' in result) {
+          ctx.addIssue({ code: 'custom', message: result.reason });
+          return z.NEVER;
+        }
+        return result;
       })
       .describe('Remote URL: https://, http://, ssh://, git://, file://, user@host:path or an absolute path. No credentials.'),
     branch: refString.optional().describe('Branch to follow (the original field). Use either branch or ref.'),
@@ -213,8 +219,8 @@ export const listingEntrySchema = z
     if (entry.sshKeys !== undefined && entry.sshKeyFile !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['sshKeys'], message: 'give either "sshKeyFile" or "sshKeys" (a {host, keyFile} for the repo host too)' });
     }
-    const remote = checkRemoteUrl(entry.repo);
-    if (!('reason' in remote)) {
+    const remote = entry.repo;
+    {
       if (entry.sshKeys !== undefined && remote.transport !== 'ssh') {
         ctx.addIssue({ code: 'custom', path: ['sshKeys'], message: `ssh credentials need an ssh remote, but "repo" uses ${remote.transport}` });
       }
@@ -390,8 +396,7 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
     errors.push(new EntryError(index, name, 'touchFile', `must be inside SYNC_ROOT (${defaults.syncRoot})`));
   }
   if (errors.length > 0) return { errors };
-  const remote = checkRemoteUrl(e.repo);
-  if ('reason' in remote) throw new Error('unreachable: repo was validated by the schema');
+  const remote = e.repo;
   return {
     entry: {
       name,
@@ -453,7 +458,7 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
  * named with 40 hex characters used to be fetched as a commit and never synced (#12 item 12).
  */
 function branchRef(branch: string): string {
-  return isFullSha(branch) ? `refs/heads/${branch}` : branch;
+  return isObjectId(branch) ? `refs/heads/${branch}` : branch;
 }
 
 function guessEntryName(raw: unknown): string | undefined {
@@ -466,8 +471,6 @@ function guessEntryName(raw: unknown): string | undefined {
   }
   return undefined;
 }
-
-export { isFullSha };
 
 /**
  * The listing's JSON Schema, generated from the same schema the daemon validates with; shipped as

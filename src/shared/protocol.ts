@@ -5,11 +5,15 @@ import { parseCredentialList } from './credential-scope.js';
 import { SYNC_ERROR_KINDS, type SyncErrorKind } from './errors.js';
 import type { ResolvedEntry } from './listing-schema.js';
 import { LOG_LEVELS, type LogFields, type LogLevel } from './logger.js';
-import { checkGitConfig, checkRefName, checkRemoteUrl, SSH_HOST_PATTERN } from './ref-and-url.js';
+import { isObjectId } from './object-id.js';
+import { checkGitConfig, checkRefName, checkRemoteUrl, SSH_HOST_PATTERN, TRANSPORTS } from './ref-and-url.js';
 import { STORES_DIR } from './layout.js';
 import { MAX_TIMER_MS } from './timer-limit.js';
 
 export const PROTOCOL_VERSION = 4;
+
+/** Exit status an agent uses for an entry it refuses: restarting it would not help. */
+export const EXIT_CONFIG = 78;
 
 export interface WireError {
   kind: SyncErrorKind;
@@ -63,7 +67,7 @@ export type SupervisorMessage =
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-const isCommit = (v: unknown): v is string => isStr(v) && /^[0-9a-f]{40,64}$/.test(v);
+const isCommit = (v: unknown): v is string => isStr(v) && isObjectId(v);
 
 /** Narrow what arrived from an agent; null for anything malformed. */
 export function parseAgentMessage(raw: unknown): AgentMessage | null {
@@ -215,7 +219,7 @@ export function parseResolvedEntry(raw: unknown): ResolvedEntry | null {
     e.path.startsWith('/') &&
     isStr(e.repo) &&
     isNormalRemote(e.repo) &&
-    ['https', 'http', 'ssh', 'git', 'file'].includes(e.transport as string) &&
+    (TRANSPORTS as readonly unknown[]).includes(e.transport) &&
     (e.ref === null || (isStr(e.ref) && checkRefName(e.ref) === null)) &&
     isTimer(e.intervalMs) &&
     isPosInt(e.depth) &&

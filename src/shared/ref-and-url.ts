@@ -3,7 +3,11 @@
 
 import { isAbsolute, normalize } from 'node:path';
 
-export type Transport = 'https' | 'http' | 'ssh' | 'git' | 'file';
+/** The transports a listing may use: git is allowed these and no other (repo-agent/git.ts). */
+export const TRANSPORTS = ['https', 'http', 'ssh', 'git', 'file'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+// URL schemes of each transport: its own name, and git's spellings of ssh.
+const SCHEMES: Readonly<Record<string, Transport>> = { ...Object.fromEntries(TRANSPORTS.map((t) => [t, t])), 'git+ssh': 'ssh', 'ssh+git': 'ssh' };
 
 // Control characters and whitespace never belong in a URL or ref; some would let a value
 // spill into another argument or a config line. Unicode's spaces and line separators too (\s):
@@ -31,9 +35,8 @@ export function checkRemoteUrl(url: string): { reason: string } | ParsedRemote {
   const given = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1];
   if (given !== undefined) {
     const scheme = given.toLowerCase();
-    const transports: Record<string, Transport> = { https: 'https', http: 'http', ssh: 'ssh', 'git+ssh': 'ssh', 'ssh+git': 'ssh', git: 'git', file: 'file' };
-    const transport: Transport | undefined = transports[scheme];
-    if (transport === undefined) return { reason: `transport "${scheme}" is not allowed (use https, http, ssh, git or file)` };
+    const transport: Transport | undefined = SCHEMES[scheme];
+    if (transport === undefined) return { reason: `transport "${scheme}" is not allowed (use ${TRANSPORTS.slice(0, -1).join(', ')} or ${TRANSPORTS.at(-1)})` };
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -61,12 +64,6 @@ export function checkRemoteUrl(url: string): { reason: string } | ParsedRemote {
     return { transport: 'ssh', url };
   }
   return { reason: 'is not a URL git can fetch from (expected https://, http://, ssh://, git://, file://, user@host:path or an absolute path)' };
-}
-
-const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
-
-export function isFullSha(ref: string): boolean {
-  return FULL_SHA.test(ref);
 }
 
 /** git check-ref-format's rules, plus a refusal of leading "-" so a ref can never be an option. */

@@ -44,3 +44,13 @@ test('agent messages are narrowed: malformed ones and unknown error kinds are re
   assert.equal(parseAgentMessage({ type: 'nope' }), null);
   assert.equal(parseAgentMessage('hello'), null);
 });
+
+test('a commit is exactly 40 or 64 hex digits everywhere: 41-63 digits are refused on arrival', async () => {
+  const { isObjectId } = await import('../../src/shared/object-id.js');
+  for (const n of [40, 64]) assert.ok(parseAgentMessage({ type: 'unchanged', commit: 'a'.repeat(n), durationMs: 1 }), `${n} digits`);
+  for (const n of [39, 41, 50, 63, 65]) {
+    assert.equal(parseAgentMessage({ type: 'unchanged', commit: 'a'.repeat(n), durationMs: 1 }), null, `${n} digits`);
+    assert.equal(isObjectId('a'.repeat(n)), false, `${n} digits`);
+  }
+  assert.equal(isObjectId('A'.repeat(40)), false, 'git prints lower case');
+});
