@@ -3,6 +3,7 @@
 
 import { basename } from 'node:path';
 import { isInside } from './paths.js';
+import type { ListingField } from './listing-fields.js';
 import { MAX_TIMER_MS, TIMER_LIMIT_REASON } from './timer-limit.js';
 import {
   absolutePathProblem,
@@ -74,8 +75,8 @@ const commandHook = (what: string) =>
     })
     .optional();
 
-export const listingEntrySchema = z
-  .strictObject({
+// Every field the README documents (listing-fields.ts) and no other: the compiler checks both ways.
+const entryShape = {
     path: absolutePath('path').refine((p) => p !== '/', { message: 'path must not be "/"' }).describe(
       'Absolute path the repository is published at. In symlink mode it becomes a relative symlink to the current commit\'s tree.',
     ),
@@ -192,7 +193,10 @@ export const listingEntrySchema = z
       .max(BOUNDS.credentials[1])
       .optional()
       .describe('http(s) credentials for other origins or path prefixes (submodules); each is given to git only for URLs in its scope, the most specific scope wins.'),
-  })
+} satisfies Record<ListingField, z.ZodType>;
+
+export const listingEntrySchema = z
+  .strictObject(entryShape)
   .superRefine((entry, ctx) => {
     if (entry.branch !== undefined && entry.ref !== undefined && entry.branch !== entry.ref) {
       ctx.addIssue({ code: 'custom', path: ['ref'], message: 'give either "branch" or "ref", not both' });
