@@ -40,7 +40,7 @@ async function main(argv: string[]): Promise<void> {
       await printUsage();
       return;
     }
-    const { ConfigError, defaultsFromEnv } = await import('./shared/env-defaults.js');
+    const [{ ConfigError }, { defaultsFromEnv }] = await Promise.all([import('./shared/config-error.js'), import('./shared/env-defaults.js')]);
     let raw: unknown;
     if (values.entry !== undefined) {
       try {

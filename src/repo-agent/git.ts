@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { GitError, simpleGit, type SimpleGit } from 'simple-git';
 import { SyncError, type SyncErrorKind } from '../shared/errors.js';
 import { redact } from '../shared/redact.js';
+import { TRANSPORTS } from '../shared/ref-and-url.js';
 
 const DEADLINE_WRAPPER = fileURLToPath(new URL('../../libexec/git-with-deadline', import.meta.url));
 const DEADLINE_EXIT = 124;
@@ -18,11 +19,7 @@ const KILLED_EXIT = 137;
 // never read local files (CVE-2022-39253).
 const protocolConfig = (allowFile: boolean) => [
   'protocol.allow=never',
-  'protocol.https.allow=always',
-  'protocol.http.allow=always',
-  'protocol.ssh.allow=always',
-  'protocol.git.allow=always',
-  `protocol.file.allow=${allowFile ? 'always' : 'never'}`,
+  ...TRANSPORTS.map((t) => `protocol.${t}.allow=${t !== 'file' || allowFile ? 'always' : 'never'}`),
   // Credentials come only from our scoped helpers (credentials.ts, through GIT_CONFIG_COUNT,
   // which also empties the helper list first: see run()). No askpass program (a global
   // core.askPass) may answer a prompt the scoped helpers left unanswered. `credential.helper=`

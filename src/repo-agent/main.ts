@@ -7,17 +7,15 @@
 import { SyncError } from '../shared/errors.js';
 import type { AgentDefaults, ResolvedEntry } from '../shared/listing-schema.js';
 import { levelEnabled, type Log, type LogFields, type LogLevel } from '../shared/logger.js';
-import { PROTOCOL_VERSION, parseSupervisorMessage, type AgentMessage, type CredentialGrant, type SyncReason } from '../shared/protocol.js';
+import { EXIT_CONFIG, PROTOCOL_VERSION, parseSupervisorMessage, type AgentMessage, type CredentialGrant, type SyncReason } from '../shared/protocol.js';
 import { redact } from '../shared/redact.js';
-import { isFullSha } from '../shared/ref-and-url.js';
+import { isObjectId } from '../shared/object-id.js';
 import { nextDelay, waitFrom } from './poll.js';
 import { killLeftoverGit } from './repair.js';
 import { EntryLockedError, LOCKED_RETRY_CAP_MS } from './entry-lock.js';
 import { AfterPublish } from './hooks.js';
 import { refuseCurrentGrant, setCredentialChannel } from './minted.js';
 import { RepoSync, VetoError, type SyncOutcome } from './sync.js';
-
-export const EXIT_CONFIG = 78;
 /** An interval sync still running after this long is announced as "syncing". */
 const SLOW_SYNC_MS = 250; // EX_CONFIG: the entry itself is invalid, restarting will not help
 const EXIT_BUG = 70; // EX_SOFTWARE
@@ -196,7 +194,7 @@ export class AgentLoop {
       return;
     }
     // A pinned commit, once published, never changes: no more polling.
-    if (this.failures === 0 && this.entry.ref !== null && isFullSha(this.entry.ref) && this.published === this.entry.ref) return;
+    if (this.failures === 0 && this.entry.ref !== null && isObjectId(this.entry.ref) && this.published === this.entry.ref) return;
     const delay = waitFrom(started, nextDelay(this.failures, this.entry.intervalMs), Date.now());
     this.timer = setTimeout(() => {
       this.timer = null;

@@ -9,6 +9,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { scopeMatches } from '../shared/credential-scope.js';
+import { isObjectId } from '../shared/object-id.js';
 
 export type ProbeResult = { refs: Map<string, string> } | { unknown: string };
 
@@ -53,18 +54,16 @@ function lsRefsRequest(prefixes: string[]): Buffer {
   return Buffer.concat([pkt('command=ls-refs\n'), DELIM, pkt('peel\n'), ...prefixes.map((p) => pkt(`ref-prefix ${p.replace(/\^\{\}$/, '')}\n`)), FLUSH]);
 }
 
-const OID = /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/;
-
 /** Refs from a v2 ls-refs answer ("<oid> <name>[ peeled:<oid>]"), peeled ones as "<name>^{}". */
 function parseLsRefs(lines: Array<string | null>): Map<string, string> {
   const refs = new Map<string, string>();
   for (const line of lines) {
     if (line === null) break;
     const [oid, name, ...attrs] = line.trimEnd().split(' ');
-    if (oid === undefined || name === undefined || !OID.test(oid)) throw new Error(`unexpected ls-refs line: ${line.slice(0, 80)}`);
+    if (oid === undefined || name === undefined || !isObjectId(oid)) throw new Error(`unexpected ls-refs line: ${line.slice(0, 80)}`);
     refs.set(name, oid);
     const peeled = attrs.find((a) => a.startsWith('peeled:'))?.slice(7);
-    if (peeled !== undefined && OID.test(peeled)) refs.set(`${name}^{}`, peeled);
+    if (peeled !== undefined && isObjectId(peeled)) refs.set(`${name}^{}`, peeled);
   }
   return refs;
 }
@@ -76,7 +75,7 @@ function parseV0(lines: Array<string | null>): Map<string, string> {
     if (line === null) break;
     const [oid, rest] = [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)];
     const name = rest.split('\0')[0]!.trimEnd();
-    if (!OID.test(oid)) throw new Error(`unexpected advertisement line: ${line.slice(0, 80)}`);
+    if (!isObjectId(oid)) throw new Error(`unexpected advertisement line: ${line.slice(0, 80)}`);
     refs.set(name, oid);
   }
   return refs;

@@ -4,6 +4,7 @@
 import { lstat, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { SyncError } from '../shared/errors.js';
+import { isObjectId } from '../shared/object-id.js';
 import { linkTarget, type Layout } from '../shared/layout.js';
 import { exchange, ExchangeError, isUnsupported } from './rename-exchange.js';
 
@@ -16,8 +17,6 @@ export type PublishedState =
   | { kind: 'directory' }
   | { kind: 'foreign'; what: string };
 
-const COMMIT_DIR = /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/;
-
 export async function readPublished(layout: Layout): Promise<PublishedState> {
   let info;
   try {
@@ -29,7 +28,7 @@ export async function readPublished(layout: Layout): Promise<PublishedState> {
   if (info.isSymbolicLink()) {
     const target = await readlink(layout.path);
     const commit = basename(target);
-    if (target === linkTarget(layout, commit) && COMMIT_DIR.test(commit)) {
+    if (target === linkTarget(layout, commit) && isObjectId(commit)) {
       const healthy = await stat(join(layout.worktreesDir, commit)).then((s) => s.isDirectory(), () => false);
       return { kind: 'ours', commit, healthy };
     }

@@ -7,7 +7,7 @@ import { SyncError } from '../shared/errors.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import type { Log } from '../shared/logger.js';
 import { displayUrl } from '../shared/redact.js';
-import { isFullSha } from '../shared/ref-and-url.js';
+import { isObjectId } from '../shared/object-id.js';
 import type { Credentials } from './credentials.js';
 import type { EntryGit } from './entry-git.js';
 import type { GitRunner } from './git.js';
@@ -50,7 +50,7 @@ export class Remote {
   /** Find the remote commit with one ls-remote; `git` null skips the call (nothing to compare). */
   async resolve(git: GitRunner | null, creds: Credentials): Promise<RemoteTarget> {
     const ref = this.entry.ref;
-    if (ref !== null && isFullSha(ref)) return { source: ref, seen: ref }; // pinned: never polled
+    if (ref !== null && isObjectId(ref)) return { source: ref, seen: ref }; // pinned: never polled
     if (git === null) return { source: this.fetchSource(), seen: null };
     const patterns = ref === null ? ['HEAD'] : ref.startsWith('refs/') ? [ref, `${ref}^{}`] : [`refs/heads/${ref}`, `refs/tags/${ref}`, `refs/tags/${ref}^{}`];
     const refs = await this.listRemoteRefs(git, creds, patterns);
@@ -86,7 +86,7 @@ export class Remote {
     // refs fetched along, FETCH_HEAD has several lines).
     const fetched = alsoRefspecs.length === 0 ? 'FETCH_HEAD' : targetRef;
     const commit = (await git.run(['rev-parse', '--verify', `${fetched}^{commit}`], this.git.opts())).trim();
-    if (!/^[0-9a-f]{40,64}$/.test(commit)) throw new SyncError('git', `unexpected FETCH_HEAD: ${commit.slice(0, 80)}`);
+    if (!isObjectId(commit)) throw new SyncError('git', `unexpected FETCH_HEAD: ${commit.slice(0, 80)}`);
     this.log.debug('fetched', { commit, refs: 1 + alsoRefspecs.length, durationMs: Date.now() - started });
     return commit;
   }

@@ -3,10 +3,9 @@
 
 import { isAbsolute, normalize } from 'node:path';
 import { DEFAULTS, type AgentDefaults } from './listing-schema.js';
+import { MAX_TIMER_MS, TIMER_LIMIT_REASON } from './timer-limit.js';
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+import { ConfigError } from './config-error.js';
 
 export function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
   const raw = env[name];
@@ -15,6 +14,7 @@ export function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: numbe
   if (!Number.isInteger(value) || value < min) {
     throw new ConfigError(`${name}=${JSON.stringify(raw)}: must be a whole number of milliseconds, at least ${min}`);
   }
+  if (value > MAX_TIMER_MS) throw new ConfigError(`${name}=${JSON.stringify(raw)}: ${TIMER_LIMIT_REASON}`);
   return value;
 }
 

@@ -1,112 +1,125 @@
 // The listing entry: its schema (the one source of truth for the validator, the shipped JSON
 // Schema and the docs) and the resolved form an agent works from.
 
-import { basename, isAbsolute, normalize } from 'node:path';
+import { basename } from 'node:path';
 import { isInside } from './paths.js';
+import type { ListingField } from './listing-fields.js';
+import { MAX_TIMER_MS, TIMER_LIMIT_REASON } from './timer-limit.js';
+import {
+  absolutePathProblem,
+  BOUNDS,
+  CONTROL,
+  FILE_MODES,
+  FILTER_PATTERN,
+  FILTER_RULE,
+  GC_MODES,
+  GITHUB_CLIENT_ID_PATTERN,
+  GITHUB_ID_PATTERN,
+  isHookArg,
+  NAME_PATTERN,
+  NAME_RULE,
+  PUBLISH_MODES,
+  serviceUrlProblem,
+  sparseDirProblem,
+  SUBMODULE_MODES,
+  webhookUrlProblem,
+  WEBHOOK_METHODS,
+} from './entry-fields.js';
 import { z } from 'zod';
 import { credentialScope, type ScopedCredential } from './credential-scope.js';
-import { checkGitConfig, checkRefName, checkRemoteUrl, isFullSha, SSH_HOST_PATTERN, type Transport } from './ref-and-url.js';
+import { isObjectId } from './object-id.js';
+import { checkGitConfig, checkRefName, checkRemoteUrl, SSH_HOST_PATTERN, type Transport } from './ref-and-url.js';
 
-// C0 and C1 control characters (C1 includes U+0085, a line break to some readers).
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+export { NAME_PATTERN };
 
-const absolutePath = (what: string) =>
-  z
-    .string()
-    .min(1)
-    .refine((p) => !CONTROL.test(p), { message: `${what} must not contain control characters` })
-    .refine((p) => isAbsolute(p), { message: `${what} must be an absolute path` })
-    .refine((p) => normalize(p) === p && (p === '/' || !p.endsWith('/')), {
-      message: `${what} must be normalised (no "..", "." or "//" segments and no trailing "/")`,
-    })
-    // A single quote would break the quoting of GIT_SSH_COMMAND, where key paths end up.
-    .refine((p) => !p.includes("'"), { message: `${what} must not contain a single quote` })
-    // Refused here rather than by the file system later, with the field named.
-    .refine((p) => p.length <= 3000 && p.split('/').every((s) => Buffer.byteLength(s) <= 255), {
-      message: `${what} is too long (at most 3000 characters, 255 bytes per segment)`,
-    });
+/** A string field checked by one of entry-fields.ts's rules (a reason, or null when it holds). */
+const ruled = (problem: (v: string) => string | null, minLength = 0) =>
+  (minLength > 0 ? z.string().min(minLength) : z.string()).superRefine((v, ctx) => {
+    const reason = problem(v);
+    if (reason !== null) ctx.addIssue({ code: 'custom', message: reason });
+  });
+
+const absolutePath = (what: string) => ruled((p) => absolutePathProblem(what, p), 1);
 
 const refString = z.string().superRefine((ref, ctx) => {
   const reason = checkRefName(ref);
   if (reason !== null) ctx.addIssue({ code: 'custom', message: reason });
 });
 
-const millis = (min: number) => z.number().int().min(min);
+const millis = ([min, max]: readonly [number, number]) =>
+  z.number().int().min(min).max(max, max === MAX_TIMER_MS ? TIMER_LIMIT_REASON : `must be at most ${max} ms`);
+const count = ([min, max]: readonly [number, number]) => z.number().int().min(min).max(max);
 
 // An http(s) URL the daemon itself calls (GitHub API, askpass endpoint): never userinfo, which
 // would put a secret in the listing.
-const serviceUrl = (what: string) =>
-  z
-    .string()
-    .max(2000)
-    .refine((u) => /^https?:\/\/[^\s/?#]+(\/[^\s]*)?$/i.test(u) && !CONTROL.test(u), { message: `${what} must be an http(s) URL` })
-    .refine((u) => !/^https?:\/\/[^/]*@/i.test(u), { message: `${what} must not contain a user name or password` });
+const serviceUrl = (what: string) => z.string().max(2000).superRefine((u, ctx) => {
+  const reason = serviceUrlProblem(what, u);
+  if (reason !== null) ctx.addIssue({ code: 'custom', message: reason });
+});
 
 
-// Cone-mode sparse directories: relative, normalised, no option-looking or hidden tricks.
-const sparseDir = z
-  .string()
-  .min(1)
-  .refine((d) => !d.startsWith('/') && !d.startsWith('-') && !CONTROL.test(d) && !d.split('/').some((p) => p === '..' || p === '.' || p === ''), {
-    message: 'sparse directories must be relative paths without ".", ".." or empty segments, not starting with "-"',
-  });
+const sparseDir = ruled(sparseDirProblem, 1);
 
 // A hook is an argument array, run without a shell: nothing in it is ever interpolated.
 const hookCommand = z
-  .array(z.string().min(1).refine((a) => !/[\u0000]/.test(a), { message: 'command arguments must not contain NUL' }))
-  .min(1)
-  .max(64)
+  .array(z.string().min(1).refine(isHookArg, { message: 'command arguments must not contain NUL' }))
+  .min(BOUNDS.hookArgs[0])
+  .max(BOUNDS.hookArgs[1])
   .describe('Argument array: the program, then its arguments. No shell.');
 
 const commandHook = (what: string) =>
   z
     .strictObject({
       command: hookCommand,
-      timeoutMs: millis(100).max(3_600_000).optional().describe(`Kill the ${what} after this many ms. Default 60000.`),
+      timeoutMs: millis(BOUNDS.hookTimeoutMs).optional().describe(`Kill the ${what} after this many ms. Default 60000.`),
     })
     .optional();
 
-export const listingEntrySchema = z
-  .strictObject({
+// Every field the README documents (listing-fields.ts) and no other: the compiler checks both ways.
+const entryShape = {
     path: absolutePath('path').refine((p) => p !== '/', { message: 'path must not be "/"' }).describe(
       'Absolute path the repository is published at. In symlink mode it becomes a relative symlink to the current commit\'s tree.',
     ),
+    // Checked once: the parsed remote (transport, the URL git is given) is what the rest uses.
     repo: z
       .string()
-      .superRefine((url, ctx) => {
+      .transform((url, ctx) => {
         const result = checkRemoteUrl(url);
-        if ('reason' in result) ctx.addIssue({ code: 'custom', message: result.reason });
+        if ('reason' in result) {
+          ctx.addIssue({ code: 'custom', message: result.reason });
+          return z.NEVER;
+        }
+        return result;
       })
       .describe('Remote URL: https://, http://, ssh://, git://, file://, user@host:path or an absolute path. No credentials.'),
     branch: refString.optional().describe('Branch to follow (the original field). Use either branch or ref.'),
     ref: refString.optional().describe('Branch, tag, full ref (refs/…) or full commit sha. Defaults to the remote HEAD.'),
     name: z
       .string()
-      .regex(NAME_PATTERN, 'name must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit')
+      .regex(NAME_PATTERN, NAME_RULE)
       .optional()
       .describe('Name used in logs, metrics and the status API. Defaults to the last segment of path.'),
-    interval: millis(100).optional().describe('Poll interval in ms. Defaults to SCRAPE_INTERVAL.'),
-    depth: z.number().int().min(0).optional().describe('History depth to fetch; 0 fetches full history. Default 1.'),
-    publish: z.enum(['symlink', 'in-place']).optional().describe('symlink (atomic, default) or in-place (fetch + hard reset + clean, not atomic).'),
-    timeout: millis(1000).optional().describe('Timeout for each git operation in ms. Default 120000.'),
-    staleAfter: millis(0)
+    interval: millis(BOUNDS.interval).optional().describe('Poll interval in ms. Defaults to SCRAPE_INTERVAL.'),
+    depth: count(BOUNDS.depth).optional().describe('History depth to fetch; 0 fetches full history. Default 1.'),
+    publish: z.enum(PUBLISH_MODES).optional().describe('symlink (atomic, default) or in-place (fetch + hard reset + clean, not atomic).'),
+    timeout: millis(BOUNDS.timeout).optional().describe('Timeout for each git operation in ms. Default 120000.'),
+    staleAfter: millis(BOUNDS.staleAfter)
       .optional()
       .describe('How long (ms) a replaced tree stays on disk so readers that resolved the old link can finish. Default 10000.'),
     required: z.boolean().optional().describe('Whether this entry holds /readyz back until it is published (and fresh). Default true.'),
-    maxStaleness: millis(1000)
+    maxStaleness: millis(BOUNDS.maxStaleness)
       .optional()
       .describe('Readiness fails when the last successful sync is older than this (ms). Default: no limit.'),
-    submodules: z.enum(['recursive', 'shallow', 'off']).optional().describe('Submodules: recursive (default), shallow (depth 1) or off.'),
-    sparse: z.array(sparseDir).min(1).max(256).optional().describe('Directories to check out (cone mode); everything else is left out.'),
+    submodules: z.enum(SUBMODULE_MODES).optional().describe('Submodules: recursive (default), shallow (depth 1) or off.'),
+    sparse: z.array(sparseDir).min(BOUNDS.sparse[0]).max(BOUNDS.sparse[1]).optional().describe('Directories to check out (cone mode); everything else is left out.'),
     filter: z
       .string()
-      .regex(/^(blob:none|tree:0|blob:limit=\d+[kmg]?)$/, 'filter must be blob:none, tree:0 or blob:limit=<n>[k|m|g]')
+      .regex(FILTER_PATTERN, FILTER_RULE)
       .optional()
       .describe('Partial-clone filter, e.g. "blob:none": objects are fetched only as checkouts need them.'),
-    keep: z.number().int().min(0).max(100).optional().describe('How many previously published trees to keep on disk (default 0).'),
-    gc: z.enum(['auto', 'always', 'aggressive', 'off']).optional().describe('git garbage collection: auto (default), always, aggressive or off.'),
-    fileMode: z.enum(['default', 'group-write']).optional().describe('group-write: files and folders group-writable, for consumers in the same group.'),
+    keep: count(BOUNDS.keep).optional().describe('How many previously published trees to keep on disk (default 0).'),
+    gc: z.enum(GC_MODES).optional().describe('git garbage collection: auto (default), always, aggressive or off.'),
+    fileMode: z.enum(FILE_MODES).optional().describe('group-write: files and folders group-writable, for consumers in the same group.'),
     gitConfig: z
       .array(
         z.string().superRefine((kv, ctx) => {
@@ -114,17 +127,14 @@ export const listingEntrySchema = z
           if (reason !== null) ctx.addIssue({ code: 'custom', message: reason });
         }),
       )
-      .max(32)
+      .max(BOUNDS.gitConfig[1])
       .optional()
       .describe('Extra git settings "key=value" for this entry, from an allowlist (http.*, core.compression, pack.*, …).'),
     webhook: z
       .strictObject({
-        url: z
-          .string()
-          .refine((u) => /^https?:\/\/[^\s]+$/i.test(u), { message: 'webhook.url must be an http(s) URL' })
-          .refine((u) => !/^https?:\/\/[^/]*:[^/]*@/i.test(u), { message: 'webhook.url must not contain a password' }),
-        method: z.enum(['POST', 'PUT']).optional(),
-        timeoutMs: millis(100).max(600_000).optional(),
+        url: ruled(webhookUrlProblem),
+        method: z.enum(WEBHOOK_METHODS).optional(),
+        timeoutMs: millis(BOUNDS.webhookTimeoutMs).optional(),
       })
       .optional()
       .describe('Called after each publish with JSON {name, repo, ref, commit, path}; retried with backoff; never blocks syncing.'),
@@ -142,9 +152,9 @@ export const listingEntrySchema = z
     passwordFile: absolutePath('passwordFile').optional().describe('File holding the http(s) password or token, given to git only for the origin of "repo".'),
     githubApp: z
       .strictObject({
-        appId: z.union([z.number().int().positive(), z.string().regex(/^[1-9][0-9]{0,19}$/, 'githubApp.appId must be a number')]).optional(),
-        clientId: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'githubApp.clientId must be letters, digits, ".", "_" or "-"').optional(),
-        installationId: z.union([z.number().int().positive(), z.string().regex(/^[1-9][0-9]{0,19}$/, 'githubApp.installationId must be a number')]),
+        appId: z.union([z.number().int().positive(), z.string().regex(GITHUB_ID_PATTERN, 'githubApp.appId must be a number')]).optional(),
+        clientId: z.string().regex(GITHUB_CLIENT_ID_PATTERN, 'githubApp.clientId must be letters, digits, ".", "_" or "-"').optional(),
+        installationId: z.union([z.number().int().positive(), z.string().regex(GITHUB_ID_PATTERN, 'githubApp.installationId must be a number')]),
         privateKeyFile: absolutePath('githubApp.privateKeyFile'),
         apiUrl: serviceUrl('githubApp.apiUrl').optional(),
       })
@@ -162,8 +172,8 @@ export const listingEntrySchema = z
           keyFile: absolutePath('sshKeys keyFile'),
         }),
       )
-      .min(1)
-      .max(16)
+      .min(BOUNDS.sshKeys[0])
+      .max(BOUNDS.sshKeys[1])
       .optional()
       .describe('ssh private keys per host [{host, keyFile}] (the repo host, submodule hosts): each key is offered only to its host.'),
     credentials: z
@@ -180,10 +190,13 @@ export const listingEntrySchema = z
           passwordFile: absolutePath('passwordFile'),
         }),
       )
-      .max(32)
+      .max(BOUNDS.credentials[1])
       .optional()
       .describe('http(s) credentials for other origins or path prefixes (submodules); each is given to git only for URLs in its scope, the most specific scope wins.'),
-  })
+} satisfies Record<ListingField, z.ZodType>;
+
+export const listingEntrySchema = z
+  .strictObject(entryShape)
   .superRefine((entry, ctx) => {
     if (entry.branch !== undefined && entry.ref !== undefined && entry.branch !== entry.ref) {
       ctx.addIssue({ code: 'custom', path: ['ref'], message: 'give either "branch" or "ref", not both' });
@@ -211,8 +224,8 @@ export const listingEntrySchema = z
     if (entry.sshKeys !== undefined && entry.sshKeyFile !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['sshKeys'], message: 'give either "sshKeyFile" or "sshKeys" (a {host, keyFile} for the repo host too)' });
     }
-    const remote = checkRemoteUrl(entry.repo);
-    if (!('reason' in remote)) {
+    const remote = entry.repo;
+    {
       if (entry.sshKeys !== undefined && remote.transport !== 'ssh') {
         ctx.addIssue({ code: 'custom', path: ['sshKeys'], message: `ssh credentials need an ssh remote, but "repo" uses ${remote.transport}` });
       }
@@ -261,19 +274,19 @@ export interface ResolvedEntry {
   ref: string | null;
   intervalMs: number;
   depth: number;
-  publish: 'symlink' | 'in-place';
+  publish: (typeof PUBLISH_MODES)[number];
   timeoutMs: number;
   staleAfterMs: number;
-  submodules: 'recursive' | 'shallow' | 'off';
+  submodules: (typeof SUBMODULE_MODES)[number];
   sparse: string[] | null;
   filter: string | null;
   keep: number;
-  gc: 'auto' | 'always' | 'aggressive' | 'off';
-  fileMode: 'default' | 'group-write';
+  gc: (typeof GC_MODES)[number];
+  fileMode: (typeof FILE_MODES)[number];
   /** Allowlisted "key=value" settings passed to every git command of this entry. */
   gitConfig: string[];
   hooks: {
-    webhook?: { url: string; method: 'POST' | 'PUT'; timeoutMs: number } | undefined;
+    webhook?: { url: string; method: (typeof WEBHOOK_METHODS)[number]; timeoutMs: number } | undefined;
     exec?: { command: string[]; timeoutMs: number } | undefined;
     prePublish?: { command: string[]; timeoutMs: number } | undefined;
     touchFile?: string | undefined;
@@ -389,15 +402,14 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
     errors.push(new EntryError(index, name, 'touchFile', `must be inside SYNC_ROOT (${defaults.syncRoot})`));
   }
   if (errors.length > 0) return { errors };
-  const remote = checkRemoteUrl(e.repo);
-  if ('reason' in remote) throw new Error('unreachable: repo was validated by the schema');
+  const remote = e.repo;
   return {
     entry: {
       name,
       path: e.path,
-      repo: e.repo,
+      repo: remote.url,
       transport: remote.transport,
-      ref: e.ref ?? e.branch ?? null,
+      ref: e.ref ?? (e.branch === undefined ? null : branchRef(e.branch)),
       intervalMs: e.interval ?? defaults.intervalMs,
       depth: e.depth ?? defaults.depth,
       publish: e.publish ?? 'symlink',
@@ -446,6 +458,15 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
   };
 }
 
+/**
+ * `branch` is always a branch. The agent reads a bare 40- or 64-hex ref as a commit sha (pinned,
+ * never polled), so such a branch name is spelled in full, refs/heads/<name>: a branch literally
+ * named with 40 hex characters used to be fetched as a commit and never synced (#12 item 12).
+ */
+function branchRef(branch: string): string {
+  return isObjectId(branch) ? `refs/heads/${branch}` : branch;
+}
+
 function guessEntryName(raw: unknown): string | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
   const r = raw as Record<string, unknown>;
@@ -456,8 +477,6 @@ function guessEntryName(raw: unknown): string | undefined {
   }
   return undefined;
 }
-
-export { isFullSha };
 
 /**
  * The listing's JSON Schema, generated from the same schema the daemon validates with; shipped as

@@ -3,12 +3,34 @@
 
 import { parseCredentialList } from './credential-scope.js';
 import { SYNC_ERROR_KINDS, type SyncErrorKind } from './errors.js';
-import type { ResolvedEntry } from './listing-schema.js';
+import type { GithubAppRef, ResolvedEntry } from './listing-schema.js';
 import { LOG_LEVELS, type LogFields, type LogLevel } from './logger.js';
-import { checkGitConfig, checkRefName, checkRemoteUrl, SSH_HOST_PATTERN } from './ref-and-url.js';
+import { isObjectId } from './object-id.js';
+import {
+  absolutePathProblem,
+  BOUNDS,
+  FILE_MODES,
+  FILTER_PATTERN,
+  GC_MODES,
+  GITHUB_CLIENT_ID_PATTERN,
+  GITHUB_ID_PATTERN,
+  inBounds,
+  isHookArg,
+  NAME_PATTERN,
+  PUBLISH_MODES,
+  serviceUrlProblem,
+  sparseDirProblem,
+  SUBMODULE_MODES,
+  webhookUrlProblem,
+  WEBHOOK_METHODS,
+} from './entry-fields.js';
+import { checkGitConfig, checkRefName, checkRemoteUrl, SSH_HOST_PATTERN, TRANSPORTS } from './ref-and-url.js';
 import { STORES_DIR } from './layout.js';
 
 export const PROTOCOL_VERSION = 4;
+
+/** Exit status an agent uses for an entry it refuses: restarting it would not help. */
+export const EXIT_CONFIG = 78;
 
 export interface WireError {
   kind: SyncErrorKind;
@@ -62,7 +84,7 @@ export type SupervisorMessage =
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-const isCommit = (v: unknown): v is string => isStr(v) && /^[0-9a-f]{40,64}$/.test(v);
+const isCommit = (v: unknown): v is string => isStr(v) && isObjectId(v);
 
 /** Narrow what arrived from an agent; null for anything malformed. */
 export function parseAgentMessage(raw: unknown): AgentMessage | null {
@@ -167,75 +189,86 @@ function isScopedList(v: unknown): boolean {
   return 'list' in parsed && parsed.list.every((c, i) => c.url === (v as Array<{ url: unknown }>)[i]!.url);
 }
 
-const isOptStr = (v: unknown): v is string | undefined => v === undefined || isStr(v);
 const isPosInt = (v: unknown): v is number => isNum(v) && Number.isInteger(v) && v >= 0;
+const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
+const oneOf = (values: readonly string[]) => (v: unknown) => isStr(v) && values.includes(v);
+const optional = (check: (v: unknown) => boolean) => (v: unknown) => v === undefined || check(v);
+const nullable = (check: (v: unknown) => boolean) => (v: unknown) => v === null || check(v);
+const isPath = (v: unknown): v is string => isStr(v) && absolutePathProblem('path', v) === null;
+const ms = (bounds: readonly [number, number]) => (v: unknown) => inBounds(v, bounds);
+const listOf = (bounds: readonly [number, number], item: (v: unknown) => boolean) => (v: unknown) => Array.isArray(v) && v.length >= bounds[0] && v.length <= bounds[1] && v.every(item);
 
-function isGithubApp(v: unknown): boolean {
-  return (
-    isObject(v) &&
-    isStr(v.issuer) &&
-    /^[A-Za-z0-9._-]{1,100}$/.test(v.issuer) &&
-    (v.issuerField === 'appId' || v.issuerField === 'clientId') &&
-    isStr(v.installationId) &&
-    /^[1-9][0-9]{0,19}$/.test(v.installationId) &&
-    isStr(v.privateKeyFile) &&
-    v.privateKeyFile.startsWith('/') &&
-    isStr(v.apiUrl) &&
-    /^https?:\/\/[^\s@]+$/i.test(v.apiUrl)
-  );
+/** Each field's check; the keys are exactly the type's, so a field cannot be left unchecked and an unknown one is refused. */
+type Checks<T> = { readonly [K in keyof T]-?: (v: unknown, all: Record<string, unknown>) => boolean };
+
+/** An object with only `checks`' keys, each passing its check. */
+function matches<T>(v: unknown, checks: Checks<T>): boolean {
+  if (!isObject(v) || Array.isArray(v)) return false;
+  const all = v;
+  return Object.keys(v).every((k) => Object.hasOwn(checks, k)) && Object.entries(checks).every(([k, check]) => (check as Checks<T>[keyof T])(all[k], all));
 }
 
+const COMMAND_HOOK: Checks<{ command: string[]; timeoutMs: number }> = { command: listOf(BOUNDS.hookArgs, isHookArg), timeoutMs: ms(BOUNDS.hookTimeoutMs) };
+const HOOKS: Checks<ResolvedEntry['hooks']> = {
+  webhook: optional((w) => matches(w, { url: (u) => isStr(u) && webhookUrlProblem(u) === null, method: oneOf(WEBHOOK_METHODS), timeoutMs: ms(BOUNDS.webhookTimeoutMs) })),
+  exec: optional((h) => matches(h, COMMAND_HOOK)),
+  prePublish: optional((h) => matches(h, COMMAND_HOOK)),
+  touchFile: optional(isPath),
+};
+const GITHUB_APP: Checks<GithubAppRef> = {
+  issuer: (v) => isStr(v) && GITHUB_CLIENT_ID_PATTERN.test(v),
+  issuerField: oneOf(['appId', 'clientId']),
+  installationId: (v) => isStr(v) && GITHUB_ID_PATTERN.test(v),
+  privateKeyFile: isPath,
+  apiUrl: (v) => isStr(v) && serviceUrlProblem('apiUrl', v) === null && !v.endsWith('/'),
+};
+const CREDENTIALS: Checks<ResolvedEntry['credentials']> = {
+  sshKeyFile: optional(isPath),
+  knownHostsFile: optional(isPath),
+  usernameFile: optional(isPath),
+  passwordFile: optional(isPath),
+  githubApp: optional((v) => matches(v, GITHUB_APP)),
+  askpassUrl: optional((v) => isStr(v) && serviceUrlProblem('askpassUrl', v) === null),
+  sshKeys: optional(listOf(BOUNDS.sshKeys, (k) => matches(k, { host: (h) => isStr(h) && SSH_HOST_PATTERN.test(h), keyFile: isPath }))),
+  scoped: isScopedList,
+};
+const ENTRY: Checks<ResolvedEntry> = {
+  name: (v) => isStr(v) && NAME_PATTERN.test(v),
+  path: (v) => isPath(v) && v !== '/',
+  // The URL is checked again here (the agent trusts nothing unchecked with git), and its transport with it.
+  repo: (v, e) => {
+    if (!isStr(v)) return false;
+    const r = checkRemoteUrl(v);
+    return !('reason' in r) && r.url === v && r.transport === e.transport;
+  },
+  transport: oneOf(TRANSPORTS),
+  ref: nullable((v) => isStr(v) && checkRefName(v) === null),
+  intervalMs: ms(BOUNDS.interval),
+  depth: (v) => inBounds(v, BOUNDS.depth),
+  publish: oneOf(PUBLISH_MODES),
+  timeoutMs: ms(BOUNDS.timeout),
+  staleAfterMs: ms(BOUNDS.staleAfter),
+  submodules: oneOf(SUBMODULE_MODES),
+  sparse: nullable(listOf(BOUNDS.sparse, (d) => isStr(d) && sparseDirProblem(d) === null)),
+  filter: nullable((v) => isStr(v) && FILTER_PATTERN.test(v)),
+  keep: (v) => inBounds(v, BOUNDS.keep),
+  gc: oneOf(GC_MODES),
+  fileMode: oneOf(FILE_MODES),
+  gitConfig: listOf(BOUNDS.gitConfig, (kv) => isStr(kv) && checkGitConfig(kv) === null),
+  hooks: (v) => matches(v, HOOKS),
+  required: isBool,
+  maxStalenessMs: nullable(ms(BOUNDS.maxStaleness)),
+  prune: optional(isBool),
+  syncRoot: optional(isPath),
+  credentials: (v) => matches(v, CREDENTIALS),
+  credentialsFile: optional(isPath),
+  store: (v, e) => v === null || isStore(v, e.path),
+};
+
 /**
- * Narrow a resolved entry from the supervisor without the schema library (agents stay small);
- * the checks that keep git safe (URL, ref) run again here, so nothing unchecked reaches git.
+ * Narrow a resolved entry from the supervisor without the schema library (agents stay small),
+ * applying entry-fields.ts's rules as the listing schema does; an unknown field is refused.
  */
 export function parseResolvedEntry(raw: unknown): ResolvedEntry | null {
-  if (!isObject(raw) || !isObject(raw.credentials) || !isObject(raw.hooks)) return null;
-  const h = raw.hooks;
-  const isCommand = (v: unknown) => isObject(v) && Array.isArray(v.command) && v.command.length > 0 && v.command.every(isStr) && isPosInt(v.timeoutMs);
-  const hooksOk =
-    (h.exec === undefined || isCommand(h.exec)) &&
-    (h.prePublish === undefined || isCommand(h.prePublish)) &&
-    (h.webhook === undefined || (isObject(h.webhook) && isStr(h.webhook.url) && /^https?:\/\//i.test(h.webhook.url) && isPosInt(h.webhook.timeoutMs))) &&
-    isOptStr(h.touchFile);
-  if (!hooksOk) return null;
-  const e = raw;
-  const c = raw.credentials;
-  const ok =
-    isStr(e.name) &&
-    isStr(e.path) &&
-    e.path.startsWith('/') &&
-    isStr(e.repo) &&
-    !('reason' in checkRemoteUrl(e.repo)) &&
-    ['https', 'http', 'ssh', 'git', 'file'].includes(e.transport as string) &&
-    (e.ref === null || (isStr(e.ref) && checkRefName(e.ref) === null)) &&
-    isPosInt(e.intervalMs) &&
-    isPosInt(e.depth) &&
-    (e.publish === 'symlink' || e.publish === 'in-place') &&
-    isPosInt(e.timeoutMs) &&
-    isPosInt(e.staleAfterMs) &&
-    (e.prune === undefined || typeof e.prune === 'boolean') &&
-    typeof e.required === 'boolean' &&
-    ['recursive', 'shallow', 'off'].includes(e.submodules as string) &&
-    (e.sparse === null || (Array.isArray(e.sparse) && e.sparse.every((d) => isStr(d) && !d.startsWith('-') && !d.startsWith('/') && !d.split('/').includes('..')))) &&
-    (e.filter === null || (isStr(e.filter) && /^(blob:none|tree:0|blob:limit=\d+[kmg]?)$/.test(e.filter))) &&
-    isPosInt(e.keep) &&
-    ['auto', 'always', 'aggressive', 'off'].includes(e.gc as string) &&
-    (e.fileMode === 'default' || e.fileMode === 'group-write') &&
-    Array.isArray(e.gitConfig) &&
-    e.gitConfig.every((kv) => isStr(kv) && checkGitConfig(kv) === null) &&
-    (e.maxStalenessMs === null || isPosInt(e.maxStalenessMs)) &&
-    isOptStr(e.syncRoot) &&
-    isOptStr(c.sshKeyFile) &&
-    isOptStr(c.knownHostsFile) &&
-    isOptStr(c.usernameFile) &&
-    isOptStr(c.passwordFile) &&
-    (c.githubApp === undefined || isGithubApp(c.githubApp)) &&
-    (c.askpassUrl === undefined || (isStr(c.askpassUrl) && /^https?:\/\/[^\s@]+$/i.test(c.askpassUrl))) &&
-    (c.sshKeys === undefined || (Array.isArray(c.sshKeys) && c.sshKeys.every((k) => isObject(k) && isStr(k.host) && SSH_HOST_PATTERN.test(k.host) && isStr(k.keyFile) && k.keyFile.startsWith('/') && !k.keyFile.includes("'")))) &&
-    isScopedList(c.scoped) &&
-    isOptStr(e.credentialsFile) &&
-    (e.credentialsFile === undefined || e.credentialsFile.startsWith('/')) &&
-    (e.store === null || isStore(e.store, e.path));
-  return ok ? (raw as unknown as ResolvedEntry) : null;
+  return matches(raw, ENTRY) ? (raw as ResolvedEntry) : null;
 }

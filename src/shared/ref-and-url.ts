@@ -3,16 +3,27 @@
 
 import { isAbsolute, normalize } from 'node:path';
 
-export type Transport = 'https' | 'http' | 'ssh' | 'git' | 'file';
+/** The transports a listing may use: git is allowed these and no other (repo-agent/git.ts). */
+export const TRANSPORTS = ['https', 'http', 'ssh', 'git', 'file'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+// URL schemes of each transport: its own name, and git's spellings of ssh.
+const SCHEMES: Readonly<Record<string, Transport>> = { ...Object.fromEntries(TRANSPORTS.map((t) => [t, t])), 'git+ssh': 'ssh', 'ssh+git': 'ssh' };
 
 // Control characters and whitespace never belong in a URL or ref; some would let a value
-// spill into another argument or a config line.
-const CONTROL_OR_SPACE = /[\u0000-\u0020\u007f-\u009f]/;
+// spill into another argument or a config line. Unicode's spaces and line separators too (\s):
+// a repo ending in U+2028, a line break to some readers, was accepted (#14, seed -176834107).
+const CONTROL_OR_SPACE = /[\u0000-\u0020\u007f-\u009f]|\s/;
 // scp-like ssh syntax: [user@]host:path, where host has no slash before the colon.
 const SCP_LIKE = /^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9.-]+:(?!\/\/)[^:]/;
 
 export interface ParsedRemote {
   transport: Transport;
+  /**
+   * The URL as git is given it: the scheme in lower case. RFC 3986 schemes are case-insensitive
+   * but git's protocol.allow is not ("HTTP://h/a.git" passed this check, then every fetch failed
+   * with "transport 'HTTP' not allowed", #12 item 11); everything after the scheme is kept.
+   */
+  url: string;
 }
 
 export function checkRemoteUrl(url: string): { reason: string } | ParsedRemote {
@@ -21,11 +32,11 @@ export function checkRemoteUrl(url: string): { reason: string } | ParsedRemote {
   if (CONTROL_OR_SPACE.test(url)) return { reason: 'must not contain spaces or control characters' };
   // "<transport>::<address>" runs a remote helper (ext:: runs any command); refused outright.
   if (/^[A-Za-z0-9+.-]+::/.test(url)) return { reason: 'remote-helper URLs ("<transport>::…", such as ext::) are not allowed' };
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
-  if (scheme !== undefined) {
-    const transports: Record<string, Transport> = { https: 'https', http: 'http', ssh: 'ssh', 'git+ssh': 'ssh', 'ssh+git': 'ssh', git: 'git', file: 'file' };
-    const transport: Transport | undefined = transports[scheme];
-    if (transport === undefined) return { reason: `transport "${scheme}" is not allowed (use https, http, ssh, git or file)` };
+  const given = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1];
+  if (given !== undefined) {
+    const scheme = given.toLowerCase();
+    const transport: Transport | undefined = SCHEMES[scheme];
+    if (transport === undefined) return { reason: `transport "${scheme}" is not allowed (use ${TRANSPORTS.slice(0, -1).join(', ')} or ${TRANSPORTS.at(-1)})` };
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -41,24 +52,18 @@ export function checkRemoteUrl(url: string): { reason: string } | ParsedRemote {
     if (transport !== 'file' && parsed.hostname === '') return { reason: 'has no host' };
     // ssh would read "-oProxyCommand=…" as an option (git refuses it too, but say so here).
     if (parsed.hostname.startsWith('-') || parsed.username.startsWith('-')) return { reason: 'host and user must not start with "-"' };
-    return { transport };
+    return { transport, url: scheme + url.slice(scheme.length) };
   }
   if (isAbsolute(url)) {
     if (normalize(url) !== url || (url.length > 1 && url.endsWith('/'))) return { reason: 'local paths must be normalised (no "..", "//" or trailing "/")' };
-    return { transport: 'file' };
+    return { transport: 'file', url };
   }
   if (SCP_LIKE.test(url)) {
     const host = url.slice(url.indexOf('@') + 1);
     if (host.startsWith('-') || url.startsWith('-')) return { reason: 'host and user must not start with "-"' };
-    return { transport: 'ssh' };
+    return { transport: 'ssh', url };
   }
   return { reason: 'is not a URL git can fetch from (expected https://, http://, ssh://, git://, file://, user@host:path or an absolute path)' };
-}
-
-const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
-
-export function isFullSha(ref: string): boolean {
-  return FULL_SHA.test(ref);
 }
 
 /** git check-ref-format's rules, plus a refusal of leading "-" so a ref can never be an option. */

@@ -4,7 +4,8 @@
 
 import { constants } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { ConfigError, defaultsFromEnv, intFromEnv } from '../shared/env-defaults.js';
+import { ConfigError } from '../shared/config-error.js';
+import { defaultsFromEnv, intFromEnv } from '../shared/env-defaults.js';
 import type { AgentDefaults } from '../shared/listing-schema.js';
 import { SETTINGS } from '../shared/settings.js';
 

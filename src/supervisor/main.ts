@@ -2,7 +2,7 @@
 // → report. A broken listing keeps the last good one running; a bad entry never stops the others.
 
 import { createHash } from 'node:crypto';
-import { ConfigError } from '../shared/env-defaults.js';
+import { ConfigError } from '../shared/config-error.js';
 import { createLogger } from '../shared/log.js';
 import { runtimeDir } from '../shared/runtime-dir.js';
 import type { Log } from '../shared/logger.js';

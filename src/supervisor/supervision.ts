@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { backoffDelay } from '../shared/backoff.js';
 import type { Log } from '../shared/logger.js';
 import { answerCredentialRequest } from './github-app.js';
-import { PROTOCOL_VERSION, parseAgentMessage, type AgentMessage, type AgentMode, type SupervisorMessage } from '../shared/protocol.js';
+import { EXIT_CONFIG, PROTOCOL_VERSION, parseAgentMessage, type AgentMessage, type AgentMode, type SupervisorMessage } from '../shared/protocol.js';
 import type { AgentState } from './child-state.js';
 import type { DesiredEntry } from './listing.js';
 
@@ -63,9 +63,6 @@ export const DEFAULT_POLICY: RestartPolicy = {
   heartbeatTimeoutMs: 30_000,
   stopGraceMs: 10_000,
 };
-
-/** Exit status an agent uses for an entry it refuses: restarting it would not help. */
-const EXIT_CONFIG = 78;
 
 /** Delay before restart number `restarts` (1-based): 1 s doubling to the cap, ±20% jitter. */
 export function restartDelay(restarts: number, policy: Pick<RestartPolicy, 'baseMs' | 'capMs'>, random: () => number = Math.random): number {

@@ -3,7 +3,7 @@
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
-import { isFullSha } from '../shared/ref-and-url.js';
+import { isObjectId } from '../shared/object-id.js';
 
 export type Provider = 'github' | 'gitlab' | 'gitea';
 export const PROVIDERS: readonly Provider[] = ['github', 'gitlab', 'gitea'];
@@ -93,7 +93,7 @@ export function pushMatches(entry: Pick<ResolvedEntry, 'repo' | 'ref'>, push: { 
   if (!push.urls.some((u) => normalizeRepoUrl(u) === target)) return false;
   const ref = entry.ref;
   if (ref === null) return push.ref.startsWith('refs/heads/'); // following HEAD: any branch push may move it
-  if (isFullSha(ref)) return false; // pinned: nothing to do
+  if (isObjectId(ref)) return false; // pinned: nothing to do
   if (ref.startsWith('refs/')) return push.ref === ref;
   return push.ref === `refs/heads/${ref}` || push.ref === `refs/tags/${ref}`;
 }

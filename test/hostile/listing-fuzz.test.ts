@@ -339,12 +339,18 @@ test('validateListing throws nothing but ListingError for arbitrary JavaScript v
   t.diagnostic(`${listings} values tried`);
 });
 
+/**
+ * Counterexamples found by past runs, tried first on every run. #14, seed -176834107: a local-path
+ * repo ending in U+2028 (LINE SEPARATOR) was accepted, since only ASCII spaces were refused.
+ */
+const KNOWN_COUNTEREXAMPLES: Array<[unknown[]]> = [[[{ path: '/srv/0', repo: '/srv/\u2028' }, { path: '/srv/0', repo: 'https://127.0.0.1/0.git' }]]];
+
 test('every entry the validator accepts is safe for git and round-trips to the agent', (t) => {
   let entries = 0;
   let accepted = 0;
   for (const defaults of [DEFAULTS, WITH_ROOT]) {
     fc.assert(
-      fc.property(fc.array(fuzzEntry, { minLength: 1, maxLength: 6 }), (data) => {
+      fc.property(fc.array(fuzzEntry, { minLength: 1, maxLength: 6 }) as fc.Arbitrary<unknown[]>, (data) => {
         entries += data.length;
         const listing = validate(data, defaults);
         assert.ok(listing !== null, 'an array is never refused as a whole');
@@ -357,12 +363,29 @@ test('every entry the validator accepts is safe for git and round-trips to the a
           assert.ok(errorIndices.has(i) !== listing.entries.some((d) => d.index === i), `entry ${i} is both (or neither) accepted and refused`);
         }
       }),
-      { numRuns: 1000 },
+      { numRuns: 1000, examples: KNOWN_COUNTEREXAMPLES },
     );
   }
   t.diagnostic(`${entries} fuzzed entries tried (with and without SYNC_ROOT); ${accepted} accepted and checked`);
   // Guard against a generator that only ever makes junk: the invariants must meet real entries.
   assert.ok(accepted > entries / 10, `too few accepted entries to mean anything: ${accepted} of ${entries}`);
+});
+
+test('the run of seed -176834107 (#14) holds: no Unicode space or line separator reaches git in a repo or ref', () => {
+  fc.assert(
+    fc.property(fc.array(fuzzEntry, { minLength: 1, maxLength: 6 }), (data) => {
+      const listing = validate(data);
+      assert.ok(listing !== null);
+      assertAcceptedAreSafe(listing, DEFAULTS);
+    }),
+    { numRuns: 1000, seed: -176834107 },
+  );
+  for (const space of ['\u2028', '\u2029', '\u00a0', '\u3000', '\ufeff', '\u1680', '\u2007']) {
+    const listing = validate([{ ...validBase('https', 'victim'), repo: `/srv/a${space}b` }, { ...validBase('https', 'ref'), branch: `ma${space}in` }]);
+    assert.ok(listing !== null);
+    assert.deepEqual(listing.entries, [], `accepted ${JSON.stringify(space)}`);
+    assert.deepEqual(listing.errors.map((e) => e.field), ['repo', 'branch']);
+  }
 });
 
 // ---- (c): injections in every field are refused, by index and field --------------------------

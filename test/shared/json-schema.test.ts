@@ -17,3 +17,11 @@ test('the README documents every listing field, and no field that does not exist
   const fields = Object.keys(listingEntrySchema.shape);
   assert.deepEqual([...documented].sort(), [...fields].sort());
 });
+
+test("the README's Listing table is listing-fields.ts's table, row for row", async () => {
+  const { listingTable } = await import('../../src/shared/listing-fields.js');
+  const readme = readFileSync(new URL('README.md', root), 'utf8');
+  const section = readme.slice(readme.indexOf('### Listing'), readme.indexOf('**Shared object stores.**'));
+  const table = section.split('\n').filter((l) => l.startsWith('|')).join('\n');
+  assert.equal(table, listingTable());
+});

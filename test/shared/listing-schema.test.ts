@@ -137,3 +137,32 @@ test('a field of the wrong type says what type it must be and what it got, not t
   assert.ok('errors' in missing);
   assert.match(missing.errors[0]!.message, /"repo" is required/);
 });
+
+test('a timer field above 2^31-1 ms is refused, naming the field, instead of firing at once (#12 item 10)', () => {
+  const big = 2 ** 31;
+  for (const [field, extra] of [
+    ['interval', {}],
+    ['timeout', {}],
+    ['staleAfter', {}],
+    ['maxStaleness', {}],
+    ['webhook.timeoutMs', {}],
+    ['execHook.timeoutMs', {}],
+    ['prePublishHook.timeoutMs', {}],
+  ] as const) {
+    const [top, sub] = field.split('.') as [string, string | undefined];
+    const raw: Record<string, unknown> = { path: '/d/x', repo: '/r', ...extra };
+    raw[top] = sub === undefined ? big : { ...(top === 'webhook' ? { url: 'https://h/x' } : { command: ['/bin/true'] }), [sub]: big };
+    const msgs = refused(raw, 0);
+    assert.ok(msgs.some((m) => m.startsWith(`listing entry 0 ("x"): "${field}" must be at most`)), `${field}: ${msgs.join('; ')}`);
+  }
+  assert.match(refused({ path: '/d/x', repo: '/r', interval: big })[0]!, /"interval" must be at most 2147483647 ms/);
+  assert.equal(ok({ path: '/d/x', repo: '/r', interval: 2 ** 31 - 1 }).intervalMs, 2 ** 31 - 1);
+});
+
+test('"branch" is always a branch: a 40- or 64-hex branch name is resolved as refs/heads/<name>, only "ref" pins a sha (#12 item 12)', () => {
+  const hex = 'deadbeef'.repeat(5);
+  assert.equal(ok({ path: '/d/x', repo: '/r', branch: hex }).ref, `refs/heads/${hex}`);
+  assert.equal(ok({ path: '/d/x', repo: '/r', branch: 'ab'.repeat(32) }).ref, `refs/heads/${'ab'.repeat(32)}`);
+  assert.equal(ok({ path: '/d/x', repo: '/r', ref: hex }).ref, hex);
+  assert.equal(ok({ path: '/d/x', repo: '/r', branch: 'main' }).ref, 'main');
+});

@@ -44,3 +44,41 @@ test('agent messages are narrowed: malformed ones and unknown error kinds are re
   assert.equal(parseAgentMessage({ type: 'nope' }), null);
   assert.equal(parseAgentMessage('hello'), null);
 });
+
+test('a commit is exactly 40 or 64 hex digits everywhere: 41-63 digits are refused on arrival', async () => {
+  const { isObjectId } = await import('../../src/shared/object-id.js');
+  for (const n of [40, 64]) assert.ok(parseAgentMessage({ type: 'unchanged', commit: 'a'.repeat(n), durationMs: 1 }), `${n} digits`);
+  for (const n of [39, 41, 50, 63, 65]) {
+    assert.equal(parseAgentMessage({ type: 'unchanged', commit: 'a'.repeat(n), durationMs: 1 }), null, `${n} digits`);
+    assert.equal(isObjectId('a'.repeat(n)), false, `${n} digits`);
+  }
+  assert.equal(isObjectId('A'.repeat(40)), false, 'git prints lower case');
+});
+
+test('the agent applies the listing rules on arrival: unknown fields, "." in sparse, a quote in a key path are refused (#15)', () => {
+  const configure = (entry: unknown) => parseSupervisorMessage({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry, mode: 'continuous', heartbeatMs: 1000 });
+  const base = resolved();
+  assert.equal(configure(base)?.type, 'configure');
+  const creds = base.credentials as Record<string, unknown>;
+  const hooks = base.hooks as Record<string, unknown>;
+  for (const [what, entry] of [
+    ['an unknown top-level field', { ...base, upload: '--upload-pack=x' }],
+    ['an unknown credentials field', { ...base, credentials: { ...creds, helper: '!sh' } }],
+    ['an unknown hooks field', { ...base, hooks: { ...hooks, shell: 'sh' } }],
+    ['sparse "."', { ...base, sparse: ['.'] }],
+    ['sparse with an empty segment', { ...base, sparse: ['a//b'] }],
+    ['an empty sparse list', { ...base, sparse: [] }],
+    ['a single quote in sshKeyFile', { ...base, credentials: { ...creds, sshKeyFile: "/k/it's" } }],
+    ['a single quote in knownHostsFile', { ...base, credentials: { ...creds, knownHostsFile: "/k/it's" } }],
+    ['a relative passwordFile', { ...base, credentials: { ...creds, usernameFile: '/u', passwordFile: 'p' } }],
+    ['a path with ".."', { ...base, path: '/data/../etc' }],
+    ['a name that is not a name', { ...base, name: '../x' }],
+    ['keep above 100', { ...base, keep: 101 }],
+    ['a timeout below 1000 ms', { ...base, timeoutMs: 5 }],
+    ['a touchFile with a control character', { ...base, hooks: { ...hooks, touchFile: '/t/a\u0007' } }],
+    ['a webhook with a password', { ...base, hooks: { ...hooks, webhook: { url: 'https://u:p@h/x', method: 'POST', timeoutMs: 1000 } } }],
+    ['a webhook method other than POST or PUT', { ...base, hooks: { ...hooks, webhook: { url: 'https://h/x', method: 'DELETE', timeoutMs: 1000 } } }],
+  ] as const) {
+    assert.equal(configure(entry), null, what);
+  }
+});

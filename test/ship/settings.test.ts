@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS } from '../../src/shared/listing-schema.js';
@@ -11,6 +13,8 @@ import { LOG_LEVELS } from '../../src/shared/logger.js';
 import { flagOf, SETTINGS, type SettingType } from '../../src/shared/settings.js';
 import { loadConfig, mergeFlags } from '../../src/supervisor/config.js';
 import { CLI } from '../support/agent.js';
+import { startDaemon } from '../support/daemon.js';
+import { makeTempDir } from '../support/tmp.js';
 
 const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
 
@@ -95,4 +99,19 @@ test('an unknown flag exits 2 and points at --help', () => {
   const r = cli(['--listing-path=/nonexistent.json', '--scrape-intervall=5']);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /unknown flag --scrape-intervall; see git-autosync --help/);
+});
+
+test('a timer setting above 2^31-1 ms is refused at start, naming it, instead of firing at once (#12 item 10)', async (t) => {
+  // Node clamps a longer setTimeout to 1 ms (TimeoutOverflowWarning): 30 days became ~17 polls a second.
+  for (const s of SETTINGS.filter((x) => x.type === 'ms')) {
+    assert.throws(() => loadConfig({ LISTING_PATH: '/l', [s.variable]: '2147483648' }), (err: Error) => err.name === 'ConfigError' && err.message.startsWith(`${s.variable}="2147483648": must be at most 2147483647`), s.variable);
+    assert.doesNotThrow(() => loadConfig({ LISTING_PATH: '/l', [s.variable]: '2147483647' }), s.variable);
+  }
+  const root = await makeTempDir(t);
+  const listing = join(root, 'listing.json');
+  await writeFile(listing, '[]');
+  const daemon = startDaemon(t, { LISTING_PATH: listing, SCRAPE_INTERVAL: '2592000000' });
+  assert.equal(await daemon.exited, 2, daemon.output());
+  assert.match(daemon.output(), /SCRAPE_INTERVAL="2592000000": must be at most 2147483647 ms/);
+  assert.doesNotMatch(daemon.output(), /TimeoutOverflowWarning/);
 });

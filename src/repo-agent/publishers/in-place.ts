@@ -4,6 +4,7 @@
 
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isObjectId } from '../../shared/object-id.js';
 import type { Layout } from '../../shared/layout.js';
 import type { Checkouts } from '../checkout.js';
 import type { EntryGit } from '../entry-git.js';
@@ -83,6 +84,6 @@ export class InPlacePublisher implements Publisher {
     const complete = (await readFile(join(this.layout.stateDir, COMPLETE_MARKER), 'utf8').catch(() => '')).trim();
     if (complete === '') return null;
     const head = await this.git.runner(this.layout.path).run(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], this.git.opts()).catch(() => '');
-    return /^[0-9a-f]{40,64}$/.test(head.trim()) && head.trim() === complete ? complete : null;
+    return isObjectId(head.trim()) && head.trim() === complete ? complete : null;
   }
 }
