@@ -72,7 +72,8 @@ export class SymlinkPublisher implements Publisher {
   }
 
   async publish(commit: string, _tree: string, before: Published): Promise<void> {
-    const { movedAside } = await swapLink(this.layout, commit, this.seen);
+    const { movedAside, gap } = await swapLink(this.layout, commit, this.seen);
+    if (gap) this.log.warn('this filesystem cannot exchange two paths in one call: the directory at path was renamed aside, then the link in, and path was missing for that instant', { path: this.layout.path });
     // A previous tree that is gone (its link dangled) cannot be kept for anyone.
     if (before.whole && before.commit !== null && before.commit !== commit) this.retirement.rememberPrevious(before.commit);
     if (movedAside !== null) await this.retirement.retireAsideLater();
