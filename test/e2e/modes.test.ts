@@ -9,7 +9,7 @@ import { startDaemon, type LogLine } from '../support/daemon.js';
 import { isAlive, processesIn, stallingGit } from '../support/fault-git.js';
 import { publishedCommit, readPublishedFile, stateDirOf } from '../support/published.js';
 import { serveTwoRepos } from '../support/served-repos.js';
-import { waitFor } from '../support/tmp.js';
+import { scaled, waitFor } from '../support/tmp.js';
 
 const setup = serveTwoRepos;
 
@@ -127,7 +127,9 @@ test('a crash-looping agent is restarted with growing backoff while the other re
 test('an agent that stops sending heartbeats (SIGSTOP) is killed and restarted', async (t) => {
   const s = await setup(t);
   await writeFile(s.listing, JSON.stringify([{ path: join(s.data, 'one'), repo: s.git.url('one'), branch: 'main' }]));
-  const daemon = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '200', HEARTBEAT_TIMEOUT: '1500' });
+  // Scaled: on a loaded machine a 1.5 s watchdog kills the agent for silence before it is stopped.
+  const heartbeatMs = scaled(1500);
+  const daemon = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '200', HEARTBEAT_TIMEOUT: String(heartbeatMs) });
   const started = await daemon.waitForLog((l) => l.message === 'agent process started' && l.restarts === 0, 'agent started');
   await daemon.waitForLog(published('one', s.oneHead), 'one published');
   const pid = started.pid as number;
@@ -136,7 +138,7 @@ test('an agent that stops sending heartbeats (SIGSTOP) is killed and restarted',
     if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   });
   const killed = await daemon.waitForLog((l) => l.message === 'agent stopped sending heartbeats; killing it' && l.pid === pid, 'watchdog fired');
-  assert.ok((killed.silentMs as number) >= 1500);
+  assert.ok((killed.silentMs as number) >= heartbeatMs);
   await daemon.waitForLog((l) => l.message === 'agent process started' && l.restarts === 1, 'agent restarted');
   const pushed = await s.one.commit({ 'name.txt': 'after stop\n' });
   await daemon.waitForLog(published('one', pushed), 'publishing again');

@@ -8,7 +8,7 @@ import { processesIn } from '../support/fault-git.js';
 import { startGitDaemon } from '../support/git-daemon.js';
 import { RemoteRepo } from '../support/git-repo.js';
 import { publishedCommit, readPublishedFile, stateDirOf } from '../support/published.js';
-import { makeTempDir, waitFor } from '../support/tmp.js';
+import { makeTempDir, scaled, waitFor } from '../support/tmp.js';
 
 /**
  * A TCP proxy to the git daemon that, once `stall()` is called, stops passing the server's bytes
@@ -60,13 +60,15 @@ test('a remote that stalls in the middle of a pack times out, keeps the last goo
   const daemon = await startGitDaemon(t, serveRoot);
   const proxy = await stallingProxy(t, daemon.port);
   const path = join(root, 'data', 'app');
-  const agent = await startAgent(t, { path, repo: `git://127.0.0.1:${proxy.port}/app.git`, branch: 'main', timeout: 2000 });
+  // The git deadline is scaled: a first clone on a loaded machine can take longer than 2 s.
+  const timeoutMs = scaled(2000);
+  const agent = await startAgent(t, { path, repo: `git://127.0.0.1:${proxy.port}/app.git`, branch: 'main', timeout: timeoutMs });
   await agent.waitForMessage('synced', (m) => m.commit === first);
   // A commit with a large, incompressible file: its pack is far bigger than what gets through.
   const big = await repo.commit({ 'v.txt': '2\n', 'blob.bin': randomBytes(2 * 1024 * 1024).toString('base64') });
   proxy.stall(64 * 1024);
-  const failed = await agent.waitForMessage('failed', (m) => m.error.kind === 'timeout', 30_000);
-  assert.match(failed.error.message, /did not finish within 2s/);
+  const failed = await agent.waitForMessage('failed', (m) => m.error.kind === 'timeout', 30_000 + timeoutMs);
+  assert.match(failed.error.message, new RegExp(`did not finish within ${Math.round(timeoutMs / 1000)}s`));
   assert.equal(publishedCommit(path), first);
   assert.equal(readPublishedFile(path, 'v.txt'), '1\n');
   await waitFor(() => processesIn(stateDirOf(path)).length === 0, { message: 'the hung git was killed', timeoutMs: 10_000 });
