@@ -13,7 +13,7 @@ import { newAppKey, startGithubApi, type AppKey } from '../support/github-api.js
 import { startHttpGitServer } from '../support/http-server.js';
 import { publishedCommit } from '../support/published.js';
 import { serveRepos } from '../support/served-repos.js';
-import { waitFor, type Cleanup } from '../support/tmp.js';
+import { scaled, waitFor, type Cleanup } from '../support/tmp.js';
 
 const INSTALLATION = '4242';
 
@@ -79,7 +79,9 @@ test('several entries of one installation share one token; a revoked token is re
 });
 
 test('a token that expires mid-run is refreshed before it expires and the entry keeps publishing', async (t) => {
-  const s = await setup(t, { tokenTtlMs: 3_000 });
+  // Scaled: under load a fetch took 6 s, longer than a 3 s token lives, and got a 401.
+  const ttlMs = scaled(3_000);
+  const s = await setup(t, { tokenTtlMs: ttlMs });
   await writeFile(s.listing, JSON.stringify([s.entry('site')]));
   const daemon = startDaemon(t, env(s.listing));
   await daemon.waitForLog(published('site', s.heads.get('site')!), 'site published', 60_000);
@@ -89,11 +91,11 @@ test('a token that expires mid-run is refreshed before it expires and the entry 
     const head = await s.repos.get('site')!.commit({ 'name.txt': `site ${i}\n` });
     await daemon.waitForLog(published('site', head), `push ${i} published`, 60_000);
     const minted = s.api.minted();
-    await waitFor(() => s.api.minted() > minted, { timeoutMs: 30_000, message: 'a new token is minted as the old one ages' });
+    await waitFor(() => s.api.minted() > minted, { timeoutMs: 30_000 + ttlMs, message: 'a new token is minted as the old one ages' });
   }
   const elapsedS = (Date.now() - started) / 1000;
-  // Polls run every 200 ms: tokens are minted per life (about 2 s with this TTL), not per poll.
-  assert.ok(s.api.minted() <= elapsedS / 1.5 + 2, `${s.api.minted()} tokens in ${elapsedS.toFixed(1)} s`);
+  // Polls run every 200 ms: tokens are minted per life (about 2 s for a 3 s TTL), not per poll.
+  assert.ok(s.api.minted() <= elapsedS / ((1.5 * ttlMs) / 3_000) + 2, `${s.api.minted()} tokens in ${elapsedS.toFixed(1)} s`);
   assert.deepEqual(authFailures(daemon), [], 'no sync failed for an expired token');
   assertNoTokenInOutput(daemon, s.api.issued);
 });
