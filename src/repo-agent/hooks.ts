@@ -7,7 +7,7 @@ import { open, realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isInside } from '../shared/paths.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
-import type { Log } from '../shared/logger.js';
+import type { Log } from '../shared/log.js';
 import type { AgentMessage, HookName } from '../shared/protocol.js';
 import { displayUrl, redact } from '../shared/redact.js';
 

@@ -6,7 +6,7 @@
 // entry and writes the logs, which keeps each agent process small.
 import { SyncError } from '../shared/errors.js';
 import type { AgentDefaults, ResolvedEntry } from '../shared/listing-schema.js';
-import { levelEnabled, type Log, type LogFields, type LogLevel } from '../shared/logger.js';
+import { levelEnabled, type Log, type LogFields, type LogLevel } from '../shared/log.js';
 import { EXIT_CONFIG, PROTOCOL_VERSION, parseSupervisorMessage, type AgentMessage, type CredentialGrant, type SyncReason } from '../shared/protocol.js';
 import { redact } from '../shared/redact.js';
 import { isObjectId } from '../shared/object-id.js';
@@ -356,7 +356,7 @@ export function runSupervisedAgent(): void {
 /** Run on its own (tests, debugging, one-time init containers). */
 export async function runStandaloneAgent(raw: unknown, defaults: AgentDefaults, once: boolean): Promise<void> {
   const { resolveEntry } = await import('../shared/listing-schema.js');
-  const { createLogger } = await import('../shared/log.js');
+  const { createLogger } = await import('../shared/logger.js');
   const result = resolveEntry(raw, 0, defaults);
   if ('errors' in result) {
     const log = createLogger({ component: 'agent' });

@@ -5,7 +5,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SyncError } from '../shared/errors.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
-import type { Log } from '../shared/logger.js';
+import type { Log } from '../shared/log.js';
 import { displayUrl } from '../shared/redact.js';
 import { isObjectId } from '../shared/object-id.js';
 import type { Credentials } from './credentials.js';

@@ -5,7 +5,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import { worktreeDir, type Layout } from '../shared/layout.js';
-import type { Log } from '../shared/logger.js';
+import type { Log } from '../shared/log.js';
 import type { EntryGit } from './entry-git.js';
 import type { GitRunner } from './git.js';
 import { readPublished } from './publish.js';

@@ -3,7 +3,7 @@
 
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import type { Layout } from '../shared/layout.js';
-import type { Log } from '../shared/logger.js';
+import type { Log } from '../shared/log.js';
 import { Checkouts } from './checkout.js';
 import type { EntryGit } from './entry-git.js';
 import type { Publisher } from './publishers/publisher.js';

@@ -7,7 +7,7 @@ import { dirname, sep } from 'node:path';
 import { SyncError } from '../shared/errors.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import { isInside } from '../shared/paths.js';
-import type { Log } from '../shared/logger.js';
+import type { Log } from '../shared/log.js';
 import { layoutFor, type Layout } from '../shared/layout.js';
 import { loadCredentials } from './credentials.js';
 import { EntryGit } from './entry-git.js';

@@ -1,38 +1,19 @@
-// The winston logger both processes use: JSON lines on stdout (LOG_FORMAT=text for a terminal),
-// with every message and field passed through redact() on the way out.
+// The logging interface every module writes to. Behind it: winston (the supervisor, or an agent
+// running on its own) or the IPC channel (a supervised agent hands its lines to the supervisor,
+// which keeps agents small and gives the daemon a single writer on stdout).
 
-import winston from 'winston';
-import type { Log } from './logger.js';
-import { redact } from './redact.js';
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogFields = Record<string, unknown>;
 
-
-function redactDeep(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return redact(value);
-  if (depth > 4 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth + 1));
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v, depth + 1)]));
+export interface Log {
+  error(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  debug(message: string, fields?: LogFields): void;
 }
 
-const redactAll = winston.format((info) => {
-  for (const key of Object.keys(info)) info[key] = redactDeep(info[key]);
-  return info;
-});
-
-export function createLogger(defaultMeta: Record<string, unknown> = {}): Log {
-  const text = process.env.LOG_FORMAT === 'text';
-  return winston.createLogger({
-    level: process.env.LOG_LEVEL ?? 'info',
-    defaultMeta,
-    format: winston.format.combine(
-      redactAll(),
-      winston.format.timestamp(),
-      text
-        ? winston.format.printf(({ timestamp, level, message, ...rest }) => {
-            const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
-            return `${String(timestamp)} ${level} ${String(message)} ${fields.join(' ')}`.trimEnd();
-          })
-        : winston.format.json(),
-    ),
-    transports: [new winston.transports.Console()],
-  });
+export function levelEnabled(level: LogLevel, threshold: string | undefined): boolean {
+  const max = LOG_LEVELS.indexOf((threshold ?? 'info') as LogLevel);
+  return LOG_LEVELS.indexOf(level) <= (max === -1 ? 2 : max);
 }

@@ -4,7 +4,7 @@
 import { parseCredentialList } from './credential-scope.js';
 import { SYNC_ERROR_KINDS, type SyncErrorKind } from './errors.js';
 import type { GithubAppRef, ResolvedEntry } from './listing-schema.js';
-import { LOG_LEVELS, type LogFields, type LogLevel } from './logger.js';
+import { LOG_LEVELS, type LogFields, type LogLevel } from './log.js';
 import { isObjectId } from './object-id.js';
 import {
   absolutePathProblem,

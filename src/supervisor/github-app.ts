@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SyncError } from '../shared/errors.js';
 import type { GithubAppRef, ResolvedEntry } from '../shared/listing-schema.js';
-import type { Log } from '../shared/logger.js';
+import type { Log } from '../shared/log.js';
 import type { CredentialGrant, SupervisorMessage } from '../shared/protocol.js';
 import { redact, registerSecret } from '../shared/redact.js';
 import { runtimeDir, writePrivateFile } from '../shared/runtime-dir.js';

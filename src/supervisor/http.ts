@@ -2,7 +2,7 @@
 // Unknown paths 404, wrong methods 405, and no error ever carries a stack trace out.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Log } from '../shared/logger.js';
+import type { Log } from '../shared/log.js';
 import { notReadyReason, readiness, type RepoStatus } from './status.js';
 import type { Triggers } from './triggers.js';
 import { PROVIDERS, type Provider } from './webhooks.js';

@@ -3,9 +3,9 @@
 
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../shared/config-error.js';
-import { createLogger } from '../shared/log.js';
+import { createLogger } from '../shared/logger.js';
 import { runtimeDir } from '../shared/runtime-dir.js';
-import type { Log } from '../shared/logger.js';
+import type { Log } from '../shared/log.js';
 import { loadConfig, type SupervisorConfig } from './config.js';
 import { createOperationsServer } from './http.js';
 import { keepRefused, ListingError, parseListing, readListingText, type DesiredEntry } from './listing.js';

@@ -2,7 +2,7 @@
 // nothing: every valid entry synced once by its own agent, one summary line each, exit 0 only
 // if every entry (valid or not) succeeded.
 
-import type { Log } from '../shared/logger.js';
+import type { Log } from '../shared/log.js';
 import type { AgentMessage } from '../shared/protocol.js';
 import type { SupervisorConfig } from './config.js';
 import { ListingError, readListing, type DesiredEntry } from './listing.js';

@@ -5,7 +5,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { backoffDelay } from '../shared/backoff.js';
-import type { Log } from '../shared/logger.js';
+import type { Log } from '../shared/log.js';
 import { answerCredentialRequest } from './github-app.js';
 import { EXIT_CONFIG, PROTOCOL_VERSION, parseAgentMessage, type AgentMessage, type AgentMode, type SupervisorMessage } from '../shared/protocol.js';
 import type { AgentState } from './child-state.js';

@@ -4,7 +4,7 @@
 // requests never means a flood of fetches.
 
 import { readFile } from 'node:fs/promises';
-import type { Log } from '../shared/logger.js';
+import type { Log } from '../shared/log.js';
 import { redact } from '../shared/redact.js';
 import type { Metrics } from './metrics.js';
 import type { SupervisedAgent } from './supervision.js';

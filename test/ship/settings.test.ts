@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS } from '../../src/shared/listing-schema.js';
-import { LOG_LEVELS } from '../../src/shared/logger.js';
+import { LOG_LEVELS } from '../../src/shared/log.js';
 import { flagOf, SETTINGS, type SettingType } from '../../src/shared/settings.js';
 import { loadConfig, mergeFlags } from '../../src/supervisor/config.js';
 import { CLI } from '../support/agent.js';

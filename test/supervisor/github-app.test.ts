@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { GithubAppRef } from '../../src/shared/listing-schema.js';
-import type { Log } from '../../src/shared/logger.js';
+import type { Log } from '../../src/shared/log.js';
 import { GithubAppTokens } from '../../src/supervisor/github-app.js';
 import { newAppKey, startGithubApi } from '../support/github-api.js';
 import { makeTempDir } from '../support/tmp.js';

@@ -4,7 +4,7 @@
 import { SyncError } from '../../shared/errors.js';
 import type { ResolvedEntry } from '../../shared/listing-schema.js';
 import { worktreeDir, type Layout } from '../../shared/layout.js';
-import type { Log } from '../../shared/logger.js';
+import type { Log } from '../../shared/log.js';
 import { displayUrl } from '../../shared/redact.js';
 import type { Checkouts } from '../checkout.js';
 import type { EntryGit } from '../entry-git.js';

@@ -6,7 +6,7 @@ import { appendFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ResolvedEntry } from '../../shared/listing-schema.js';
 import type { Layout } from '../../shared/layout.js';
-import type { Log } from '../../shared/logger.js';
+import type { Log } from '../../shared/log.js';
 import type { Credentials } from '../credentials.js';
 import type { EntryGit } from '../entry-git.js';
 import type { GitRunner } from '../git.js';

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { SyncError } from '../../shared/errors.js';
 import type { ResolvedEntry, SharedStore } from '../../shared/listing-schema.js';
 import { readStoreMembers, STORE_MEMBERS_DIR, storeMemberText, type Layout } from '../../shared/layout.js';
-import type { Log } from '../../shared/logger.js';
+import type { Log } from '../../shared/log.js';
 import { checkRefName } from '../../shared/ref-and-url.js';
 import type { Credentials } from '../credentials.js';
 import type { EntryGit } from '../entry-git.js';
