@@ -153,7 +153,7 @@ test('a timer field above 2^31-1 ms is refused, naming the field, instead of fir
     const raw: Record<string, unknown> = { path: '/d/x', repo: '/r', ...extra };
     raw[top] = sub === undefined ? big : { ...(top === 'webhook' ? { url: 'https://h/x' } : { command: ['/bin/true'] }), [sub]: big };
     const msgs = refused(raw, 0);
-    assert.ok(msgs.some((m) => m.startsWith(`listing entry 0 ("x"): "${field}" must be at most`)), `${field}: ${msgs.join('; ')}`);
+    assert.ok(msgs.some((m) => m.startsWith(`listing entry #1 ("x"): "${field}" must be at most`)), `${field}: ${msgs.join('; ')}`);
   }
   assert.match(refused({ path: '/d/x', repo: '/r', interval: big })[0]!, /"interval" must be at most 2147483647 ms/);
   assert.equal(ok({ path: '/d/x', repo: '/r', interval: 2 ** 31 - 1 }).intervalMs, 2 ** 31 - 1);
