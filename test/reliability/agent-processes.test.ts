@@ -85,8 +85,15 @@ test('kill -9 of the supervisor: its agents exit within seconds, the one mid-fet
   }
   await writeFile(stall, '');
   await s.a.commit({ 'v.txt': 'a2\n' });
-  await waitFor(() => existsSync(stalled), { timeoutMs: 30_000, message: "a's fetch stalls" });
-  const git = Number(readFileSync(stalled, 'utf8').trim());
+  // Wait for the pid itself, not the file: read between its creation and its write, the pid was
+  // Number('') = 0, and the clean-up's kill(0, SIGKILL) killed this test's own process group.
+  const git = await waitFor(
+    () => {
+      const pid = existsSync(stalled) ? Number(readFileSync(stalled, 'utf8').trim()) : 0;
+      return Number.isInteger(pid) && pid > 1 ? pid : 0;
+    },
+    { timeoutMs: 30_000, message: "a's fetch stalls" },
+  );
   t.after(() => {
     if (isAlive(git)) process.kill(git, 'SIGKILL');
   });

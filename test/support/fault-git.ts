@@ -5,7 +5,11 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 
-/** A `git` first on PATH that stalls in `fetch` while `stallFile` exists (as git-sync's e2e suite does). */
+/**
+ * A `git` first on PATH that stalls in `fetch` while `stallFile` exists (as git-sync's e2e suite does).
+ * Its pid appears in `stalledFile` whole (written aside, then renamed): a reader that saw the file
+ * empty took the pid as 0, and kill(0) killed the test's own process group.
+ */
 export async function stallingGit(root: string, stallFile: string, stalledFile: string): Promise<string> {
   const bin = join(root, 'fakebin');
   await mkdir(bin, { recursive: true });
@@ -13,7 +17,7 @@ export async function stallingGit(root: string, stallFile: string, stalledFile: 
     join(bin, 'git'),
     `#!/bin/sh
 for a in "$@"; do
-  if [ "$a" = fetch ] && [ -e '${stallFile}' ]; then echo $$ > '${stalledFile}'; sleep 120; fi
+  if [ "$a" = fetch ] && [ -e '${stallFile}' ]; then echo $$ > '${stalledFile}.tmp' && mv '${stalledFile}.tmp' '${stalledFile}'; sleep 120; fi
 done
 exec /usr/bin/git "$@"
 `,
