@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { lstat, mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { exchange, ExchangeError, isUnsupported } from '../../src/repo-agent/rename-exchange.js';
-import { makeTempDir, waitFor } from '../support/tmp.js';
+import { startPathReader } from '../support/path-reader.js';
+import { makeTempDir } from '../support/tmp.js';
 
 test('a directory and a symlink trade places in one call', async (t) => {
   const dir = await makeTempDir(t);
@@ -29,24 +29,12 @@ test('a reader resolving the path during 20,000 exchanges never finds it missing
   await writeFile(join(dir, 'a', 'f'), 'a');
   await mkdir(path);
   await writeFile(join(path, 'f'), 'b');
-  const stop = join(dir, 'stop');
-  // The reader counts lookups that find nothing at the path; it stops on the stop file.
-  const reader = spawn(
-    process.execPath,
-    ['-e', `const fs=require('fs');const [p,s]=process.argv.slice(1);let n=0,missing=0;fs.writeFileSync(s+'.ready','');while(!fs.existsSync(s)){n++;try{fs.readFileSync(p+'/f')}catch{missing++}}process.stdout.write(JSON.stringify({n,missing}))`, path, stop],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  t.after(() => reader.kill('SIGKILL'));
-  let out = '';
-  reader.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  await waitFor(() => lstat(`${stop}.ready`).then(() => true, () => false), { message: 'the reader to start' });
+  const reader = await startPathReader(t, path, join(dir, 'stop'));
 
   // The same loop with two renames (aside, then in) instead: 5,918 of 30,035 reads found nothing.
   for (let i = 0; i < 20_000; i++) exchange(join(dir, 'a'), path);
 
-  await writeFile(stop, '');
-  await waitFor(() => reader.exitCode !== null, { message: 'the reader to stop' });
-  const { n, missing } = JSON.parse(out) as { n: number; missing: number };
+  const { n, missing } = await reader.stop();
   assert.ok(n > 0, 'the reader read');
   assert.equal(missing, 0, `${missing} of ${n} reads found no tree at the path`);
   // An even number of exchanges puts everything back.

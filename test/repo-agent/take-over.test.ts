@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { swapLink } from '../../src/repo-agent/publish.js';
 import { exchange } from '../../src/repo-agent/rename-exchange.js';
 import { layoutFor, worktreeDir } from '../../src/shared/layout.js';
-import { makeTempDir, waitFor } from '../support/tmp.js';
+import { startPathReader } from '../support/path-reader.js';
+import { makeTempDir } from '../support/tmp.js';
 
 const COMMIT = 'a'.repeat(40);
 
@@ -23,16 +23,7 @@ test('taking over a directory at path leaves no instant without a tree, 300 time
   await mkdir(path);
   await writeFile(join(path, 'f'), 'theirs');
 
-  const stop = join(root, 'stop');
-  const reader = spawn(
-    process.execPath,
-    ['-e', `const fs=require('fs');const [p,s]=process.argv.slice(1);let n=0,missing=0;fs.writeFileSync(s+'.ready','');while(!fs.existsSync(s)){n++;try{fs.readFileSync(p+'/f')}catch{missing++}}process.stdout.write(JSON.stringify({n,missing}))`, path, stop],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  t.after(() => reader.kill('SIGKILL'));
-  let out = '';
-  reader.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  await waitFor(() => lstat(`${stop}.ready`).then(() => true, () => false), { message: 'the reader to start' });
+  const reader = await startPathReader(t, path, join(root, 'stop'));
 
   let gaps = 0;
   for (let i = 0; i < 300; i++) {
@@ -49,9 +40,7 @@ test('taking over a directory at path leaves no instant without a tree, 300 time
     await rm(movedAside!, { recursive: true, force: true });
   }
 
-  await writeFile(stop, '');
-  await waitFor(() => reader.exitCode !== null, { message: 'the reader to stop' });
-  const { n, missing } = JSON.parse(out) as { n: number; missing: number };
+  const { n, missing } = await reader.stop();
   assert.equal(gaps, 0, 'this filesystem exchanges, so no take-over fell back to two renames');
   assert.ok(n > 0, 'the reader read');
   assert.equal(missing, 0, `${missing} of ${n} reads found nothing at ${path}`);
