@@ -79,12 +79,13 @@ test('CREDENTIALS_FILE alone authenticates a private repository, and its passwor
     assert.equal(r.status, 200, `${route}: ${r.body}`);
     assertAbsent(route, r.body, hidden);
   }
+  // Stopped first: a running agent removes superseded worktrees, and a walk beside it would race that removal.
+  assert.equal(await daemon.stop(), 0);
   // .git/config and everything else git keeps (a credential store would be a file here too).
   const state = stateDirOf(path);
   const config = filesUnder(state).filter((f) => f.endsWith('/config'));
   assert.ok(config.length > 0, `no git config under ${state}`);
   for (const f of filesUnder(state).filter((p) => statSync(p).size < 1_000_000)) assertAbsent(f, readFileSync(f, 'latin1'), hidden);
-  assert.equal(await daemon.stop(), 0);
   assertAbsent('the daemon\'s output', daemon.output(), hidden);
 });
 
