@@ -70,7 +70,8 @@ export class AgentLoop {
       const retryInMs = err instanceof EntryLockedError ? Math.min(backoff, LOCKED_RETRY_CAP_MS) : backoff;
       const message = redact(err.message);
       this.report({ type: 'failed', error: { kind: err.kind, message }, consecutiveFailures: this.failures, retryInMs, durationMs: Date.now() - started });
-      this.log.warn('sync failed', { step: 'start-up', kind: err.kind, error: message, consecutiveFailures: this.failures, retryInMs });
+      // Without `retry` (one-time mode) nothing is retried: the line must not promise a retry.
+      this.log.warn('sync failed', { step: 'start-up', kind: err.kind, error: message, consecutiveFailures: this.failures, ...(retry ? { retryInMs } : {}) });
       if (retry && !this.stopping) {
         this.timer = setTimeout(() => {
           this.timer = null;

@@ -60,6 +60,14 @@ test('one-time mode syncs every entry once, prints a line each, and exits 0 only
   // One-time mode never retries: no line may promise a retry.
   assert.match(failed.out, /"sync failed"/);
   assert.doesNotMatch(failed.out, /retryInMs|nextRetryAt/);
+
+  // Nor when the entry cannot even be set up (its folder's parent is a file): the start-up failure's line.
+  await writeFile(join(s.data, 'a-file'), 'not a folder\n');
+  await writeFile(s.listing, JSON.stringify([{ path: join(s.data, 'a-file', 'four'), repo: s.git.url('one'), branch: 'main' }]));
+  const unprepared = await run([], { LISTING_PATH: s.listing, ONE_TIME: 'true' });
+  assert.equal(unprepared.code, 1, unprepared.out);
+  assert.match(unprepared.out, /"sync failed".*"step":"start-up"|"step":"start-up".*"sync failed"/);
+  assert.doesNotMatch(unprepared.out, /retryInMs|nextRetryAt/);
 });
 
 test('invalid settings fail at start with a clear message and exit code 2', async () => {
