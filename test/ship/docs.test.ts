@@ -12,8 +12,10 @@ import { SYNC_ERROR_KINDS } from '../../src/shared/errors.js';
 import { DEFAULTS, listingEntrySchema, listingJsonSchema } from '../../src/shared/listing-schema.js';
 import { flagOf, SETTINGS } from '../../src/shared/settings.js';
 import { validateListing } from '../../src/supervisor/listing.js';
+import { Metrics } from '../../src/supervisor/metrics.js';
 import { startDaemon } from '../support/daemon.js';
 import { filesUnder, obj } from '../support/manifests.js';
+import { parse as parseYaml } from 'yaml';
 import { makeTempDir, waitFor } from '../support/tmp.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -63,6 +65,19 @@ test('troubleshooting explains every error kind the daemon reports', () => {
   const text = read('docs/troubleshooting.md');
   const rows = new Set([...text.matchAll(/^\| `([a-z-]+)` \|/gm)].map((m) => m[1]!));
   assert.deepEqual([...rows].sort(), [...SYNC_ERROR_KINDS].sort());
+});
+
+test('the alerts the docs name are the rules of example/monitoring/alerts.yml, on series the daemon exports', async () => {
+  const rules = (parseYaml(read('example/monitoring/alerts.yml')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> }).groups.flatMap((g) => g.rules);
+  const alerts = new Set(rules.map((r) => r.alert));
+  const named = [readme, ...docs.map(read)].flatMap((text) => [...text.matchAll(/`(GitAutosync[A-Za-z]+)`/g)].map((m) => m[1]!));
+  assert.ok(named.length > 0, 'the docs name no alert');
+  for (const name of named) assert.ok(alerts.has(name), `the docs name ${name}, which alerts.yml does not define`);
+  // Series names as /metrics exposes them (a histogram's _bucket/_sum/_count included).
+  const exported = new Set((await new Metrics().registry.getMetricsAsJSON()).flatMap((m) => [m.name, `${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`]));
+  for (const r of rules) {
+    for (const [series] of r.expr.matchAll(/git_autosync_[a-z_]+/g)) assert.ok(exported.has(series), `${r.alert} uses ${series}, which the daemon does not export`);
+  }
 });
 
 test('files and pages the docs name exist', () => {
