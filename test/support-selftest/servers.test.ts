@@ -289,4 +289,10 @@ test('waitFor returns the first truthy value and reports the last failure on tim
     new RegExp(`the answer not met within ${scaled(100)} ms \\(slowdown [\\d.]+\\); last error: not ready: 42`),
   );
   await assert.rejects(waitFor(() => new Promise(() => undefined), { timeoutMs: 100 }), /still running/);
+  // A message given as a function describes the state at the timeout, not at the start of the wait.
+  let seen = 0;
+  await assert.rejects(waitFor(() => (seen++, false), { timeoutMs: 100, intervalMs: 10, message: () => `after ${seen} checks` }), (err: Error) => {
+    const n = Number(/after (\d+) checks/.exec(err.message)?.[1]);
+    return n > 1 && n === seen;
+  });
 });

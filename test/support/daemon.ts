@@ -71,9 +71,9 @@ export function watchDaemon(t: Cleanup, child: ChildProcess): RunningDaemon {
     exited,
     stop,
     waitForLog: (pred, message, timeoutMs = 30_000) =>
-      waitFor(() => lines.find(pred), { timeoutMs, message: `${message}; output tail:\n${out.slice(-3000)}` }),
+      waitFor(() => lines.find(pred), { timeoutMs, message: () => `${message}; output tail:\n${out.slice(-3000)}` }),
     httpUrl: async () => {
-      const line = await waitFor(() => lines.find((l) => l.message === 'http listening'), { message: `http listening; output tail:\n${out.slice(-3000)}` });
+      const line = await waitFor(() => lines.find((l) => l.message === 'http listening'), { message: () => `http listening; output tail:\n${out.slice(-3000)}` });
       return `http://${String(line.address)}`;
     },
   };

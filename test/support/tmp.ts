@@ -58,7 +58,8 @@ process.once('exit', () => {
 export interface WaitForOptions {
   timeoutMs?: number;
   intervalMs?: number;
-  message?: string;
+  /** What was awaited; a function is called at the timeout, so it can describe the state then (a log's tail). */
+  message?: string | (() => string);
 }
 
 /** T without its falsy members, so `() => ready && value` yields just the value's type. */
@@ -90,7 +91,7 @@ export async function waitFor<T>(
         'error' in last
           ? `last error: ${last.error instanceof Error ? last.error.message : inspect(last.error)}`
           : `last value: ${inspect(last.value)}`;
-      throw new Error(`waitFor: ${message} not met within ${timeoutMs} ms (slowdown ${SLOWDOWN}); ${detail}`, {
+      throw new Error(`waitFor: ${typeof message === 'function' ? message() : message} not met within ${timeoutMs} ms (slowdown ${SLOWDOWN}); ${detail}`, {
         cause: 'error' in last ? last.error : undefined,
       });
     }
