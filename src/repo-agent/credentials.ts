@@ -17,6 +17,8 @@ import { registerSecret } from '../shared/redact.js';
 import { httpFiles } from './http-sources.js';
 
 const HELPER = fileURLToPath(new URL('../../libexec/git-credential-autosync', import.meta.url));
+/** Answers nothing, and says on stderr that the origin asking has no credential. */
+const NO_CREDENTIAL_HELPER = fileURLToPath(new URL('../../libexec/git-credential-autosync-none', import.meta.url));
 
 // Keepalives notice a dead connection; BatchMode makes ssh fail instead of prompting.
 const SSH_BASE = ['ssh', '-o BatchMode=yes', '-o ServerAliveInterval=10', '-o ServerAliveCountMax=3', '-o ConnectTimeout=20'];
@@ -67,6 +69,8 @@ export const MAX_HELPERS = 65;
  * empties any list from system or global config (a `store` helper would write our secrets to
  * disk), then one `credential.<scope>.helper` per scope, most specific first: git's urlmatch keeps
  * a more specific entry and ignores less specific ones read after it, so the longest prefix wins.
+ * Last, an unscoped helper that answers nothing: by the same rule it runs only for a URL no scope
+ * matches, and says so, where git alone would say only "could not read Username".
  */
 function helperEnv(list: ScopedCredential[]): Record<string, string> {
   const entries: Array<[string, string]> = [['credential.helper', '']];
@@ -74,6 +78,7 @@ function helperEnv(list: ScopedCredential[]): Record<string, string> {
     // Paths are validated to hold no single quote or control character, so quoting is exact.
     entries.push([`credential.${c.url}.helper`, `!${shellQuote(HELPER)} ${shellQuote(c.usernameFile)} ${shellQuote(c.passwordFile)}`]);
   }
+  entries.push(['credential.helper', `!${shellQuote(NO_CREDENTIAL_HELPER)}`]);
   const env: Record<string, string> = { GIT_CONFIG_COUNT: String(entries.length) };
   entries.forEach(([k, v], i) => {
     env[`GIT_CONFIG_KEY_${i}`] = k;

@@ -162,6 +162,9 @@ const BOILERPLATE = /^(Please make sure you have the correct access rights|and t
 // Longest summary of git's stderr put in an error message (the whole text stays in `stderr`).
 const SUMMARY_MAX = 500;
 const SAYS_WHAT_FAILED = /^(?:remote: )?(?:fatal|error):/i;
+// Our own helpers' words (libexec/git-credential-autosync-none), written for the operator. A remote
+// cannot forge one: git puts "remote: " before every line a server sends.
+const OUR_OWN = /^git-autosync: /;
 
 /**
  * git's stderr in one line: lines naming a known cause, then those that say what failed (`fatal:`/`error:`), in order,
@@ -174,9 +177,9 @@ export function lastLines(stderr: string): string {
   const kept = useful.length > 0 ? useful : lines;
   // A submodule's failure repeats its "clone … failed" line; once is enough.
   const unique = [...new Set(kept)];
-  // A line naming a known cause ("Permission denied (publickey)") beats git's own fatal line
-  // about it ("clone of … failed"), which beats the rest.
-  const rank = (l: string) => (PATTERNS.some(([re]) => re.test(l)) ? 0 : SAYS_WHAT_FAILED.test(l) ? 1 : 2);
+  // Our own explanation first; then a line naming a known cause ("Permission denied (publickey)"),
+  // which beats git's own fatal line about it ("clone of … failed"), which beats the rest.
+  const rank = (l: string) => (OUR_OWN.test(l) ? -1 : PATTERNS.some(([re]) => re.test(l)) ? 0 : SAYS_WHAT_FAILED.test(l) ? 1 : 2);
   const telling = unique.filter((l) => rank(l) < 2);
   // Without such a line, the end of the output is what matters most.
   const ordered = telling.length > 0 ? [...unique].sort((a, b) => rank(a) - rank(b)) : unique.slice(-3);

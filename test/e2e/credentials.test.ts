@@ -109,6 +109,8 @@ test('a submodule on another origin fails the sync clearly: /status names that o
   const bOrigin = `127.0.0.1:${b.port}`;
   assert.equal(status.lastError?.kind, 'auth', JSON.stringify(status));
   assert.ok(status.lastError?.message.includes(bOrigin), `/status/app should name ${bOrigin}, the origin with no credential: ${status.lastError?.message}`);
+  // In our words, not only git's "could not read Username": why nothing was sent, and what to do.
+  assert.ok(status.lastError?.message.includes(`no credential is configured for http://${bOrigin}/`), `/status/app should say no credential is configured for ${bOrigin}: ${status.lastError?.message}`);
   assert.equal(publishedCommit(path), null, 'nothing was published without the submodule');
   assert.ok(b.requests > 0, 'the submodule was never asked for');
   assert.deepEqual(b.authorizations, [], 'origin B was sent an Authorization header');

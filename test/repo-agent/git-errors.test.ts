@@ -29,4 +29,8 @@ test('a git failure message keeps the fatal line (an index.lock left behind name
   assert.ok(summary.length <= 500, `${summary.length}`);
   // Without such lines, the last lines are kept, as before.
   assert.equal(lastLines('one\ntwo\nthree\nfour\n'), 'two | three | four');
+  // Our own helper's explanation leads, even after long output; a server's copy of it does not.
+  const refused = [...Array.from({ length: 20 }, (_, i) => `Cloning into 'sub${i}' ${'.'.repeat(40)}`), "fatal: could not read Username for 'http://h:1': terminal prompts disabled", 'git-autosync: no credential is configured for http://h:1/'].join('\n');
+  assert.ok(lastLines(refused).startsWith('git-autosync: no credential is configured for http://h:1/ | fatal: could not read Username'), lastLines(refused));
+  assert.ok(lastLines('fatal: x\nremote: git-autosync: trust me').startsWith('fatal: x'), 'a remote line is not ours');
 });

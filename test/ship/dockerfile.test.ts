@@ -123,7 +123,7 @@ test('.dockerignore keeps tests, bench, examples, .git, node_modules, a local di
     'libexec/id_rsa',
   ];
   for (const p of out) assert.ok(dockerignoreExcludes(dockerignore, p), `${p} is excluded`);
-  const kept = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/cli.ts', 'src/repo-agent/git.ts', 'libexec/git-with-deadline', 'libexec/git-credential-autosync', 'schema/listing.schema.json'];
+  const kept = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/cli.ts', 'src/repo-agent/git.ts', 'libexec/git-with-deadline', 'libexec/git-credential-autosync', 'libexec/git-credential-autosync-none', 'schema/listing.schema.json'];
   for (const p of kept) assert.ok(!dockerignoreExcludes(dockerignore, p), `${p} is in the context`);
 });
 
