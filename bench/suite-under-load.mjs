@@ -56,7 +56,14 @@ function runSuite(i) {
     const log = join(tmpdir(), `suite-under-load-${process.pid}-${i}.log`);
     const chunks = [];
     const child = spawn(process.execPath, ['test/run.mjs'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
-    child.stdout.on('data', (c) => chunks.push(c));
+    // Progress as it goes (a run takes most of an hour): each file's verdict line, with the copy's number.
+    let partial = '';
+    child.stdout.on('data', (c) => {
+      chunks.push(c);
+      const lines = (partial + c.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) if (/^# ---- .*: (passed|FAILED)/.test(l)) console.log(`${stamp()} copy ${i}: ${l.slice(7)}`);
+    });
     child.stderr.on('data', (c) => chunks.push(c));
     child.on('close', (code, signal) => {
       const text = Buffer.concat(chunks).toString('utf8');
