@@ -9,8 +9,8 @@ import { PROVIDERS, type Provider } from './webhooks.js';
 
 export interface OperationsView {
   statuses(): RepoStatus[];
-  /** False until a listing has been read successfully once: nothing is known to sync yet. */
-  listingLoaded(): boolean;
+  /** When the listing in force was loaded; null until one has been read successfully: nothing is known to sync yet. */
+  listingLoadedAt(): string | null;
   metrics(): Promise<{ contentType: string; body: string }>;
   triggers: Triggers;
 }
@@ -82,7 +82,7 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
       methods: {
         GET: (_q, res) => {
           const r = readiness(view.statuses(), Date.now());
-          if (!view.listingLoaded()) r.failing.unshift({ name: '(listing)', reason: 'no valid listing has been read yet' });
+          if (view.listingLoadedAt() === null) r.failing.unshift({ name: '(listing)', reason: 'no valid listing has been read yet' });
           const ready = r.failing.length === 0;
           json(res, ready ? 200 : 503, ready ? { status: 'ready' } : { status: 'not ready', failing: r.failing });
         },
