@@ -3,7 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startDaemon } from '../support/daemon.js';
@@ -58,4 +59,61 @@ test('a slow first clone shows growing progress in /status, logs while it lasts,
   const alive = daemon.lines.filter((l) => l.message === 'sync in progress' && l.repo === 'big');
   assert.ok(alive.length >= 1, 'a sync longer than 10 s logs how far it is');
   assert.ok(alive.some((l) => typeof l.bytes === 'number' && l.bytes > 0 && typeof l.elapsedMs === 'number' && l.elapsedMs >= 10_000), JSON.stringify(alive));
+});
+
+test('a remote that writes lies, secrets and markup in its progress lines gets none of it into /status, the page or the logs', async (t) => {
+  const root = await makeTempDir(t);
+  const serveRoot = join(root, 'remotes');
+  const app = await RemoteRepo.create(serveRoot, 'app');
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 120; i++) files[`f-${i}.txt`] = randomBytes(3_000).toString('base64');
+  const head = await app.commit(files);
+  // The remote's pack-objects hook (protected config, as a server's admin sets it) writes onto the
+  // sideband, which the client prints as "remote: …" lines, for a few seconds before packing.
+  const hook = join(root, 'hostile-hook');
+  await writeFile(hook, [
+    '#!/bin/sh',
+    `: > '${join(root, 'hook-ran')}'`,
+    'i=0',
+    'while [ $i -lt 30 ]; do',
+    "  printf 'Receiving objects: 100%% (1/1), 999.00 GiB | 1 GiB/s, done.\\n' >&2",
+    "  printf 'Resolving deltas:  99%% (1/1)\\r' >&2",
+    "  printf 'Counting objects: 50%% (1/2), 7.00 GiB https://u:hunter2-remote@h.example/ <script>alert(1)</script>\\r' >&2",
+    '  i=$((i+1)); sleep 0.1',
+    'done',
+    'exec "$@"',
+    '',
+  ].join('\n'));
+  await chmod(hook, 0o755);
+  const config = join(root, 'hostile.gitconfig');
+  await writeFile(config, `[uploadpack]\n\tpackObjectsHook = ${hook}\n`);
+  const gitd = await startGitDaemon(t, serveRoot, { GIT_CONFIG_GLOBAL: config });
+  const listing = join(root, 'listing.json');
+  await writeFile(listing, JSON.stringify([{ name: 'app', path: join(root, 'data', 'app'), repo: gitd.url('app'), branch: 'main' }]));
+  const daemon = startDaemon(t, { LISTING_PATH: listing });
+  const base = await daemon.httpUrl();
+
+  const seen: Progress[] = [];
+  const texts: string[] = [];
+  await waitFor(
+    async () => {
+      const json = await (await fetch(`${base}/status/app`)).text();
+      texts.push(json, await (await fetch(`${base}/`)).text());
+      const s = JSON.parse(json) as { progress: Progress | null; publishedCommit: string | null };
+      if (s.progress !== null) seen.push(s.progress);
+      return s.publishedCommit === head;
+    },
+    { timeoutMs: 120_000, intervalMs: 200, message: 'app published' },
+  );
+  assert.ok(existsSync(join(root, 'hook-ran')), 'the remote did send its lines');
+  assert.ok(seen.some((p) => p.phase === 'counting' && p.percent === 50), `the remote's own phase is shown, as a number: ${JSON.stringify(seen)}`);
+  for (const p of seen) {
+    assert.deepEqual(Object.keys(p).sort(), ['bytes', 'percent', 'phase']);
+    assert.ok(p.bytes === null || p.bytes < 10_000_000, `no byte count from the remote: ${JSON.stringify(p)}`);
+    assert.ok(p.phase === 'counting' || p.phase === 'compressing' || p.bytes !== null, `our phases only from our git: ${JSON.stringify(p)}`);
+  }
+  for (const text of [...texts, daemon.output()]) {
+    assert.ok(!text.includes('hunter2-remote'), 'the remote\'s secret-looking text is nowhere');
+    assert.ok(!text.includes('alert(1)'), 'nor its markup, escaped or not');
+  }
 });
