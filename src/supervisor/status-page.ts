@@ -147,7 +147,7 @@ function summary({ statuses, listingLoadedAt, now }: StatusPageInput): string {
 function row(s: RepoStatus, now: number): Html {
   const tone = TONES[s.state];
   return html`<tr class="tone-${tone}" data-name="${s.name}" data-state="${s.state}">
-<td data-label="Entry"><strong>${s.name}</strong><div class="sub">${s.ref ?? 'HEAD'}${s.repo === '' ? '' : ` · ${redact(s.repo)}`}</div><div class="sub">${s.path}</div></td>
+<td data-label="Entry"><strong>${s.name}</strong>${s.repo === '' ? '' : html`<div class="sub">${s.ref ?? 'HEAD'} · ${redact(s.repo)}</div>`}<div class="sub">${s.path}</div></td>
 <td data-label="State"><span class="badge">${s.state}</span>${progress(s)}</td>
 <td data-label="Published">${s.publishedCommit === null ? html`<span class="empty">none</span>` : html`<code class="sha" title="${s.publishedCommit}">${s.publishedCommit.slice(0, 12)}</code>`}</td>
 <td data-label="Last success">${s.lastSuccessAt === null ? html`<span class="empty">never</span>` : html`<time datetime="${s.lastSuccessAt}" title="${s.lastSuccessAt}">${ago(s.lastSuccessAt, now)}</time>`}</td>
