@@ -6,8 +6,10 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GitError, simpleGit, type SimpleGit } from 'simple-git';
 import { SyncError, type SyncErrorKind } from '../shared/errors.js';
+import type { FetchProgress } from '../shared/protocol.js';
 import { redact } from '../shared/redact.js';
 import { TRANSPORTS } from '../shared/ref-and-url.js';
+import { ProgressReader, withoutProgress } from './git-progress.js';
 
 const DEADLINE_WRAPPER = fileURLToPath(new URL('../../libexec/git-with-deadline', import.meta.url));
 const DEADLINE_EXIT = 124;
@@ -61,6 +63,8 @@ export class GitCommandError extends SyncError {
 export interface RunOptions {
   timeoutMs: number;
   env?: Record<string, string>;
+  /** Ask git for --progress (fetch, clone) and hear how far it is, parsed from its stderr. */
+  progress?: (p: FetchProgress) => void;
 }
 
 /** Runs git commands in one directory. */
@@ -71,6 +75,8 @@ export class GitRunner {
    * a restarted agent looks for leftover processes, and is pointed at the store by GIT_DIR.
    */
   private readonly gitDir: string | undefined;
+  /** The reader for the command under way that asked for progress (commands run one at a time). */
+  private progressReader: ProgressReader | null = null;
 
   constructor(
     readonly cwd: string,
@@ -103,6 +109,12 @@ export class GitRunner {
         return Object.assign(new GitError(undefined, stderr || String(error)), { exitCode: result.exitCode, stderrText: stderr });
       },
     });
+    // simple-git hands each spawned git's streams here; only a command that asked for progress
+    // (maxConcurrentProcesses 1: the one under way) is read, beside simple-git's own buffering.
+    this.git.outputHandler((_command, _stdout, stderr, args) => {
+      const reader = this.progressReader;
+      if (reader !== null && args.includes('--progress')) stderr.on('data', (chunk: Buffer) => reader.write(chunk));
+    });
   }
 
   async run(args: string[], options: RunOptions): Promise<string> {
@@ -120,10 +132,16 @@ export class GitRunner {
     // Without credentials: still no helper from system or global config may answer or store.
     if (env.GIT_CONFIG_COUNT === undefined) Object.assign(env, { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'credential.helper', GIT_CONFIG_VALUE_0: '' });
     const started = Date.now();
+    const onProgress = options.progress;
+    // Right after the subcommand, where fetch and clone take it; --quiet does not silence it.
+    const argv = onProgress === undefined ? args : [args[0] ?? '', '--progress', ...args.slice(1)];
+    if (onProgress !== undefined) this.progressReader = new ProgressReader(onProgress);
     try {
-      return await this.git.env(env).raw(args);
+      return await this.git.env(env).raw(argv);
     } catch (err) {
-      throw toGitCommandError(args, err, options.timeoutMs, Date.now() - started);
+      throw toGitCommandError(argv, err, options.timeoutMs, Date.now() - started);
+    } finally {
+      if (onProgress !== undefined) this.progressReader = null;
     }
   }
 }
@@ -143,7 +161,7 @@ function baseEnv(): Record<string, string> {
 function toGitCommandError(args: string[], err: unknown, timeoutMs: number, elapsedMs: number): GitCommandError {
   const e = err as { message?: string; exitCode?: number; stderrText?: string };
   const exitCode = typeof e.exitCode === 'number' ? e.exitCode : null;
-  const stderr = redact((e.stderrText ?? e.message ?? String(err)).trim());
+  const stderr = redact(withoutProgress(e.stderrText ?? e.message ?? String(err)).trim());
   const argv = ['git', ...args].map(redact);
   // 137 is also what a git killed by someone else looks like: only past the deadline is it ours.
   const timedOut = exitCode === DEADLINE_EXIT || (exitCode === KILLED_EXIT && elapsedMs >= timeoutMs);

@@ -16,6 +16,7 @@ import { EntryLockedError, LOCKED_RETRY_CAP_MS } from './entry-lock.js';
 import { AfterPublish } from './hooks.js';
 import { refuseCurrentGrant, setCredentialChannel } from './minted.js';
 import { RepoSync, VetoError, type SyncOutcome } from './sync.js';
+import { SyncProgress } from './sync-progress.js';
 /** An interval sync still running after this long is announced as "syncing". */
 const SLOW_SYNC_MS = 250; // EX_CONFIG: the entry itself is invalid, restarting will not help
 const EXIT_BUG = 70; // EX_SOFTWARE
@@ -41,6 +42,8 @@ export class AgentLoop {
     private readonly report: Reporter,
     private readonly log: Log,
     private readonly onBug: (err: unknown) => void,
+    /** Fed by the sync's fetches (RepoSync's onProgress); this loop says when a sync begins and ends. */
+    private readonly progress: SyncProgress = new SyncProgress(report, log),
   ) {
     this.afterPublish = new AfterPublish(entry, report, log);
   }
@@ -139,7 +142,8 @@ export class AgentLoop {
     if (reason === 'interval' || reason === 'retry') announced = setTimeout(announce, SLOW_SYNC_MS);
     else announce();
     try {
-      const outcome = await this.syncRenewingRefusedToken();
+      this.progress.begin();
+      const outcome = await this.syncRenewingRefusedToken().finally(() => this.progress.end());
       const durationMs = Date.now() - started;
       this.failures = 0;
       this.published = outcome.commit;
@@ -302,7 +306,8 @@ export function runSupervisedAgent(): void {
           process.exit(EXIT_BUG);
         }
         const entry = msg.entry;
-        const l = new AgentLoop(entry, new RepoSync(entry, log), send, log, bugHandler(log));
+        const progress = new SyncProgress(send, log);
+        const l = new AgentLoop(entry, new RepoSync(entry, log, (p) => progress.update(p)), send, log, bugHandler(log), progress);
         loop = l;
         // Any message shows we are alive: a heartbeat goes out only after a quiet spell.
         const heartbeat = setInterval(() => {
@@ -371,7 +376,8 @@ export async function runStandaloneAgent(raw: unknown, defaults: AgentDefaults, 
     const { githubAppTokens } = await import('../supervisor/github-app.js');
     setCredentialChannel((stale) => githubAppTokens.grant(app, stale, log));
   }
-  const loop = new AgentLoop(entry, new RepoSync(entry, log), () => undefined, log, bugHandler(log));
+  const progress = new SyncProgress(() => undefined, log);
+  const loop = new AgentLoop(entry, new RepoSync(entry, log, (p) => progress.update(p)), () => undefined, log, bugHandler(log), progress);
   if (once) {
     const ok = await loop.runOneTime().catch(bugHandler(log));
     process.exit(ok === true ? 0 : 1);

@@ -8,6 +8,7 @@ import type { ResolvedEntry } from '../shared/listing-schema.js';
 import type { Log } from '../shared/log.js';
 import { displayUrl } from '../shared/redact.js';
 import { isObjectId } from '../shared/object-id.js';
+import type { FetchProgress } from '../shared/protocol.js';
 import type { Credentials } from './credentials.js';
 import type { EntryGit } from './entry-git.js';
 import type { GitRunner } from './git.js';
@@ -41,6 +42,8 @@ export class Remote {
     private readonly entry: ResolvedEntry,
     private readonly log: Log,
     private readonly git: EntryGit,
+    /** Hears how far each fetch is (git's --progress); none: git is not asked for it. */
+    private readonly onProgress?: (p: FetchProgress) => void,
   ) {}
 
   close(): void {
@@ -65,7 +68,8 @@ export class Remote {
   /** Fetch `source` and return exactly the commit fetched (FETCH_HEAD), never a hash read earlier. */
   async fetch(into: FetchInto, source: string, env: Record<string, string>, alsoRefspecs: string[] = []): Promise<string> {
     const { git, gitDir, targetRef } = into;
-    const args = ['fetch', '--no-tags', '--no-recurse-submodules', '--quiet'];
+    // --quiet would silence our side's progress (receiving, resolving) even with --progress.
+    const args = ['fetch', '--no-tags', '--no-recurse-submodules', ...(this.onProgress === undefined ? ['--quiet'] : [])];
     if (this.entry.depth > 0) args.push(`--depth=${this.entry.depth}`);
     else if (await stat(join(gitDir, 'shallow')).then(() => true, () => false)) args.push('--unshallow');
     if (this.entry.filter !== null) args.push(`--filter=${this.entry.filter}`);
@@ -75,7 +79,7 @@ export class Remote {
     args.push('--end-of-options', 'origin', `+${source}:${targetRef}`, ...alsoRefspecs);
     const started = Date.now();
     try {
-      await git.run(args, this.git.opts(env));
+      await git.run(args, this.onProgress === undefined ? this.git.opts(env) : { ...this.git.opts(env), progress: this.onProgress });
     } catch (err) {
       // Give back at once the space a failed fetch took (callers hold the store's lock).
       const removed = await removeFetchLeftovers(gitDir).catch(() => []);

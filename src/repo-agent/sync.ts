@@ -8,6 +8,7 @@ import { SyncError } from '../shared/errors.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import { isInside } from '../shared/paths.js';
 import type { Log } from '../shared/log.js';
+import type { FetchProgress } from '../shared/protocol.js';
 import { layoutFor, type Layout } from '../shared/layout.js';
 import { loadCredentials } from './credentials.js';
 import { EntryGit } from './entry-git.js';
@@ -48,10 +49,12 @@ export class RepoSync {
   constructor(
     readonly entry: ResolvedEntry,
     private readonly log: Log,
+    /** Hears how far each fetch is. */
+    onProgress?: (p: FetchProgress) => void,
   ) {
     this.layout = layoutFor(entry.path, entry.publish);
     this.git = new EntryGit(entry, this.layout);
-    this.remote = new Remote(entry, log, this.git);
+    this.remote = new Remote(entry, log, this.git, onProgress);
   }
 
   private get repository() {

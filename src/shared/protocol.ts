@@ -27,7 +27,8 @@ import {
 import { checkGitConfig, checkRefName, checkRemoteUrl, SSH_HOST_PATTERN, TRANSPORTS } from './ref-and-url.js';
 import { STORES_DIR } from './layout.js';
 
-export const PROTOCOL_VERSION = 4;
+// 5: `progress` messages while a fetch runs.
+export const PROTOCOL_VERSION = 5;
 
 /** Exit status an agent uses for an entry it refuses: restarting it would not help. */
 export const EXIT_CONFIG = 78;
@@ -47,6 +48,8 @@ export type AgentMessage =
   | { type: 'unchanged'; commit: string; durationMs: number }
   | { type: 'failed'; error: WireError; consecutiveFailures: number; retryInMs: number; durationMs: number }
   | { type: 'heartbeat'; at: number }
+  /** How far the fetch under way is (git's --progress, at most once a second); numbers and a closed phase only. */
+  | { type: 'progress'; progress: FetchProgress }
   /** An after-publish hook ran (exec, webhook) or a pre-publish hook vetoed a commit. */
   | { type: 'hook'; hook: HookName; ok: boolean; commit: string; durationMs: number; message: string }
   /** A log line for the supervisor to write (with the repo's name), so the daemon has one writer. */
@@ -63,6 +66,21 @@ export interface CredentialGrant {
   passwordFile: string;
   /** Increases with every token minted for this installation. */
   generation: number;
+}
+
+/**
+ * git's progress phases during a fetch: the remote counts and compresses objects, we receive
+ * them and resolve deltas. Nothing but this word and two numbers ever leaves git's stderr.
+ */
+export const FETCH_PHASES = ['counting', 'compressing', 'receiving', 'resolving'] as const;
+export type FetchPhase = (typeof FETCH_PHASES)[number];
+
+export interface FetchProgress {
+  phase: FetchPhase;
+  /** 0–100; null while git counts without a total (`Enumerating objects: 1234`). */
+  percent: number | null;
+  /** Bytes received so far by this fetch; null until git has said. */
+  bytes: number | null;
 }
 
 export const HOOK_NAMES = ['exec', 'webhook', 'pre-publish', 'touch'] as const;
@@ -85,6 +103,14 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isCommit = (v: unknown): v is string => isStr(v) && isObjectId(v);
+
+/** Narrow a progress report: a known phase, a percent in 0–100, a whole byte count. */
+export function parseFetchProgress(v: unknown): FetchProgress | null {
+  if (!isObject(v) || !(FETCH_PHASES as readonly unknown[]).includes(v.phase)) return null;
+  const percentOk = v.percent === null || (isNum(v.percent) && v.percent >= 0 && v.percent <= 100);
+  const bytesOk = v.bytes === null || (isPosInt(v.bytes) && v.bytes <= Number.MAX_SAFE_INTEGER);
+  return percentOk && bytesOk ? { phase: v.phase as FetchPhase, percent: v.percent as number | null, bytes: v.bytes as number | null } : null;
+}
 
 /** Narrow what arrived from an agent; null for anything malformed. */
 export function parseAgentMessage(raw: unknown): AgentMessage | null {
@@ -123,6 +149,10 @@ export function parseAgentMessage(raw: unknown): AgentMessage | null {
     }
     case 'heartbeat':
       return isNum(m.at) ? { type: 'heartbeat', at: m.at } : null;
+    case 'progress': {
+      const progress = parseFetchProgress(m.progress);
+      return progress === null ? null : { type: 'progress', progress };
+    }
     case 'hook':
       return (HOOK_NAMES as readonly unknown[]).includes(m.hook) && typeof m.ok === 'boolean' && isCommit(m.commit) && isNum(m.durationMs) && isStr(m.message)
         ? { type: 'hook', hook: m.hook as HookName, ok: m.ok, commit: m.commit, durationMs: m.durationMs, message: m.message }

@@ -1,4 +1,4 @@
-// The operations surface on HTTP_BIND: /healthz /readyz[/name] /metrics /status[/name].
+// The operations surface on HTTP_BIND: / (the status page) /healthz /readyz[/name] /metrics /status[/name].
 // Unknown paths 404, wrong methods 405, and no error ever carries a stack trace out.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -9,8 +9,8 @@ import { PROVIDERS, type Provider } from './webhooks.js';
 
 export interface OperationsView {
   statuses(): RepoStatus[];
-  /** False until a listing has been read successfully once: nothing is known to sync yet. */
-  listingLoaded(): boolean;
+  /** When the listing in force was loaded; null until one has been read successfully: nothing is known to sync yet. */
+  listingLoadedAt(): string | null;
   metrics(): Promise<{ contentType: string; body: string }>;
   triggers: Triggers;
 }
@@ -82,7 +82,7 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
       methods: {
         GET: (_q, res) => {
           const r = readiness(view.statuses(), Date.now());
-          if (!view.listingLoaded()) r.failing.unshift({ name: '(listing)', reason: 'no valid listing has been read yet' });
+          if (view.listingLoadedAt() === null) r.failing.unshift({ name: '(listing)', reason: 'no valid listing has been read yet' });
           const ready = r.failing.length === 0;
           json(res, ready ? 200 : 503, ready ? { status: 'ready' } : { status: 'not ready', failing: r.failing });
         },
@@ -108,6 +108,19 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
           const m = await view.metrics();
           res.writeHead(200, { 'Content-Type': m.contentType });
           res.end(m.body);
+        },
+      },
+    },
+    {
+      pattern: /^\/$/,
+      methods: {
+        GET: async (_q, res) => {
+          // Loaded on first view: importing it at start-up added about 0.5 MiB to the supervisor's
+          // RSS (67.6 → 68.1 MiB, 3 runs each, heap unchanged), for a page most daemons never serve.
+          const page = await import('./status-page.js');
+          const body = page.renderStatusPage({ statuses: view.statuses(), listingLoadedAt: view.listingLoadedAt(), now: Date.now() });
+          res.writeHead(200, page.STATUS_PAGE_HEADERS);
+          res.end(body);
         },
       },
     },

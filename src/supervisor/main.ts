@@ -34,8 +34,8 @@ export class Supervisor {
   /** What was last logged about each refused entry: a re-read logs only what changed. */
   private loggedRefusals = new Map<string, string>();
   private lastListingHash: string | null = null;
-  /** A listing has been read and applied at least once. */
-  listingLoaded = false;
+  /** When the listing in force was read and applied; null until one has been. */
+  listingLoadedAt: string | null = null;
   private reloading: Promise<void> = Promise.resolve();
   private stopping = false;
 
@@ -119,7 +119,7 @@ export class Supervisor {
       if (!(err instanceof ListingError)) throw err;
       // Keep running what we have: a half-written or broken listing must not stop anything.
       // Before any listing was good there is nothing to keep: say what is true then.
-      const outcome = this.listingLoaded ? 'keeping the last good one running' : 'nothing is running, waiting for a valid listing';
+      const outcome = this.listingLoadedAt !== null ? 'keeping the last good one running' : 'nothing is running, waiting for a valid listing';
       this.log.error(`listing rejected; ${outcome}`, { error: err.message });
       this.metrics.listingReloads.inc({ result: 'error' });
       this.lastListingHash = hash;
@@ -127,7 +127,7 @@ export class Supervisor {
     }
     this.metrics.listingReloads.inc({ result: 'success' });
     this.lastListingHash = hash;
-    this.listingLoaded = true;
+    this.listingLoadedAt = new Date().toISOString();
     await this.apply(desired, noPrune);
   }
 
@@ -206,7 +206,7 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
   const server = createOperationsServer(
     {
       statuses: () => supervisor.statuses(),
-      listingLoaded: () => supervisor.listingLoaded,
+      listingLoadedAt: () => supervisor.listingLoadedAt,
       metrics: async () => ({ contentType: supervisor.metrics.registry.contentType, body: await supervisor.metrics.registry.metrics() }),
       triggers: new Triggers(config, () => supervisor.children.agents(), supervisor.metrics, log),
     },

@@ -160,6 +160,7 @@ export class Metrics {
       case 'ready':
       case 'sync-started':
       case 'heartbeat':
+      case 'progress':
       case 'log':
       case 'credential-request':
         break;

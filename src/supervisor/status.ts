@@ -2,7 +2,8 @@
 // events by pure functions (easy to test, no clocks or processes inside).
 
 import type { ResolvedEntry } from '../shared/listing-schema.js';
-import type { AgentMessage, HookName, WireError } from '../shared/protocol.js';
+import type { SyncErrorKind } from '../shared/errors.js';
+import type { AgentMessage, FetchProgress, HookName, WireError } from '../shared/protocol.js';
 import { displayUrl } from '../shared/redact.js';
 import { shownState, type AgentState, type RepoState, type SyncState } from './child-state.js';
 import type { StateChange } from './supervision.js';
@@ -10,7 +11,26 @@ import type { StateChange } from './supervision.js';
 export type { RepoState } from './child-state.js';
 
 /** What a status is about: an entry the listing accepted, or as much as is known of a refused one. */
-export type StatusSubject = Pick<ResolvedEntry, 'name' | 'path' | 'repo' | 'ref' | 'required' | 'maxStalenessMs'>;
+export type StatusSubject = Pick<ResolvedEntry, 'name' | 'path' | 'repo' | 'ref' | 'required' | 'maxStalenessMs'> & { intervalMs: number | null };
+
+/** How many sync outcomes each entry's history keeps. */
+export const HISTORY_LENGTH = 20;
+
+/** One sync's outcome, as the history keeps it. */
+export interface SyncRecord {
+  /** When the outcome arrived (for a run of unchanged polls, the latest of them). */
+  at: string;
+  result: 'synced' | 'unchanged' | 'failed';
+  /** The commit published or found unchanged; null for a failure. */
+  commit: string | null;
+  durationMs: number;
+  errorKind: SyncErrorKind | null;
+  /**
+   * How many outcomes this record stands for: consecutive unchanged polls of one commit are one
+   * record, or an idle entry polled every 10 s would push every real event out within minutes.
+   */
+  count: number;
+}
 
 export interface RepoStatus {
   name: string;
@@ -18,6 +38,8 @@ export interface RepoStatus {
   /** With any userinfo removed. */
   repo: string;
   ref: string | null;
+  /** The entry's poll interval; null for a refused entry no agent runs. */
+  intervalMs: number | null;
   state: RepoState;
   /** The agent's process (starting, running, restarting, crash-looping, gave-up, stopping, stopped); null when no agent runs the entry. */
   agentState: AgentState | null;
@@ -45,6 +67,10 @@ export interface RepoStatus {
    * definition, or, never valid, is not run at all (state `invalid`).
    */
   invalid: { message: string; at: string } | null;
+  /** While a fetch runs: how far it is (git's own progress). Null otherwise. */
+  progress: FetchProgress | null;
+  /** The last HISTORY_LENGTH sync outcomes, newest first. */
+  history: SyncRecord[];
 }
 
 export function initialStatus(entry: StatusSubject): RepoStatus {
@@ -53,6 +79,7 @@ export function initialStatus(entry: StatusSubject): RepoStatus {
     path: entry.path,
     repo: displayUrl(entry.repo),
     ref: entry.ref,
+    intervalMs: entry.intervalMs,
     state: 'starting',
     agentState: 'starting',
     publishedCommit: null,
@@ -70,13 +97,15 @@ export function initialStatus(entry: StatusSubject): RepoStatus {
     vetoedCommit: null,
     hooks: {},
     invalid: null,
+    progress: null,
+    history: [],
   };
 }
 
 /** A refused entry that no agent runs, as /status shows it: it holds no readiness back. */
 export function refusedStatus(refusal: { index: number; name: string | undefined; path: string | undefined; message: string }, since: string): RepoStatus {
   return {
-    ...initialStatus({ name: refusal.name ?? `(entry #${refusal.index + 1})`, path: refusal.path ?? '', repo: '', ref: null, required: false, maxStalenessMs: null }),
+    ...initialStatus({ name: refusal.name ?? `(entry #${refusal.index + 1})`, path: refusal.path ?? '', repo: '', ref: null, required: false, maxStalenessMs: null, intervalMs: null }),
     state: 'invalid',
     agentState: null,
     invalid: { message: refusal.message, at: since },
@@ -93,6 +122,8 @@ export function applyStateChange(s: RepoStatus, c: StateChange, now: number): Re
     state: shownState(c.to),
     pid: c.pid,
     restarts: c.restarts,
+    // Whatever fetch was under way belonged to the process that just changed state.
+    progress: null,
     agentError: c.failure === null ? s.agentError : { message: c.failure, at: iso(now) },
     nextRetryAt: c.restartInMs === null ? s.nextRetryAt : iso(now + c.restartInMs),
   };
@@ -108,11 +139,15 @@ export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): 
     case 'ready':
       return { ...s, publishedCommit: m.publishedCommit ?? s.publishedCommit };
     case 'sync-started':
-      return { ...s, state: syncState(s, s.consecutiveFailures > 0 ? 'failing' : 'syncing') };
+      return { ...s, state: syncState(s, s.consecutiveFailures > 0 ? 'failing' : 'syncing'), progress: null };
+    case 'progress':
+      return { ...s, progress: m.progress };
     case 'synced':
     case 'unchanged':
       return {
         ...s,
+        progress: null,
+        history: record(s.history, { at: iso(now), result: m.type, commit: m.commit, durationMs: m.durationMs, errorKind: null, count: 1 }),
         vetoedCommit: m.type === 'synced' ? null : s.vetoedCommit,
         keptCommits: m.type === 'synced' ? m.kept : s.keptCommits,
         state: syncState(s, 'synced'),
@@ -126,6 +161,8 @@ export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): 
       return {
         ...s,
         state: syncState(s, 'failing'),
+        progress: null,
+        history: record(s.history, { at: iso(now), result: 'failed', commit: null, durationMs: m.durationMs, errorKind: m.error.kind, count: 1 }),
         lastSyncAt: iso(now),
         lastError: { ...m.error, at: iso(now) },
         consecutiveFailures: m.consecutiveFailures,
@@ -146,6 +183,15 @@ export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): 
       return _never;
     }
   }
+}
+
+/** The history with `r` in front, at most HISTORY_LENGTH long; a repeated unchanged poll updates the record in front. */
+export function record(history: readonly SyncRecord[], r: SyncRecord): SyncRecord[] {
+  const newest = history[0];
+  if (r.result === 'unchanged' && newest?.result === 'unchanged' && newest.commit === r.commit) {
+    return [{ ...r, count: newest.count + r.count }, ...history.slice(1)];
+  }
+  return [r, ...history.slice(0, HISTORY_LENGTH - 1)];
 }
 
 /** Why an entry holds readiness back, or null when it does not. */

@@ -82,3 +82,22 @@ test('the agent applies the listing rules on arrival: unknown fields, "." in spa
     assert.equal(configure(entry), null, what);
   }
 });
+
+test('a progress report is a known phase and two numbers: text, out-of-range percents and fractional bytes are refused', () => {
+  const ok = { type: 'progress', progress: { phase: 'receiving', percent: 45, bytes: 12_345 } };
+  assert.deepEqual(parseAgentMessage(ok), ok);
+  assert.deepEqual(parseAgentMessage({ type: 'progress', progress: { phase: 'counting', percent: null, bytes: null } })?.type, 'progress');
+  for (const progress of [
+    { phase: 'remote: <script>', percent: 1, bytes: 1 },
+    { phase: 'receiving', percent: 101, bytes: 1 },
+    { phase: 'receiving', percent: -1, bytes: 1 },
+    { phase: 'receiving', percent: '45%', bytes: 1 },
+    { phase: 'receiving', percent: 1, bytes: 1.5 },
+    { phase: 'receiving', percent: 1, bytes: -1 },
+    { phase: 'receiving', percent: 1, bytes: Number.MAX_SAFE_INTEGER + 2 },
+    { phase: 'receiving', percent: 1 },
+    null,
+  ]) {
+    assert.equal(parseAgentMessage({ type: 'progress', progress }), null, JSON.stringify(progress));
+  }
+});

@@ -60,7 +60,7 @@ before(async () => {
   server = createOperationsServer(
     {
       statuses: () => statuses,
-      listingLoaded: () => true,
+      listingLoadedAt: () => '2026-01-01T00:00:00.000Z',
       metrics: async () => ({ contentType: 'text/plain', body: '' }),
       triggers: {} as Triggers,
     },

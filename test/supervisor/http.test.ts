@@ -10,7 +10,7 @@ import type { Triggers } from '../../src/supervisor/triggers.js';
 
 const silent = { error() {}, warn() {}, info() {}, debug() {} };
 
-async function serve(t: { after(fn: () => unknown): void }, view: { statuses: () => RepoStatus[]; listingLoaded: () => boolean }) {
+async function serve(t: { after(fn: () => unknown): void }, view: { statuses: () => RepoStatus[]; listingLoadedAt: () => string | null }) {
   const server: Server = createOperationsServer({ ...view, metrics: async () => ({ contentType: 'text/plain', body: 'm 1\n' }), triggers: {} as Triggers }, silent);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -31,7 +31,7 @@ function status(extra: Record<string, unknown> = {}): RepoStatus {
 
 test('/healthz answers 200 whatever the repos do; /readyz names what holds it back, the listing first', async (t) => {
   let loaded = false;
-  const get = await serve(t, { statuses: () => [status()], listingLoaded: () => loaded });
+  const get = await serve(t, { statuses: () => [status()], listingLoadedAt: () => (loaded ? '2026-01-01T00:00:00.000Z' : null) });
   assert.deepEqual(await get('/healthz'), { status: 200, allow: null, body: '{\n  "status": "ok"\n}\n' });
   let ready = await get('/readyz');
   assert.equal(ready.status, 503);
@@ -46,7 +46,7 @@ test('/healthz answers 200 whatever the repos do; /readyz names what holds it ba
 });
 
 test('/status/{name} answers one entry; unknown paths 404, wrong methods 405 with Allow, a malformed path 400', async (t) => {
-  const get = await serve(t, { statuses: () => [status()], listingLoaded: () => true });
+  const get = await serve(t, { statuses: () => [status()], listingLoadedAt: () => '2026-01-01T00:00:00.000Z' });
   const one = await get('/status/site');
   assert.equal(one.status, 200);
   assert.equal(JSON.parse(one.body).agentState, 'starting');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULTS, resolveEntry } from '../../src/shared/listing-schema.js';
+import type { AgentMessage } from '../../src/shared/protocol.js';
 import { applyAgentMessage, applyStateChange, initialStatus, notReadyReason, readiness, refusedStatus } from '../../src/supervisor/status.js';
 
 function entry(extra: Record<string, unknown> = {}) {
@@ -68,4 +69,41 @@ test('a refused entry no agent runs is invalid, with no agent state and no readi
   const s = refusedStatus({ index: 2, name: undefined, path: undefined, message: 'listing entry #3: must be an object' }, new Date(0).toISOString());
   assert.deepEqual([s.name, s.state, s.agentState, s.required], ['(entry #3)', 'invalid', null, false]);
   assert.equal(s.invalid?.message, 'listing entry #3: must be an object');
+});
+
+const B = 'b'.repeat(40);
+const synced = (commit: string, durationMs = 5): AgentMessage => ({ type: 'synced', commit, previousCommit: null, durationMs, fetched: true, kept: [] });
+const failed = (kind: 'network' | 'auth', durationMs = 3): AgentMessage => ({ type: 'failed', error: { kind, message: 'down' }, consecutiveFailures: 1, retryInMs: 1000, durationMs });
+
+test('history keeps the last 20 outcomes, newest first, a failure with its kind', () => {
+  let s = applyStateChange(initialStatus(entry()), running, 0);
+  for (let i = 1; i <= 25; i++) s = applyAgentMessage(s, i % 5 === 0 ? failed('auth', i) : synced(i % 2 ? A : B, i), i * 1000);
+  assert.equal(s.history.length, 20);
+  assert.deepEqual(s.history.map((h) => h.durationMs), Array.from({ length: 20 }, (_, i) => 25 - i), 'newest first, the five oldest dropped');
+  assert.deepEqual(s.history[0], { at: new Date(25_000).toISOString(), result: 'failed', commit: null, durationMs: 25, errorKind: 'auth', count: 1 });
+  assert.deepEqual(s.history[1], { at: new Date(24_000).toISOString(), result: 'synced', commit: B, durationMs: 24, errorKind: null, count: 1 });
+});
+
+test('a run of unchanged polls of one commit is one history record that counts them; anything between breaks the run', () => {
+  let s = applyStateChange(initialStatus(entry()), running, 0);
+  s = applyAgentMessage(s, synced(A), 1000);
+  for (let i = 2; i <= 40; i++) s = applyAgentMessage(s, { type: 'unchanged', commit: A, durationMs: i }, i * 1000);
+  assert.deepEqual(s.history.map((h) => [h.result, h.count]), [['unchanged', 39], ['synced', 1]], 'an idle entry keeps its real events');
+  assert.deepEqual([s.history[0]!.at, s.history[0]!.durationMs], [new Date(40_000).toISOString(), 40], 'the latest poll is the one shown');
+  s = applyAgentMessage(s, failed('network'), 41_000);
+  s = applyAgentMessage(s, { type: 'unchanged', commit: A, durationMs: 1 }, 42_000);
+  assert.deepEqual(s.history.map((h) => [h.result, h.count]), [['unchanged', 1], ['failed', 1], ['unchanged', 39], ['synced', 1]]);
+  assert.equal(s.history[1]!.errorKind, 'network');
+});
+
+test('progress shows while a fetch runs and is gone once it ends, fails, or the agent dies', () => {
+  let s = applyStateChange(initialStatus(entry()), running, 0);
+  assert.equal(s.progress, null);
+  s = applyAgentMessage(s, { type: 'sync-started', reason: 'startup' }, 1);
+  s = applyAgentMessage(s, { type: 'progress', progress: { phase: 'receiving', percent: 10, bytes: 1000 } }, 2);
+  assert.deepEqual(s.progress, { phase: 'receiving', percent: 10, bytes: 1000 });
+  assert.equal(applyAgentMessage(s, synced(A), 3).progress, null);
+  assert.equal(applyAgentMessage(s, failed('network'), 3).progress, null);
+  assert.equal(applyStateChange(s, { from: 'running', to: 'restarting', pid: null, restarts: 1, failure: 'killed', restartInMs: 1000 }, 3).progress, null);
+  assert.equal(initialStatus(entry()).intervalMs, entry().intervalMs, 'the interval is shown with the entry');
 });

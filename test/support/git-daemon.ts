@@ -11,7 +11,8 @@ export interface GitServer {
   stop(): Promise<void>;
 }
 
-export async function startGitDaemon(t: Cleanup, serveRoot: string): Promise<GitServer> {
+/** `env`: more for the daemon and the upload-pack it runs (a hostile remote's config, say). */
+export async function startGitDaemon(t: Cleanup, serveRoot: string, env: NodeJS.ProcessEnv = {}): Promise<GitServer> {
   const server = await startServerProcess(t, {
     name: 'git daemon',
     command: 'git',
@@ -31,7 +32,7 @@ export async function startGitDaemon(t: Cleanup, serveRoot: string): Promise<Git
       serveRoot,
     ],
     readyText: () => 'Ready to rumble',
-    env: { ...process.env, ...fixtureGitEnv },
+    env: { ...process.env, ...fixtureGitEnv, ...env },
   });
   return {
     port: server.port,
