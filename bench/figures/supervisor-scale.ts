@@ -157,13 +157,12 @@ export async function startupFigures(scope: Scope, root: string, server: GitServ
   progress('supervisor: probing /healthz while one entry is edited');
   const startsBefore = run.daemon.lines.filter((l) => l.message === 'agent process started').length;
   const target = `e${Math.floor(entries / 2)}`;
-  const republished = run.daemon.lines.filter((l) => l.message === 'published' && l.repo === target).length;
+  const readyLines = () => run.daemon.lines.filter((l) => l.message === 'agent ready' && l.repo === target).length;
+  const readyBefore = readyLines();
   const restarted = (async () => {
     await writeListing(run.listing, run.raw.map((e) => (e.name === target ? { ...e, interval: 1_800_000 } : e)));
-    await waitFor(() => run.daemon.lines.filter((l) => l.message === 'published' && l.repo === target).length > republished || run.daemon.lines.some((l) => l.message === 'ready' && l.repo === target), {
-      timeoutMs: 120_000,
-      message: `${target} restarted`,
-    }).catch(() => undefined);
+    // The restarted agent finds its tree published already: it says "agent ready", then polls.
+    await waitFor(() => readyLines() > readyBefore, { timeoutMs: 120_000, message: `${target} restarted` }).catch(() => undefined);
     // Long enough for any other restart the edit might (wrongly) have caused to show.
     await delay(3_000);
   })();
