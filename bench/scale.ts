@@ -723,4 +723,4 @@ async function supervisorMain(scope: Scope, opts: Options): Promise<void> {
 const opts = parseOptions(process.argv.slice(2));
 const watchdogMs = 5 * 60_000 + 2 * (opts.seconds * 1000 + opts.intervalMs) + opts.repos * 2_000;
 const scope = new Scope();
-runToCompletion(scope, 'bench', watchdogMs + opts.entries * 6_000, () => (opts.part === 'supervisor' ? supervisorMain(scope, opts) : main(scope, opts)));
+runToCompletion(scope, 'bench', watchdogMs + opts.entries * 10_000, () => (opts.part === 'supervisor' ? supervisorMain(scope, opts) : main(scope, opts)));

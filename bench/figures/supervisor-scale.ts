@@ -22,7 +22,9 @@ import { median, percentile } from '../support/stats.js';
 
 const PROBE_EVERY_MS = 50;
 const PROBE_DEADLINE_MS = 5_000;
-const RUNS = 5;
+const RUNS = 3;
+/** The baseline's probes: as many as during start-up, up to this many (they are the floor, not the figure). */
+const BASELINE_PROBES = [50, 400] as const;
 
 export interface ValidationFigures {
   entries: number;
@@ -178,7 +180,7 @@ export async function startupFigures(scope: Scope, root: string, server: GitServ
   await one.daemon.stop();
 
   progress('supervisor: probing a bare node server (baseline)');
-  const baseline = await bareNodeLatency(scope, Math.max(startup.probes, 50));
+  const baseline = await bareNodeLatency(scope, Math.min(BASELINE_PROBES[1], Math.max(BASELINE_PROBES[0], startup.probes)));
   return {
     entries,
     startupS,
