@@ -2,7 +2,7 @@
 // same way (depth, filter, gc and file-mode policy, transport). One fetch then serves every
 // branch of that remote and disk holds each object once; the agents stay separate processes.
 
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { remoteIdentity } from '../shared/ref-and-url.js';
@@ -75,8 +75,10 @@ function storesOnDisk(): (dir: string) => boolean {
     const folder = dirname(dir);
     let names = byFolder.get(folder);
     if (names === undefined) {
+      // Mostly there is no stores folder: a stat that does not throw, as a failed readdir would
+      // (an exception per entry in its own folder was most of checking 5,000 such entries).
       try {
-        names = new Set(readdirSync(folder));
+        names = statSync(folder, { throwIfNoEntry: false })?.isDirectory() === true ? new Set(readdirSync(folder)) : new Set();
       } catch {
         names = new Set();
       }
