@@ -7,6 +7,11 @@
 // the raw loops from each loop's own getrusage, because /proc's whole ticks are too coarse for
 // processes that use about one tick a minute. Memory is PSS, so pages that N node processes share
 // are counted once, split among them.
+//
+// `--part supervisor` measures the supervisor instead (bench/figures/supervisor-scale.ts): listing
+// validation of --listing-entries entries (default 5000) against JSON.parse, /healthz latency while
+// --entries idle agents (default 100) start and while one of them is edited, against a bare node
+// server, and the supervisor's private memory per entry. Results: bench/results/scale-supervisor-latest.json.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -29,6 +34,7 @@ import { childrenOf, clockTicksPerSecond, readCpuTicks, readMemory } from './sup
 import { readSyncCounts, type SyncCounts } from './support/counters.js';
 import { forEachLimited } from './support/limited.js';
 import { renderTable } from './support/table.js';
+import { startupFigures, validationFigures } from './figures/supervisor-scale.js';
 
 const TARGETS = {
   /** Supervisor + N idle agents, PSS: 1.2 GB, as 1200 MB of 2^20 bytes, the unit every memory figure here is printed in. */
@@ -42,6 +48,9 @@ const RESULTS = fileURLToPath(new URL('./results/scale-latest.json', import.meta
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
 interface Options {
+  part: 'idle' | 'supervisor';
+  entries: number;
+  listingEntries: number;
   repos: number;
   seconds: number;
   intervalMs: number;
@@ -50,7 +59,14 @@ interface Options {
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
-    options: { repos: { type: 'string', default: '100' }, seconds: { type: 'string', default: '60' }, interval: { type: 'string', default: '10000' } },
+    options: {
+      part: { type: 'string', default: 'idle' },
+      entries: { type: 'string', default: '100' },
+      'listing-entries': { type: 'string', default: '5000' },
+      repos: { type: 'string', default: '100' },
+      seconds: { type: 'string', default: '60' },
+      interval: { type: 'string', default: '10000' },
+    },
     strict: true,
   });
   const int = (name: string, raw: string, min: number, max: number) => {
@@ -58,7 +74,11 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} ${JSON.stringify(raw)}: must be a whole number from ${min} to ${max}`);
     return n;
   };
+  if (values.part !== 'idle' && values.part !== 'supervisor') throw new Error(`--part ${JSON.stringify(values.part)}: must be idle or supervisor`);
   return {
+    part: values.part,
+    entries: int('entries', values.entries, 2, 1000),
+    listingEntries: int('listing-entries', values['listing-entries'], 1, 20_000),
     repos: int('repos', values.repos, 1, 2000),
     seconds: int('seconds', values.seconds, 5, 3600),
     intervalMs: int('interval', values.interval, 500, 600_000),
@@ -667,7 +687,40 @@ async function main(scope: Scope, opts: Options): Promise<void> {
   console.log(`results written to ${RESULTS} (${((performance.now() - startedAt) / 1000).toFixed(0)} s)`);
 }
 
+const SUPERVISOR_RESULTS = fileURLToPath(new URL('./results/scale-supervisor-latest.json', import.meta.url));
+
+async function supervisorMain(scope: Scope, opts: Options): Promise<void> {
+  requireBuilt(CLI);
+  const startedAt = performance.now();
+  const progress = progressPrinter();
+  const env = benchEnvironment();
+  progress(`${env.node}, ${env.cpus} cpus, load ${env.loadAverageAtStart.join(' ')}; listing of ${opts.listingEntries}, ${opts.entries} idle agents`);
+  const validation = validationFigures(opts.listingEntries);
+  const root = await makeTempDir(scope, 'gas-scale-sup-');
+  const serveRoot = join(root, 'remotes');
+  await mkdir(serveRoot);
+  const server = await startGitDaemon(scope, serveRoot);
+  const [repo] = await createRepos(serveRoot, 1);
+  const s = await startupFigures(scope, root, server, repo!, opts.entries, progress);
+  const lat = (l: { p50Ms: number; p99Ms: number; maxMs: number; probes: number; failed: number }) =>
+    `p99 ${l.p99Ms.toFixed(0)} ms (p50 ${l.p50Ms.toFixed(0)}, max ${l.maxMs.toFixed(0)}; ${l.probes} probes, ${l.failed} failed)`;
+  const v = validation;
+  const rows = [
+    [`validate a ${v.entries}-entry listing (first / warm)`, `${v.firstValidationMs.toFixed(0)} / ${v.validationMs.toFixed(0)} ms`, `JSON.parse ${v.jsonParseMs.toFixed(1)} ms`, `${(v.validationMs / v.jsonParseMs).toFixed(1)}x`],
+    [`re-read it with one entry edited`, `${v.reloadOneMs.toFixed(0)} ms`, `JSON.parse ${v.jsonParseMs.toFixed(1)} ms`, `${(v.reloadOneMs / v.jsonParseMs).toFixed(1)}x`],
+    [`/healthz while ${s.entries} agents start (${s.startupS.toFixed(0)} s)`, lat(s.startup), `bare node, same moments: ${lat(s.startupBaseline)}`, `${(s.startup.p99Ms / s.startupBaseline.p99Ms).toFixed(1)}x`],
+    [`/healthz while 1 of ${s.entries} entries is edited`, lat(s.reload), `bare node, same moments: ${lat(s.reloadBaseline)}`, `${(s.reload.p99Ms / s.reloadBaseline.p99Ms).toFixed(1)}x`],
+    [`agents started by that edit`, String(s.reloadStarts), '1 expected', '-'],
+    [`supervisor private memory per entry`, `${s.privateKbPerEntry.toFixed(0)} KB`, `supervisor with 1 entry ${(s.supervisorPrivateOneEntryKb / 1024).toFixed(1)} MB; with ${s.entries} ${(s.supervisorPrivateKb / 1024).toFixed(1)} MB`, '-'],
+  ];
+  console.log(`\n${renderTable(['figure', 'git-autosync', 'baseline (same run)', 'ratio'], rows)}\n\nload average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+  const results = { generatedAt: new Date().toISOString(), durationS: (performance.now() - startedAt) / 1000, environment: env, settings: opts, validation, startup: s, loadAverageAtEnd: loadavg() };
+  await mkdir(join(SUPERVISOR_RESULTS, '..'), { recursive: true });
+  await writeFile(SUPERVISOR_RESULTS, `${JSON.stringify(roundDeep(results), null, 2)}\n`);
+  console.log(`results written to ${SUPERVISOR_RESULTS}`);
+}
+
 const opts = parseOptions(process.argv.slice(2));
 const watchdogMs = 5 * 60_000 + 2 * (opts.seconds * 1000 + opts.intervalMs) + opts.repos * 2_000;
 const scope = new Scope();
-runToCompletion(scope, 'bench', watchdogMs, () => main(scope, opts));
+runToCompletion(scope, 'bench', watchdogMs + opts.entries * 10_000, () => (opts.part === 'supervisor' ? supervisorMain(scope, opts) : main(scope, opts)));

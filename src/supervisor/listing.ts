@@ -3,9 +3,11 @@
 
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { findJsonFault } from './json-position.js';
 import { PathClaims } from './path-claims.js';
-import { assignStores } from './stores.js';
+import { assignStoresSteps } from './stores.js';
 import { EntryError, resolveEntry, type AgentDefaults, type ResolvedEntry } from '../shared/listing-schema.js';
 
 /** Listings are small; anything larger is a mistake (or an attack) and is refused before parsing. */
@@ -27,7 +29,16 @@ export interface Listing {
   invalidEntries: number;
   /** One record per refused entry: who it seems to be (to keep its running agent) and why. */
   refused: RefusedEntry[];
+  /** This listing's valid entries by their raw text: give it to the next read as `known`. */
+  known: KnownEntries;
 }
+
+/**
+ * Valid entries resolved before, by the text of their raw entry (JSON.stringify). Resolving is a
+ * function of the raw entry and the process-wide defaults alone, so an entry whose text is
+ * unchanged is not checked again: a reload that edits one entry of 5,000 checks one.
+ */
+export type KnownEntries = ReadonlyMap<string, ResolvedEntry>;
 
 export interface RefusedEntry {
   index: number;
@@ -44,6 +55,8 @@ export interface ListingOptions {
   sharedStores?: boolean;
   /** Entries already running: in a clash they keep their claim over entries new to the listing. */
   running?: (entry: ResolvedEntry) => boolean;
+  /** The previous listing's `known`: unchanged entries are taken from it, not checked again. */
+  known?: KnownEntries;
 }
 
 export class ListingError extends Error {
@@ -89,34 +102,89 @@ export async function readListing(file: string, defaults: AgentDefaults, options
 }
 
 export function parseListing(text: string, defaults: AgentDefaults, file: string, options: ListingOptions = {}): Listing {
-  let data: unknown;
+  return validateListing(parseJson(text, file), defaults, file, options);
+}
+
+/**
+ * parseListing in turns: the event loop runs between slices of at most SLICE_MS of checking, so
+ * /healthz and /metrics answer while thousands of entries are checked (all at once, 5,000 entries
+ * held the loop for over a second on a loaded node).
+ */
+export async function parseListingInTurns(text: string, defaults: AgentDefaults, file: string, options: ListingOptions = {}): Promise<Listing> {
+  const steps = validationSteps(parseJson(text, file), defaults, file, options);
+  let sliceStart = performance.now();
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+    if (performance.now() - sliceStart < SLICE_MS) continue;
+    await nextTurn();
+    sliceStart = performance.now();
+  }
+}
+
+/** Longest stretch of listing work between two turns of the event loop. */
+export const SLICE_MS = 10;
+
+/** Entries checked between two looks at the clock. */
+const ENTRIES_PER_STEP = 32;
+
+function parseJson(text: string, file: string): unknown {
   try {
-    data = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     // Never V8's message: it quotes the start of the file, which may be a secret (#12).
     const f = findJsonFault(text);
     const where = f === null ? 'not valid JSON' : `not valid JSON at line ${f.line}, column ${f.column}: ${f.kind}`;
     throw new ListingError(`listing ${file}: ${where}`);
   }
-  return validateListing(data, defaults, file, options);
 }
 
 export function validateListing(data: unknown, defaults: AgentDefaults, file = 'listing', options: ListingOptions = {}): Listing {
+  const steps = validationSteps(data, defaults, file, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+  }
+}
+
+/** The raw entry's text, or null for a value JSON cannot spell (a BigInt, a cycle: never valid). */
+function textOf(raw: unknown): string | null {
+  try {
+    return JSON.stringify(raw) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** The validation, yielding every ENTRIES_PER_STEP entries so a caller may let the event loop run. */
+function* validationSteps(data: unknown, defaults: AgentDefaults, file: string, options: ListingOptions): Generator<void, Listing> {
   if (!Array.isArray(data)) throw new ListingError(`listing ${file}: must be a JSON array of entries like [{"path": …, "repo": …, "branch": …}]`);
   const errors: EntryError[] = [];
   const candidates: DesiredEntry[] = [];
-  data.forEach((raw, index) => {
-    const result = resolveEntry(raw, index, defaults);
-    if ('errors' in result) errors.push(...result.errors);
-    else candidates.push({ index, raw, entry: result.entry, fingerprint: JSON.stringify(raw) });
-  });
+  const known = new Map<string, ResolvedEntry>();
+  for (let index = 0; index < data.length; index++) {
+    if (index % ENTRIES_PER_STEP === ENTRIES_PER_STEP - 1) yield;
+    const raw: unknown = data[index];
+    const text = textOf(raw);
+    const before = text === null ? undefined : options.known?.get(text);
+    const result = before === undefined ? resolveEntry(raw, index, defaults) : { entry: before };
+    if ('errors' in result) {
+      errors.push(...result.errors);
+      continue;
+    }
+    const fingerprint = text ?? JSON.stringify(raw);
+    known.set(fingerprint, result.entry);
+    candidates.push({ index, raw, entry: result.entry, fingerprint });
+  }
+  yield;
   // An entry that clashes with a running one, or else with an earlier one, is refused: adding an
   // entry never takes a path or name away from one that is already syncing.
   const running = options.running ?? (() => false);
   const byClaim = [...candidates.filter((c) => running(c.entry)), ...candidates.filter((c) => !running(c.entry))];
   const entries: DesiredEntry[] = [];
   const claims = new PathClaims<DesiredEntry>();
-  for (const c of byClaim) {
+  for (const [k, c] of byClaim.entries()) {
+    if (k % ENTRIES_PER_STEP === ENTRIES_PER_STEP - 1) yield;
     const clash = claims.clash(c.entry.name, c.entry.path);
     if (clash === undefined) {
       entries.push(c);
@@ -133,7 +201,8 @@ export function validateListing(data: unknown, defaults: AgentDefaults, file = '
   }
   entries.sort((a, b) => a.index - b.index);
   errors.sort((a, b) => a.index - b.index);
-  const stores = assignStores(entries.map((d) => d.entry), options.sharedStores ?? true);
+  yield;
+  const stores = yield* assignStoresSteps(entries.map((d) => d.entry), options.sharedStores ?? true);
   entries.forEach((d, i) => {
     const store = stores[i] ?? null;
     if (store === null) return;
@@ -152,7 +221,7 @@ export function validateListing(data: unknown, defaults: AgentDefaults, file = '
     const path = typeof raw === 'object' && raw !== null && typeof raw.path === 'string' ? raw.path : undefined;
     refused.set(e.index, { index: e.index, name: e.entryName, path, message: e.message });
   }
-  return { entries, errors, invalidEntries: refused.size, refused: [...refused.values()] };
+  return { entries, errors, invalidEntries: refused.size, refused: [...refused.values()], known };
 }
 
 /**

@@ -2,16 +2,18 @@
 // → report. A broken listing keeps the last good one running; a bad entry never stops the others.
 
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ConfigError } from '../shared/config-error.js';
 import { createLogger } from '../shared/logger.js';
 import { runtimeDir } from '../shared/runtime-dir.js';
 import type { Log } from '../shared/log.js';
 import { loadConfig, type SupervisorConfig } from './config.js';
 import { createOperationsServer } from './http.js';
-import { keepRefused, ListingError, parseListing, readListingText, type DesiredEntry } from './listing.js';
+import { keepRefused, ListingError, parseListingInTurns, readListingText, SLICE_MS, type DesiredEntry, type KnownEntries } from './listing.js';
 import { Metrics } from './metrics.js';
 import { pruneEntry } from './prune.js';
-import { reconcile } from './reconcile.js';
+import { reconcile, startOrder } from './reconcile.js';
 import { restartReason } from './restart-reason.js';
 import { Children } from './children.js';
 import { refusedStatus, type RepoStatus } from './status.js';
@@ -36,6 +38,8 @@ export class Supervisor {
   private lastListingHash: string | null = null;
   /** When the listing in force was read and applied; null until one has been. */
   listingLoadedAt: string | null = null;
+  /** The last good listing's entries, resolved: a reload checks only entries whose text changed. */
+  private known: KnownEntries = new Map();
   private reloading: Promise<void> = Promise.resolve();
   private stopping = false;
 
@@ -75,10 +79,12 @@ export class Supervisor {
     let noPrune = new Set<string>();
     try {
       if (readError !== null || text === null) throw readError ?? new ListingError(`listing ${this.config.listingPath}: cannot be read`);
-      const listing = parseListing(text, this.config.defaults, this.config.listingPath, {
+      const listing = await parseListingInTurns(text, this.config.defaults, this.config.listingPath, {
         sharedStores: this.config.sharedStores,
         running: (e) => this.children.get(e.name)?.agent.desired.entry.path === e.path,
+        known: this.known,
       });
+      this.known = listing.known;
       const { kept, displaced } = keepRefused(listing, this.children.agents());
       const keptByRefusal = new Map(kept.map((k) => [k.refusal, k]));
       const keptByName = new Map(kept.map((k) => [k.agent.name, k]));
@@ -156,8 +162,15 @@ export class Supervisor {
         }
       }),
     );
-    for (const action of actions) {
-      if (action.kind === 'stop') continue;
+    const starts = startOrder(actions.filter((a) => a.kind !== 'stop'));
+    let sliceStart = performance.now();
+    for (const action of starts) {
+      // Thousands of starts (a record, series and a queued fork each) would hold the event loop
+      // for seconds: /healthz answers between slices.
+      if (performance.now() - sliceStart >= SLICE_MS) {
+        await nextTurn();
+        sliceStart = performance.now();
+      }
       const agent = new SupervisedAgent(action.desired, {
         log: this.log,
         onMessage: (a, m) => this.children.onMessage(a, m),

@@ -28,3 +28,12 @@ export function reconcile<D extends Desired>(desired: readonly D[], running: rea
   for (const d of desired) if (!have.has(d.entry.name)) actions.push({ kind: 'start', desired: d });
   return actions;
 }
+
+/**
+ * The order agents are started in: entries that hold /readyz back (`required`) first, each
+ * group in listing order. Agents start a few at a time (supervision.ts), so with thousands of
+ * entries the daemon becomes ready once the required ones are up, not after everything.
+ */
+export function startOrder<A extends { desired: { entry: { required: boolean } } }>(starts: readonly A[]): A[] {
+  return [...starts.filter((a) => a.desired.entry.required), ...starts.filter((a) => !a.desired.entry.required)];
+}

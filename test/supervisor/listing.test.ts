@@ -139,3 +139,33 @@ test('5,000 entries are validated and matched against 5,000 running ones', () =>
   assert.equal(kept.length, n / 10);
   assert.equal(displaced.length, 0);
 });
+
+test('a re-read takes unchanged entries from the last listing and checks only what changed, with the same result', () => {
+  const raw = Array.from({ length: 50 }, (_, i) => ({ path: `/data/e${i}`, repo: `/r/e${i}`, branch: 'main' }));
+  const first = validateListing(raw, DEFAULTS);
+  const edited = raw.map((e, i) => (i === 7 ? { ...e, branch: 'dev' } : i === 9 ? { ...e, branch: '-x' } : e));
+  // A copy of entry 3 under a new name: known text or not, the path clash is still found.
+  const second = validateListing([...edited, { ...raw[3] }], DEFAULTS, 'listing', { known: first.known });
+  const fresh = validateListing([...edited, { ...raw[3] }], DEFAULTS);
+  assert.deepEqual(second.entries, fresh.entries);
+  assert.deepEqual(second.errors.map((e) => e.message), fresh.errors.map((e) => e.message));
+  assert.equal(second.errors.length, 2, 'the bad edit and the duplicate');
+  assert.equal(second.entries[0]!.entry, first.entries[0]!.entry, 'an unchanged entry is the one resolved before');
+  assert.notEqual(second.entries[7]!.entry, first.entries[7]!.entry);
+  assert.equal(second.entries[7]!.entry.ref, 'dev');
+  assert.ok(!second.known.has(JSON.stringify(raw[9])) && second.known.has(JSON.stringify(raw[8])), 'only this listing\'s valid entries are kept');
+});
+
+test('a long listing is checked in turns: the event loop runs while it is checked, and the result is the same', async () => {
+  const { parseListing, parseListingInTurns } = await import('../../src/supervisor/listing.js');
+  const text = JSON.stringify(Array.from({ length: 3000 }, (_, i) => ({ path: `/data/e${i}`, repo: `git://127.0.0.1/e${i}`, branch: 'main' })));
+  let turns = 0;
+  const ticker = setInterval(() => turns++, 0);
+  try {
+    const inTurns = await parseListingInTurns(text, DEFAULTS, 'listing');
+    assert.ok(turns > 0, 'a timer ran while the listing was checked');
+    assert.deepEqual(inTurns.entries, parseListing(text, DEFAULTS, 'listing').entries);
+  } finally {
+    clearInterval(ticker);
+  }
+});
