@@ -1,8 +1,10 @@
 // The listing's fields as the README documents them: one row per field (or per pair of fields
 // documented together), rendered into the README's Listing table (test/shared/json-schema.test.ts
-// holds the README to it) and checked against the schema's fields by the compiler
-// (listing-schema.ts). To add a listing field: its rule in entry-fields.ts if it has one, its row
-// here, its zod field and resolution in listing-schema.ts; then regenerate schema/ and the README.
+// holds the README to it), used as each field's description in the schema (and so in
+// schema/listing.schema.json), and checked against the schema's fields by the compiler
+// (listing-schema.ts). To add a listing field, three files: its rule and its check on arrival at
+// the agent in entry-fields.ts, its row here, its zod field and resolution in listing-schema.ts
+// (ResolvedEntry is derived from the resolution); then regenerate schema/ and the README.
 
 export interface ListingDocRow {
   readonly fields: readonly string[];
