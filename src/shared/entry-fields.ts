@@ -21,6 +21,9 @@ export const SUBMODULE_MODES = ['recursive', 'shallow', 'off'] as const;
 export const GC_MODES = ['auto', 'always', 'aggressive', 'off'] as const;
 export const FILE_MODES = ['default', 'group-write'] as const;
 export const WEBHOOK_METHODS = ['POST', 'PUT'] as const;
+/** What `verify` checks: the commit, the annotated tag the ref names, or both. */
+export const VERIFY_MODES = ['head', 'tag', 'tag-and-head'] as const;
+export const VERIFY_KEY_FIELDS = ['sshAllowedSignersFile', 'gpgKeysFile'] as const;
 
 export const FILTER_PATTERN = /^(blob:none|tree:0|blob:limit=\d+[kmg]?)$/;
 export const FILTER_RULE = 'filter must be blob:none, tree:0 or blob:limit=<n>[k|m|g]';
@@ -77,6 +80,11 @@ export function webhookUrlProblem(u: string): string | null {
   if (!/^https?:\/\/[^\s]+$/i.test(u)) return 'webhook.url must be an http(s) URL';
   if (/^https?:\/\/[^/]*:[^/]*@/i.test(u)) return 'webhook.url must not contain a password';
   return null;
+}
+
+/** Why a `verify` block is refused, or null: without a key file nothing could ever be verified. */
+export function verifyKeysProblem(v: Partial<Record<(typeof VERIFY_KEY_FIELDS)[number], unknown>>): string | null {
+  return VERIFY_KEY_FIELDS.every((f) => v[f] === undefined) ? 'verify needs "sshAllowedSignersFile" or "gpgKeysFile" (or both)' : null;
 }
 
 /** A hook's argument (run without a shell): never NUL, which would cut it short. */
@@ -147,6 +155,11 @@ const CREDENTIALS: Checks<ResolvedEntry['credentials']> = {
   sshKeys: optional(listOf(BOUNDS.sshKeys, (k) => matches(k, { host: (h) => isStr(h) && SSH_HOST_PATTERN.test(h), keyFile: isPath }))),
   scoped: isScopedList,
 };
+const VERIFY: Checks<NonNullable<ResolvedEntry['verify']>> = {
+  mode: oneOf(VERIFY_MODES),
+  sshAllowedSignersFile: optional(isPath),
+  gpgKeysFile: optional(isPath),
+};
 const ENTRY: Checks<ResolvedEntry> = {
   name: (v) => isStr(v) && NAME_PATTERN.test(v),
   path: (v) => isPath(v) && v !== '/',
@@ -178,6 +191,7 @@ const ENTRY: Checks<ResolvedEntry> = {
   credentials: (v) => matches(v, CREDENTIALS),
   credentialsFile: optional(isPath),
   store: (v, e) => v === null || isStore(v, e.path),
+  verify: nullable((v) => matches(v, VERIFY) && verifyKeysProblem(v as Record<string, unknown>) === null),
 };
 
 /**

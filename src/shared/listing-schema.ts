@@ -22,6 +22,8 @@ import {
   serviceUrlProblem,
   sparseDirProblem,
   SUBMODULE_MODES,
+  VERIFY_MODES,
+  verifyKeysProblem,
   webhookUrlProblem,
   WEBHOOK_METHODS,
 } from './entry-fields.js';
@@ -139,6 +141,17 @@ const entryShape = documented({
       .optional(),
     execHook: commandHook('exec hook'),
     prePublishHook: commandHook('pre-publish hook'),
+    verify: z
+      .strictObject({
+        mode: z.enum(VERIFY_MODES).optional(),
+        sshAllowedSignersFile: absolutePath('verify.sshAllowedSignersFile').optional(),
+        gpgKeysFile: absolutePath('verify.gpgKeysFile').optional(),
+      })
+      .superRefine((v, ctx) => {
+        const reason = verifyKeysProblem(v);
+        if (reason !== null) ctx.addIssue({ code: 'custom', message: reason });
+      })
+      .optional(),
     touchFile: absolutePath('touchFile').optional(),
     prune: z.boolean().optional(),
     sshKeyFile: absolutePath('sshKeyFile').optional(),
@@ -405,6 +418,8 @@ function resolveFields(e: ListingEntry, name: string, defaults: AgentDefaults) {
     credentialsFile: defaults.credentialsFile,
     /** The object store this entry shares with others of the same remote (set by the supervisor). */
     store: null as SharedStore | null,
+    /** Signatures a commit (and tag) must carry to be published; key files read on every check. */
+    verify: e.verify === undefined ? null : { mode: e.verify.mode ?? 'head', sshAllowedSignersFile: e.verify.sshAllowedSignersFile, gpgKeysFile: e.verify.gpgKeysFile },
   };
 }
 

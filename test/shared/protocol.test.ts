@@ -82,3 +82,12 @@ test('the agent applies the listing rules on arrival: unknown fields, "." in spa
     assert.equal(configure(entry), null, what);
   }
 });
+
+test('the agent refuses a verify block without a key file or with a bad mode on arrival, as the listing does (#18)', () => {
+  const configure = (entry: unknown) => parseSupervisorMessage({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry, mode: 'continuous', heartbeatMs: 1000 });
+  const base = resolved();
+  assert.equal(configure({ ...base, verify: { mode: 'head', sshAllowedSignersFile: '/k/allowed' } })?.type, 'configure');
+  for (const verify of [{ mode: 'head' }, { mode: 'any', gpgKeysFile: '/k' }, { mode: 'tag', gpgKeysFile: 'relative' }, { mode: 'head', gpgKeysFile: '/k', gpgHome: '/root/.gnupg' }, 'yes']) {
+    assert.equal(configure({ ...base, verify }), null, JSON.stringify(verify));
+  }
+});
