@@ -7,7 +7,7 @@ import { LOG_LEVELS, type LogFields, type LogLevel } from './log.js';
 import { isObjectId } from './object-id.js';
 import { parseResolvedEntry } from './entry-fields.js';
 
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** Exit status an agent uses for an entry it refuses: restarting it would not help. */
 export const EXIT_CONFIG = 78;
@@ -16,6 +16,8 @@ export interface WireError {
   kind: SyncErrorKind;
   /** Already redacted. */
   message: string;
+  /** The commit refused, for kinds that refuse one (`unverified`). */
+  commit?: string;
 }
 
 export type AgentMessage =
@@ -92,10 +94,11 @@ export function parseAgentMessage(raw: unknown): AgentMessage | null {
     case 'failed': {
       const e = m.error;
       if (!isObject(e) || !isStr(e.message) || !(SYNC_ERROR_KINDS as readonly unknown[]).includes(e.kind)) return null;
+      if (e.commit !== undefined && !isCommit(e.commit)) return null;
       return isNum(m.consecutiveFailures) && isNum(m.retryInMs) && isNum(m.durationMs)
         ? {
             type: 'failed',
-            error: { kind: e.kind as SyncErrorKind, message: e.message },
+            error: { kind: e.kind as SyncErrorKind, message: e.message, ...(e.commit === undefined ? {} : { commit: e.commit }) },
             consecutiveFailures: m.consecutiveFailures,
             retryInMs: m.retryInMs,
             durationMs: m.durationMs,

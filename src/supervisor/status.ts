@@ -38,6 +38,8 @@ export interface RepoStatus {
   keptCommits: string[];
   /** The commit the pre-publish hook refused, until a later commit is published. */
   vetoedCommit: string | null;
+  /** The commit verification (`verify`) refused, until a later commit is published. */
+  unverifiedCommit: string | null;
   /** The last run of each hook. */
   hooks: Partial<Record<HookName, { ok: boolean; commit: string; at: string; message: string }>>;
   /**
@@ -68,6 +70,7 @@ export function initialStatus(entry: StatusSubject): RepoStatus {
     maxStalenessMs: entry.maxStalenessMs,
     keptCommits: [],
     vetoedCommit: null,
+    unverifiedCommit: null,
     hooks: {},
     invalid: null,
   };
@@ -114,6 +117,7 @@ export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): 
       return {
         ...s,
         vetoedCommit: m.type === 'synced' ? null : s.vetoedCommit,
+        unverifiedCommit: m.type === 'synced' ? null : s.unverifiedCommit,
         keptCommits: m.type === 'synced' ? m.kept : s.keptCommits,
         state: syncState(s, 'synced'),
         publishedCommit: m.commit,
@@ -128,6 +132,7 @@ export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): 
         state: syncState(s, 'failing'),
         lastSyncAt: iso(now),
         lastError: { ...m.error, at: iso(now) },
+        unverifiedCommit: m.error.kind === 'unverified' && m.error.commit !== undefined ? m.error.commit : s.unverifiedCommit,
         consecutiveFailures: m.consecutiveFailures,
         nextRetryAt: iso(now + m.retryInMs),
       };
