@@ -82,7 +82,7 @@ async function check(run: (args: string[]) => Promise<string>, args: string[], c
     // (a timeout, a missing object) is not a verdict on the commit.
     if (!(err instanceof GitCommandError) || err.exitCode !== 1) throw err;
     const files = [keys.sshSigners !== null && 'verify.sshAllowedSignersFile', keys.gpgKeys !== null && 'verify.gpgKeysFile'].filter((f) => f !== false).join(' or ');
-    throw new UnverifiedError(commit, `${what} has no good signature by a key of ${files} (${lastLines(err.stderr)}); the previous tree stays published`);
+    throw new UnverifiedError(commit, `${what} has no good signature by a key of ${files} (${lastLines(err.stderr)}); it is not published`);
   }
 }
 
