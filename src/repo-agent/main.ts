@@ -144,11 +144,12 @@ export class AgentLoop {
       this.failures = 0;
       this.published = outcome.commit;
       if (outcome.result === 'synced') {
-        this.report({ type: 'synced', commit: outcome.commit, previousCommit: outcome.previousCommit, durationMs, fetched: outcome.fetched, kept: outcome.kept ?? [] });
+        const tag = outcome.tag === undefined ? {} : { tag: outcome.tag };
+        this.report({ type: 'synced', commit: outcome.commit, previousCommit: outcome.previousCommit, durationMs, fetched: outcome.fetched, kept: outcome.kept ?? [], ...tag });
         this.log.info('published', { commit: outcome.commit, previousCommit: outcome.previousCommit, durationMs });
         this.afterPublish.published(outcome.commit, outcome.tree);
       } else {
-        this.report({ type: 'unchanged', commit: outcome.commit, durationMs });
+        this.report({ type: 'unchanged', commit: outcome.commit, durationMs, ...(outcome.tag === undefined ? {} : { tag: outcome.tag }) });
         this.log.debug('unchanged', { commit: outcome.commit, durationMs });
       }
     } catch (err) {

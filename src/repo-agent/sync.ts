@@ -151,11 +151,13 @@ export class RepoSync {
     const keys = this.entry.verify === null ? null : await readVerifyKeys(this.entry.verify);
     const unverified = this.unverified !== null && this.unverified.digest === keys?.digest ? this.unverified.commit : null;
     const facts = { published, remote: target.seen, fetched: null, refused: unverified ?? this.vetoed };
-    if (decideSync(facts) === 'unchanged') return this.unchanged(published, false);
+    const tag = target.tag === undefined ? {} : { tag: target.tag };
+    // Unchanged because the remote's commit was refused: the tag shown stays the published one's.
+    if (decideSync(facts) === 'unchanged') return { ...this.unchanged(published, false), ...(target.seen === previous ? tag : {}) };
 
     // Fetches into a shared store take turns; checkouts only read objects and run side by side.
     const commit = await this.repository.fetch(this.remote, target, env);
-    if (decideSync({ ...facts, fetched: commit }) === 'unchanged') return this.unchanged(published, true);
+    if (decideSync({ ...facts, fetched: commit }) === 'unchanged') return { ...this.unchanged(published, true), ...(commit === previous ? tag : {}) };
 
     // Before anything is written where readers look (in place, the files themselves) and before
     // the pre-publish hook runs on the tree.
@@ -164,7 +166,7 @@ export class RepoSync {
     await this.prePublish(tree, commit);
     await this.publisher.publish(commit, tree, published, env);
     await this.repository.afterPublish();
-    return { result: 'synced', commit, tree, previousCommit: previous, fetched: true, kept: this.publisher.kept };
+    return { result: 'synced', commit, tree, previousCommit: previous, fetched: true, kept: this.publisher.kept, ...tag };
   }
 
   private unchanged(published: { commit: string | null }, fetched: boolean): SyncOutcome {

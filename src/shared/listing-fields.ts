@@ -17,7 +17,7 @@ export interface ListingDocRow {
 export const LISTING_DOC = [
   { fields: ['path'], meaning: "absolute, normalised path to publish at (required)" },
   { fields: ['repo'], meaning: "`https://`, `http://`, `ssh://`, `git://`, `file://`, `user@host:path` or an absolute path (required). No credentials in it." },
-  { fields: ['branch', 'ref'], join: ' / ', meaning: "branch (original field), or `ref`: branch, tag, full ref (`refs/…`) or full commit sha. A sha in `ref` is synced once and never polled; a `branch` of 40 hex characters is a branch of that name. No ref: the remote's HEAD." },
+  { fields: ['branch', 'ref'], join: ' / ', meaning: "branch (original field), or `ref`: branch, tag, full ref (`refs/…`) or full commit sha. A sha in `ref` is synced once and never polled; a `branch` of 40 hex characters is a branch of that name. `ref: \"semver:>=1.4 <2\"`: the highest tag in the range (`v1.4.2` or `1.4.2`), followed as higher ones appear, never a pre-release unless the range names one; `/status` shows the tag and version (`resolvedTag`). No ref: the remote's HEAD." },
   { fields: ['name'], meaning: "name used in logs and reports; defaults to the last segment of `path`" },
   { fields: ['interval'], meaning: "poll interval (ms) for this entry" },
   { fields: ['depth'], meaning: "history depth, default `1`; `0` fetches full history" },

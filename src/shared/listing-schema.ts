@@ -19,6 +19,7 @@ import {
   NAME_PATTERN,
   NAME_RULE,
   PUBLISH_MODES,
+  refProblem,
   serviceUrlProblem,
   sparseDirProblem,
   SUBMODULE_MODES,
@@ -100,7 +101,7 @@ const entryShape = documented({
         return result;
       }),
     branch: refString.optional(),
-    ref: refString.optional(),
+    ref: ruled(refProblem).optional(),
     name: z
       .string()
       .regex(NAME_PATTERN, NAME_RULE)

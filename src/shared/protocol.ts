@@ -25,8 +25,8 @@ export type AgentMessage =
   /** The agent has looked at its local state; publishedCommit is what readers see now (adopted or null). */
   | { type: 'ready'; publishedCommit: string | null }
   | { type: 'sync-started'; reason: SyncReason }
-  | { type: 'synced'; commit: string; previousCommit: string | null; durationMs: number; fetched: boolean; kept: string[] }
-  | { type: 'unchanged'; commit: string; durationMs: number }
+  | { type: 'synced'; commit: string; previousCommit: string | null; durationMs: number; fetched: boolean; kept: string[]; tag?: ResolvedTag }
+  | { type: 'unchanged'; commit: string; durationMs: number; tag?: ResolvedTag }
   | { type: 'failed'; error: WireError; consecutiveFailures: number; retryInMs: number; durationMs: number }
   | { type: 'heartbeat'; at: number }
   /** An after-publish hook ran (exec, webhook) or a pre-publish hook vetoed a commit. */
@@ -38,6 +38,12 @@ export type AgentMessage =
    * staleGeneration: the grant git was refused with, to be replaced by a fresh one.
    */
   | { type: 'credential-request'; id: number; staleGeneration: number | null };
+
+/** The tag a semver ref resolved to, and its version. */
+export interface ResolvedTag {
+  name: string;
+  version: string;
+}
 
 /** Where a minted credential is, for git's helper to read; never the secret itself. */
 export interface CredentialGrant {
@@ -68,6 +74,8 @@ const isStr = (v: unknown): v is string => typeof v === 'string';
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isCommit = (v: unknown): v is string => isStr(v) && isObjectId(v);
 const isPosInt = (v: unknown): v is number => isNum(v) && Number.isInteger(v) && v >= 0;
+const isTagOrNone = (v: unknown): boolean => v === undefined || (isObject(v) && isStr(v.name) && v.name.length <= 255 && isStr(v.version) && v.version.length <= 255);
+const tagOf = (v: unknown): { tag?: ResolvedTag } => (v === undefined ? {} : { tag: { name: (v as ResolvedTag).name, version: (v as ResolvedTag).version } });
 
 /** Narrow what arrived from an agent; null for anything malformed. */
 export function parseAgentMessage(raw: unknown): AgentMessage | null {
@@ -86,11 +94,12 @@ export function parseAgentMessage(raw: unknown): AgentMessage | null {
         isNum(m.durationMs) &&
         typeof m.fetched === 'boolean' &&
         Array.isArray(m.kept) &&
-        m.kept.every(isCommit)
-        ? { type: 'synced', commit: m.commit, previousCommit: m.previousCommit, durationMs: m.durationMs, fetched: m.fetched, kept: m.kept }
+        m.kept.every(isCommit) &&
+        isTagOrNone(m.tag)
+        ? { type: 'synced', commit: m.commit, previousCommit: m.previousCommit, durationMs: m.durationMs, fetched: m.fetched, kept: m.kept, ...tagOf(m.tag) }
         : null;
     case 'unchanged':
-      return isCommit(m.commit) && isNum(m.durationMs) ? { type: 'unchanged', commit: m.commit, durationMs: m.durationMs } : null;
+      return isCommit(m.commit) && isNum(m.durationMs) && isTagOrNone(m.tag) ? { type: 'unchanged', commit: m.commit, durationMs: m.durationMs, ...tagOf(m.tag) } : null;
     case 'failed': {
       const e = m.error;
       if (!isObject(e) || !isStr(e.message) || !(SYNC_ERROR_KINDS as readonly unknown[]).includes(e.kind)) return null;

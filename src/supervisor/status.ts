@@ -40,6 +40,8 @@ export interface RepoStatus {
   vetoedCommit: string | null;
   /** The commit verification (`verify`) refused, until a later commit is published. */
   unverifiedCommit: string | null;
+  /** For a semver ref: the tag the published commit was resolved from, and its version. */
+  resolvedTag: { name: string; version: string } | null;
   /** The last run of each hook. */
   hooks: Partial<Record<HookName, { ok: boolean; commit: string; at: string; message: string }>>;
   /**
@@ -71,6 +73,7 @@ export function initialStatus(entry: StatusSubject): RepoStatus {
     keptCommits: [],
     vetoedCommit: null,
     unverifiedCommit: null,
+    resolvedTag: null,
     hooks: {},
     invalid: null,
   };
@@ -118,6 +121,7 @@ export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): 
         ...s,
         vetoedCommit: m.type === 'synced' ? null : s.vetoedCommit,
         unverifiedCommit: m.type === 'synced' ? null : s.unverifiedCommit,
+        resolvedTag: m.tag ?? s.resolvedTag,
         keptCommits: m.type === 'synced' ? m.kept : s.keptCommits,
         state: syncState(s, 'synced'),
         publishedCommit: m.commit,

@@ -91,3 +91,14 @@ test('the agent refuses a verify block without a key file or with a bad mode on 
     assert.equal(configure({ ...base, verify }), null, JSON.stringify(verify));
   }
 });
+
+test('the tag a semver ref resolved to travels with synced and unchanged, and a malformed one is refused (#18)', () => {
+  const c = 'a'.repeat(40);
+  const tag = { name: 'v1.4.2', version: '1.4.2' };
+  assert.deepEqual(parseAgentMessage({ type: 'unchanged', commit: c, durationMs: 1, tag }), { type: 'unchanged', commit: c, durationMs: 1, tag });
+  const synced = { type: 'synced', commit: c, previousCommit: null, durationMs: 1, fetched: true, kept: [], tag };
+  assert.deepEqual(parseAgentMessage(synced), synced);
+  assert.equal(parseAgentMessage({ type: 'unchanged', commit: c, durationMs: 1, tag: { name: 'v1' } }), null);
+  assert.equal(parseAgentMessage({ type: 'failed', error: { kind: 'unverified', message: 'x', commit: 'nope' }, consecutiveFailures: 1, retryInMs: 1, durationMs: 1 }), null);
+  assert.deepEqual(parseAgentMessage({ type: 'failed', error: { kind: 'unverified', message: 'x', commit: c }, consecutiveFailures: 1, retryInMs: 1, durationMs: 1 }), { type: 'failed', error: { kind: 'unverified', message: 'x', commit: c }, consecutiveFailures: 1, retryInMs: 1, durationMs: 1 });
+});
