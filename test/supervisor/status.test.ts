@@ -72,7 +72,7 @@ test('a refused entry no agent runs is invalid, with no agent state and no readi
 
 test('/status keeps the refused unverified commit and the tag a semver ref resolved to, until a later publish (#18)', () => {
   const B = 'b'.repeat(40);
-  let s = applyStateChange(initialStatus(entry({ ref: 'semver:^1' })), running, 0);
+  let s = applyStateChange(initialStatus(entry()), running, 0);
   s = applyAgentMessage(s, { type: 'synced', commit: A, previousCommit: null, durationMs: 5, fetched: true, kept: [], tag: { name: 'v1.4.2', version: '1.4.2' } }, 1000);
   assert.deepEqual(s.resolvedTag, { name: 'v1.4.2', version: '1.4.2' });
   s = applyAgentMessage(s, { type: 'failed', error: { kind: 'unverified', message: 'no good signature', commit: B }, consecutiveFailures: 1, retryInMs: 1000, durationMs: 3 }, 2000);
