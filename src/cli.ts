@@ -81,7 +81,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if ((err as Error).name === 'ConfigError' || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+  // By name: the classes live in modules loaded lazily above, and may not have loaded.
+  if (['ConfigError', 'FlagError'].includes((err as Error).name) || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
     const message = (err as Error).message;
     console.error(`git-autosync: ${message}${/--help/.test(message) ? '' : '; see git-autosync --help'}`);
     process.exit(2);

@@ -107,6 +107,9 @@ export class GitRunner {
         allowUnsafeConfigEnvCount: true,
         // Only ever an empty --template (init without sample hooks).
         allowUnsafeTemplateDir: true,
+        // Only ever the programs verify.ts pins (gpg, gpgsm, ssh-keygen), so that no gpg.program
+        // of the user's global config runs when a signature is checked.
+        allowUnsafeGpgProgram: true,
       },
       errors: (error, result) => {
         if (error === undefined && result.exitCode === 0) return undefined;

@@ -17,6 +17,7 @@ import { AfterPublish } from './hooks.js';
 import { refuseCurrentGrant, setCredentialChannel } from './minted.js';
 import { RepoSync, VetoError, type SyncOutcome } from './sync.js';
 import { SyncProgress } from './sync-progress.js';
+import { UnverifiedError } from './verify.js';
 /** An interval sync still running after this long is announced as "syncing". */
 const SLOW_SYNC_MS = 250; // EX_CONFIG: the entry itself is invalid, restarting will not help
 const EXIT_BUG = 70; // EX_SOFTWARE
@@ -148,11 +149,12 @@ export class AgentLoop {
       this.failures = 0;
       this.published = outcome.commit;
       if (outcome.result === 'synced') {
-        this.report({ type: 'synced', commit: outcome.commit, previousCommit: outcome.previousCommit, durationMs, fetched: outcome.fetched, kept: outcome.kept ?? [] });
+        const tag = outcome.tag === undefined ? {} : { tag: outcome.tag };
+        this.report({ type: 'synced', commit: outcome.commit, previousCommit: outcome.previousCommit, durationMs, fetched: outcome.fetched, kept: outcome.kept ?? [], ...tag });
         this.log.info('published', { commit: outcome.commit, previousCommit: outcome.previousCommit, durationMs });
         this.afterPublish.published(outcome.commit, outcome.tree);
       } else {
-        this.report({ type: 'unchanged', commit: outcome.commit, durationMs });
+        this.report({ type: 'unchanged', commit: outcome.commit, durationMs, ...(outcome.tag === undefined ? {} : { tag: outcome.tag }) });
         this.log.debug('unchanged', { commit: outcome.commit, durationMs });
       }
     } catch (err) {
@@ -167,10 +169,11 @@ export class AgentLoop {
       }
       const retryInMs = nextDelay(this.failures, this.entry.intervalMs);
       const message = redact(err.message);
-      this.report({ type: 'failed', error: { kind: err.kind, message }, consecutiveFailures: this.failures, retryInMs, durationMs });
+      const refused = err instanceof UnverifiedError ? { commit: err.commit } : {};
+      this.report({ type: 'failed', error: { kind: err.kind, message, ...refused }, consecutiveFailures: this.failures, retryInMs, durationMs });
       // One-time mode (stopping already) never retries: its line must not promise a retry.
       const retry = this.stopping ? {} : { retryInMs };
-      this.log.warn('sync failed', { kind: err.kind, error: message, consecutiveFailures: this.failures, ...retry, durationMs });
+      this.log.warn('sync failed', { kind: err.kind, error: message, ...refused, consecutiveFailures: this.failures, ...retry, durationMs });
     }
     if (announced !== null) clearTimeout(announced);
     this.scheduleAfter(started);

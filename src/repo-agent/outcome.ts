@@ -9,4 +9,6 @@ export interface SyncOutcome {
   tree: string;
   previousCommit: string | null;
   fetched: boolean;
+  /** For a semver ref: the tag the commit is, and its version. */
+  tag?: { name: string; version: string };
 }

@@ -9,6 +9,8 @@ import type { Log } from '../shared/log.js';
 import { displayUrl } from '../shared/redact.js';
 import { isObjectId } from '../shared/object-id.js';
 import type { FetchProgress } from '../shared/protocol.js';
+import { SEMVER_REF_PREFIX } from '../shared/entry-fields.js';
+import { createRequire } from 'node:module';
 import type { Credentials } from './credentials.js';
 import type { EntryGit } from './entry-git.js';
 import type { GitRunner } from './git.js';
@@ -23,6 +25,13 @@ export interface RemoteTarget {
   source: string;
   /** The commit ls-remote saw; null when not asked (first sync, or a pinned sha). */
   seen: string | null;
+  /** For a semver ref: the tag chosen and its version. */
+  tag?: ResolvedTag;
+}
+
+export interface ResolvedTag {
+  name: string;
+  version: string;
 }
 
 /** The repository a fetch writes into (see repositories/). */
@@ -50,10 +59,19 @@ export class Remote {
     this.httpProber?.close();
   }
 
+  /** A semver ref names no ref: the remote is asked even when nothing is published to compare. */
+  get mustAsk(): boolean {
+    return this.entry.ref?.startsWith(SEMVER_REF_PREFIX) ?? false;
+  }
+
   /** Find the remote commit with one ls-remote; `git` null skips the call (nothing to compare). */
   async resolve(git: GitRunner | null, creds: Credentials): Promise<RemoteTarget> {
     const ref = this.entry.ref;
     if (ref !== null && isObjectId(ref)) return { source: ref, seen: ref }; // pinned: never polled
+    if (ref !== null && ref.startsWith(SEMVER_REF_PREFIX)) {
+      if (git === null) throw new Error('a semver ref is resolved by asking the remote (Remote.mustAsk)');
+      return this.resolveSemver(git, creds, ref.slice(SEMVER_REF_PREFIX.length));
+    }
     if (git === null) return { source: this.fetchSource(), seen: null };
     const patterns = ref === null ? ['HEAD'] : ref.startsWith('refs/') ? [ref, `${ref}^{}`] : [`refs/heads/${ref}`, `refs/tags/${ref}`, `refs/tags/${ref}^{}`];
     const refs = await this.listRemoteRefs(git, creds, patterns);
@@ -63,6 +81,29 @@ export class Remote {
       if (sha !== undefined) return { source: name, seen: sha };
     }
     throw new SyncError('invalid-ref', `ref "${ref ?? 'HEAD'}" was not found on ${displayUrl(this.entry.repo)}`);
+  }
+
+  /**
+   * The highest tag whose name (with or without a leading "v") is a version in `range`, from one
+   * listing of refs/tags/ (in process where the transport allows); pre-releases only when the
+   * range names one (semver's own rule). Equal versions (v1.4.2 and 1.4.2): the first by name.
+   */
+  private async resolveSemver(git: GitRunner, creds: Credentials, range: string): Promise<RemoteTarget> {
+    // Only entries with a semver ref load semver (see refProblem in entry-fields.ts).
+    const require = createRequire(import.meta.url);
+    const maxSatisfying = require('semver/ranges/max-satisfying') as typeof import('semver/ranges/max-satisfying.js');
+    const validVersion = require('semver/functions/valid') as typeof import('semver/functions/valid.js');
+    const refs = await this.listRemoteRefs(git, creds, ['refs/tags/*']);
+    const byVersion = new Map<string, string>();
+    for (const name of [...refs.keys()].filter((n) => n.startsWith('refs/tags/') && !n.endsWith('^{}')).sort()) {
+      const version = validVersion(name.slice('refs/tags/'.length));
+      if (version !== null && !byVersion.has(version)) byVersion.set(version, name);
+    }
+    const best = maxSatisfying([...byVersion.keys()], range);
+    if (best === null) throw new SyncError('invalid-ref', `no tag on ${displayUrl(this.entry.repo)} is a version in the range "${range}"`);
+    const source = byVersion.get(best)!;
+    const seen = refs.get(`${source}^{}`) ?? refs.get(source)!;
+    return { source, seen, tag: { name: source.slice('refs/tags/'.length), version: best } };
   }
 
   /** Fetch `source` and return exactly the commit fetched (FETCH_HEAD), never a hash read earlier. */
@@ -103,7 +144,9 @@ export class Remote {
     const prober = this.prober();
     let probeFailure: string | null = null;
     if (prober !== null) {
-      const result = await prober({ url: this.entry.repo, prefixes: patterns.filter((p) => !p.endsWith('^{}')), auth: creds.httpAuth, timeoutMs: Math.min(this.entry.timeoutMs, 30_000) });
+      // ls-remote's "refs/tags/*" is the probe's prefix "refs/tags/".
+      const prefixes = patterns.filter((p) => !p.endsWith('^{}')).map((p) => p.replace(/\*$/, ''));
+      const result = await prober({ url: this.entry.repo, prefixes, auth: creds.httpAuth, timeoutMs: Math.min(this.entry.timeoutMs, 30_000) });
       if ('refs' in result) return result.refs;
       probeFailure = result.unknown;
     }

@@ -10,8 +10,11 @@ export interface SyncFacts {
   remote: string | null;
   /** The commit fetched this sync; null before the fetch. */
   fetched: string | null;
-  /** The commit the pre-publish hook refused: not tried again until the remote moves. */
-  vetoed: string | null;
+  /**
+   * The commit last refused (vetoed by the pre-publish hook, or unverified while the key files
+   * are unchanged): not tried again until the remote moves.
+   */
+  refused: string | null;
 }
 
 export function decideSync(f: SyncFacts): SyncDecision {
@@ -20,6 +23,6 @@ export function decideSync(f: SyncFacts): SyncDecision {
   // A tree that is not whole is never "unchanged" (a failed attempt left it): it is retried,
   // even when it already names the target commit.
   const current = f.published.whole ? f.published.commit : null;
-  if (current !== null && target !== null && (target === current || target === f.vetoed)) return 'unchanged';
+  if (current !== null && target !== null && (target === current || target === f.refused)) return 'unchanged';
   return f.fetched === null ? 'fetch' : 'publish';
 }

@@ -20,6 +20,7 @@ import { lockEntry, type EntryLock } from './entry-lock.js';
 import { killLeftoverGit } from './repair.js';
 import { chooseStrategies, type Strategies } from './strategies.js';
 import { decideSync } from './sync-decision.js';
+import { readVerifyKeys, UnverifiedError, verifyFetched, type VerifyKeys } from './verify.js';
 
 export type { SyncOutcome } from './outcome.js';
 export { configBlock, sameRemote } from './repo-config.js';
@@ -38,6 +39,8 @@ export class RepoSync {
   private queue: Promise<unknown> = Promise.resolve();
   /** The commit the pre-publish hook refused; not tried again until the remote moves. */
   private vetoed: string | null = null;
+  /** The commit verification refused, with the digest of the key files it was checked against. */
+  private unverified: { commit: string; digest: string } | null = null;
   /** Held from prepare() on: no other agent (another daemon on the volume) touches the entry. */
   private entryLock: EntryLock | null = null;
 
@@ -146,23 +149,43 @@ export class RepoSync {
     const creds = await loadCredentials(this.entry, this.layout.secretsDir);
     const env = creds.env;
     const target = await this.repository.resolve(this.remote, creds, previous !== null);
-    const facts = { published, remote: target.seen, fetched: null, vetoed: this.vetoed };
-    if (decideSync(facts) === 'unchanged') return this.unchanged(published, false);
+    // Read on every sync: a key added to a file is used without a restart, and makes the commit
+    // it refused worth checking again.
+    const keys = this.entry.verify === null ? null : await readVerifyKeys(this.entry.verify);
+    const unverified = this.unverified !== null && this.unverified.digest === keys?.digest ? this.unverified.commit : null;
+    const facts = { published, remote: target.seen, fetched: null, refused: unverified ?? this.vetoed };
+    const tag = target.tag === undefined ? {} : { tag: target.tag };
+    // Unchanged because the remote's commit was refused: the tag shown stays the published one's.
+    if (decideSync(facts) === 'unchanged') return { ...this.unchanged(published, false), ...(target.seen === previous ? tag : {}) };
 
     // Fetches into a shared store take turns; checkouts only read objects and run side by side.
     const commit = await this.repository.fetch(this.remote, target, env);
-    if (decideSync({ ...facts, fetched: commit }) === 'unchanged') return this.unchanged(published, true);
+    if (decideSync({ ...facts, fetched: commit }) === 'unchanged') return { ...this.unchanged(published, true), ...(commit === previous ? tag : {}) };
 
+    // Before anything is written where readers look (in place, the files themselves) and before
+    // the pre-publish hook runs on the tree.
+    if (keys !== null) await this.verify(commit, keys);
     const tree = await this.publisher.stage(commit, env);
     await this.prePublish(tree, commit);
     await this.publisher.publish(commit, tree, published, env);
     await this.repository.afterPublish();
-    return { result: 'synced', commit, tree, previousCommit: previous, fetched: true, kept: this.publisher.kept };
+    return { result: 'synced', commit, tree, previousCommit: previous, fetched: true, kept: this.publisher.kept, ...tag };
   }
 
   private unchanged(published: { commit: string | null }, fetched: boolean): SyncOutcome {
     const commit = published.commit as string; // "unchanged" only ever names a whole published tree
     return { result: 'unchanged', commit, tree: this.publisher.treeOf(commit), previousCommit: commit, fetched };
+  }
+
+  /** A commit without a good signature is never published, and not tried again until the remote or the keys change. */
+  private async verify(commit: string, keys: VerifyKeys): Promise<void> {
+    try {
+      await verifyFetched(this.repository.runner(), this.git.opts(), keys, commit, this.repository.targetRef, this.layout.secretsDir);
+      this.unverified = null;
+    } catch (err) {
+      if (err instanceof UnverifiedError) this.unverified = { commit, digest: keys.digest };
+      throw err;
+    }
   }
 
   /** The pre-publish hook's veto: the tree is never published and the commit not retried. */

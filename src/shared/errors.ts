@@ -10,6 +10,8 @@ export const SYNC_ERROR_KINDS = [
   'config',
   /** A pre-publish hook refused the commit: the previous tree stays published. */
   'vetoed',
+  /** The commit (or its tag) has no good signature by the listing's keys (`verify`): the previous tree stays. */
+  'unverified',
   'git',
 ] as const;
 

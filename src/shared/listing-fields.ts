@@ -1,8 +1,10 @@
 // The listing's fields as the README documents them: one row per field (or per pair of fields
 // documented together), rendered into the README's Listing table (test/shared/json-schema.test.ts
-// holds the README to it) and checked against the schema's fields by the compiler
-// (listing-schema.ts). To add a listing field: its rule in entry-fields.ts if it has one, its row
-// here, its zod field and resolution in listing-schema.ts; then regenerate schema/ and the README.
+// holds the README to it), used as each field's description in the schema (and so in
+// schema/listing.schema.json), and checked against the schema's fields by the compiler
+// (listing-schema.ts). To add a listing field, three files: its rule and its check on arrival at
+// the agent in entry-fields.ts, its row here, its zod field and resolution in listing-schema.ts
+// (ResolvedEntry is derived from the resolution); then regenerate schema/ and the README.
 
 export interface ListingDocRow {
   readonly fields: readonly string[];
@@ -15,7 +17,7 @@ export interface ListingDocRow {
 export const LISTING_DOC = [
   { fields: ['path'], meaning: "absolute, normalised path to publish at (required)" },
   { fields: ['repo'], meaning: "`https://`, `http://`, `ssh://`, `git://`, `file://`, `user@host:path` or an absolute path (required). No credentials in it." },
-  { fields: ['branch', 'ref'], join: ' / ', meaning: "branch (original field), or `ref`: branch, tag, full ref (`refs/…`) or full commit sha. A sha in `ref` is synced once and never polled; a `branch` of 40 hex characters is a branch of that name. No ref: the remote's HEAD." },
+  { fields: ['branch', 'ref'], join: ' / ', meaning: "branch (original field), or `ref`: branch, tag, full ref (`refs/…`) or full commit sha. A sha in `ref` is synced once and never polled; a `branch` of 40 hex characters is a branch of that name. `ref: \"semver:>=1.4 <2\"`: the highest tag in the range (`v1.4.2` or `1.4.2`), followed as higher ones appear, never a pre-release unless the range names one; `/status` shows the tag and version (`resolvedTag`). No ref: the remote's HEAD." },
   { fields: ['name'], meaning: "name used in logs and reports; defaults to the last segment of `path`" },
   { fields: ['interval'], meaning: "poll interval (ms) for this entry" },
   { fields: ['depth'], meaning: "history depth, default `1`; `0` fetches full history" },
@@ -35,6 +37,7 @@ export const LISTING_DOC = [
   { fields: ['webhook'], meaning: "`{url, method, timeoutMs}`: called after each publish with JSON `{name, repo, ref, commit, path}`; retried with backoff (5 attempts); never blocks syncing" },
   { fields: ['execHook'], meaning: "`{command: [...], timeoutMs}`: run (no shell) in the new tree after each publish, with `GIT_AUTOSYNC_COMMIT`, `GIT_AUTOSYNC_NAME`, `GIT_AUTOSYNC_PATH`; a failure is logged, counted and shown in `/status`, the tree stays" },
   { fields: ['prePublishHook'], meaning: "`{command: [...], timeoutMs}`: run in the new tree **before** it is published; a non-zero exit or a timeout vetoes the commit: the previous tree stays, and that commit is not tried again until the remote moves" },
+  { fields: ['verify'], meaning: "`{mode, sshAllowedSignersFile, gpgKeysFile}`: publish only commits with a good signature by one of these keys, checked with `git verify-commit` (and, `mode` `tag` or `tag-and-head`, the annotated tag with `git verify-tag`; `tag` checks the tag only). `mode` defaults to `head`; give at least one key file: an ssh allowed-signers file, or OpenPGP public keys (imported into a GnuPG home of the entry's own, never the user's keyring). A refused commit is not published (the previous tree stays), shows in `/status` as `unverified` with the commit and the reason, and is not tried again until the remote moves or a key file changes. Checked before `prePublishHook`" },
   { fields: ['touchFile'], meaning: "a file touched after each publish, for apps that watch one file" },
   { fields: ['sshKeyFile', 'knownHostsFile'], meaning: "ssh private key and known_hosts files (mounted secrets); host keys are checked strictly" },
   { fields: ['usernameFile', 'passwordFile'], meaning: "http(s) user name and password/token files, given to git only for the origin of `repo` (scheme, host, port; any path), so same-origin submodules get them and other origins never do" },

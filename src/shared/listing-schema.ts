@@ -3,7 +3,7 @@
 
 import { basename } from 'node:path';
 import { isInside } from './paths.js';
-import type { ListingField } from './listing-fields.js';
+import { LISTING_DOC, type ListingDocRow, type ListingField } from './listing-fields.js';
 import { MAX_TIMER_MS, TIMER_LIMIT_REASON } from './timer-limit.js';
 import {
   absolutePathProblem,
@@ -19,16 +19,19 @@ import {
   NAME_PATTERN,
   NAME_RULE,
   PUBLISH_MODES,
+  refProblem,
   serviceUrlProblem,
   sparseDirProblem,
   SUBMODULE_MODES,
+  VERIFY_MODES,
+  verifyKeysProblem,
   webhookUrlProblem,
   WEBHOOK_METHODS,
 } from './entry-fields.js';
 import { z } from 'zod';
 import { credentialScope, type ScopedCredential } from './credential-scope.js';
 import { isObjectId } from './object-id.js';
-import { checkGitConfig, checkRefName, checkRemoteUrl, SSH_HOST_PATTERN, type Transport } from './ref-and-url.js';
+import { checkGitConfig, checkRefName, checkRemoteUrl, SSH_HOST_PATTERN } from './ref-and-url.js';
 
 export { NAME_PATTERN };
 
@@ -75,11 +78,17 @@ const commandHook = (what: string) =>
     })
     .optional();
 
-// Every field the README documents (listing-fields.ts) and no other: the compiler checks both ways.
-const entryShape = {
-    path: absolutePath('path').refine((p) => p !== '/', { message: 'path must not be "/"' }).describe(
-      'Absolute path the repository is published at. In symlink mode it becomes a relative symlink to the current commit\'s tree.',
-    ),
+/**
+ * Every field the README documents (listing-fields.ts) and no other: the compiler checks both
+ * ways. Each field's description is its README row's, written once there.
+ */
+function documented<S extends Record<ListingField, z.ZodType>>(shape: S & Record<Exclude<keyof S, ListingField>, never>): S {
+  const meaning = new Map<string, string>((LISTING_DOC as readonly ListingDocRow[]).flatMap((r) => r.fields.map((f) => [f, r.meaning] as const)));
+  return Object.fromEntries(Object.entries(shape).map(([field, schema]) => [field, (schema as z.ZodType).describe(meaning.get(field)!)])) as S;
+}
+
+const entryShape = documented({
+    path: absolutePath('path').refine((p) => p !== '/', { message: 'path must not be "/"' }),
     // Checked once: the parsed remote (transport, the URL git is given) is what the rest uses.
     repo: z
       .string()
@@ -90,36 +99,31 @@ const entryShape = {
           return z.NEVER;
         }
         return result;
-      })
-      .describe('Remote URL: https://, http://, ssh://, git://, file://, user@host:path or an absolute path. No credentials.'),
-    branch: refString.optional().describe('Branch to follow (the original field). Use either branch or ref.'),
-    ref: refString.optional().describe('Branch, tag, full ref (refs/…) or full commit sha. Defaults to the remote HEAD.'),
+      }),
+    branch: refString.optional(),
+    ref: ruled(refProblem).optional(),
     name: z
       .string()
       .regex(NAME_PATTERN, NAME_RULE)
-      .optional()
-      .describe('Name used in logs, metrics and the status API. Defaults to the last segment of path.'),
-    interval: millis(BOUNDS.interval).optional().describe('Poll interval in ms. Defaults to SCRAPE_INTERVAL.'),
-    depth: count(BOUNDS.depth).optional().describe('History depth to fetch; 0 fetches full history. Default 1.'),
-    publish: z.enum(PUBLISH_MODES).optional().describe('symlink (atomic, default) or in-place (fetch + hard reset + clean, not atomic).'),
-    timeout: millis(BOUNDS.timeout).optional().describe('Timeout for each git operation in ms. Default 120000.'),
+      .optional(),
+    interval: millis(BOUNDS.interval).optional(),
+    depth: count(BOUNDS.depth).optional(),
+    publish: z.enum(PUBLISH_MODES).optional(),
+    timeout: millis(BOUNDS.timeout).optional(),
     staleAfter: millis(BOUNDS.staleAfter)
-      .optional()
-      .describe('How long (ms) a replaced tree stays on disk so readers that resolved the old link can finish. Default 10000.'),
-    required: z.boolean().optional().describe('Whether this entry holds /readyz back until it is published (and fresh). Default true.'),
+      .optional(),
+    required: z.boolean().optional(),
     maxStaleness: millis(BOUNDS.maxStaleness)
-      .optional()
-      .describe('Readiness fails when the last successful sync is older than this (ms). Default: no limit.'),
-    submodules: z.enum(SUBMODULE_MODES).optional().describe('Submodules: recursive (default), shallow (depth 1) or off.'),
-    sparse: z.array(sparseDir).min(BOUNDS.sparse[0]).max(BOUNDS.sparse[1]).optional().describe('Directories to check out (cone mode); everything else is left out.'),
+      .optional(),
+    submodules: z.enum(SUBMODULE_MODES).optional(),
+    sparse: z.array(sparseDir).min(BOUNDS.sparse[0]).max(BOUNDS.sparse[1]).optional(),
     filter: z
       .string()
       .regex(FILTER_PATTERN, FILTER_RULE)
-      .optional()
-      .describe('Partial-clone filter, e.g. "blob:none": objects are fetched only as checkouts need them.'),
-    keep: count(BOUNDS.keep).optional().describe('How many previously published trees to keep on disk (default 0).'),
-    gc: z.enum(GC_MODES).optional().describe('git garbage collection: auto (default), always, aggressive or off.'),
-    fileMode: z.enum(FILE_MODES).optional().describe('group-write: files and folders group-writable, for consumers in the same group.'),
+      .optional(),
+    keep: count(BOUNDS.keep).optional(),
+    gc: z.enum(GC_MODES).optional(),
+    fileMode: z.enum(FILE_MODES).optional(),
     gitConfig: z
       .array(
         z.string().superRefine((kv, ctx) => {
@@ -128,28 +132,33 @@ const entryShape = {
         }),
       )
       .max(BOUNDS.gitConfig[1])
-      .optional()
-      .describe('Extra git settings "key=value" for this entry, from an allowlist (http.*, core.compression, pack.*, …).'),
+      .optional(),
     webhook: z
       .strictObject({
         url: ruled(webhookUrlProblem),
         method: z.enum(WEBHOOK_METHODS).optional(),
         timeoutMs: millis(BOUNDS.webhookTimeoutMs).optional(),
       })
-      .optional()
-      .describe('Called after each publish with JSON {name, repo, ref, commit, path}; retried with backoff; never blocks syncing.'),
-    execHook: commandHook('exec hook').describe(
-      'Run in the newly published tree after each publish, with GIT_AUTOSYNC_COMMIT, GIT_AUTOSYNC_NAME and GIT_AUTOSYNC_PATH set.',
-    ),
-    prePublishHook: commandHook('pre-publish hook').describe(
-      'Run in the new tree before it is published; a non-zero exit or a timeout vetoes the publish (symlink mode only).',
-    ),
-    touchFile: absolutePath('touchFile').optional().describe('A file touched after each publish.'),
-    prune: z.boolean().optional().describe('Delete the published tree and git state when the entry is removed from the listing. Default: PRUNE (false).'),
-    sshKeyFile: absolutePath('sshKeyFile').optional().describe('File holding the ssh private key (a mounted secret).'),
-    knownHostsFile: absolutePath('knownHostsFile').optional().describe('known_hosts file; host keys are checked strictly.'),
-    usernameFile: absolutePath('usernameFile').optional().describe('File holding the http(s) user name.'),
-    passwordFile: absolutePath('passwordFile').optional().describe('File holding the http(s) password or token, given to git only for the origin of "repo".'),
+      .optional(),
+    execHook: commandHook('exec hook'),
+    prePublishHook: commandHook('pre-publish hook'),
+    verify: z
+      .strictObject({
+        mode: z.enum(VERIFY_MODES).optional(),
+        sshAllowedSignersFile: absolutePath('verify.sshAllowedSignersFile').optional(),
+        gpgKeysFile: absolutePath('verify.gpgKeysFile').optional(),
+      })
+      .superRefine((v, ctx) => {
+        const reason = verifyKeysProblem(v);
+        if (reason !== null) ctx.addIssue({ code: 'custom', message: reason });
+      })
+      .optional(),
+    touchFile: absolutePath('touchFile').optional(),
+    prune: z.boolean().optional(),
+    sshKeyFile: absolutePath('sshKeyFile').optional(),
+    knownHostsFile: absolutePath('knownHostsFile').optional(),
+    usernameFile: absolutePath('usernameFile').optional(),
+    passwordFile: absolutePath('passwordFile').optional(),
     githubApp: z
       .strictObject({
         appId: z.union([z.number().int().positive(), z.string().regex(GITHUB_ID_PATTERN, 'githubApp.appId must be a number')]).optional(),
@@ -158,13 +167,9 @@ const entryShape = {
         privateKeyFile: absolutePath('githubApp.privateKeyFile'),
         apiUrl: serviceUrl('githubApp.apiUrl').optional(),
       })
-      .optional()
-      .describe(
-        'Authenticate as a GitHub App installation: {appId or clientId, installationId, privateKeyFile, apiUrl (default https://api.github.com)}. Installation tokens are minted, shared and refreshed by the daemon.',
-      ),
+      .optional(),
     askpassUrl: serviceUrl('askpassUrl')
-      .optional()
-      .describe('http(s) endpoint asked on every attempt for "username=" and "password=" lines (a Vault agent, a token sidecar).'),
+      .optional(),
     sshKeys: z
       .array(
         z.strictObject({
@@ -174,8 +179,7 @@ const entryShape = {
       )
       .min(BOUNDS.sshKeys[0])
       .max(BOUNDS.sshKeys[1])
-      .optional()
-      .describe('ssh private keys per host [{host, keyFile}] (the repo host, submodule hosts): each key is offered only to its host.'),
+      .optional(),
     credentials: z
       .array(
         z.strictObject({
@@ -191,9 +195,8 @@ const entryShape = {
         }),
       )
       .max(BOUNDS.credentials[1])
-      .optional()
-      .describe('http(s) credentials for other origins or path prefixes (submodules); each is given to git only for URLs in its scope, the most specific scope wins.'),
-} satisfies Record<ListingField, z.ZodType>;
+      .optional(),
+});
 
 export const listingEntrySchema = z
   .strictObject(entryShape)
@@ -264,70 +267,14 @@ export const DEFAULTS: AgentDefaults = {
   depth: 1,
 };
 
-/** What an agent works from: every default applied, every value checked. */
-export interface ResolvedEntry {
-  name: string;
-  path: string;
-  repo: string;
-  transport: Transport;
-  /** What the user asked for: a branch, tag, full ref, sha, or null for the remote HEAD. */
-  ref: string | null;
-  intervalMs: number;
-  depth: number;
-  publish: (typeof PUBLISH_MODES)[number];
-  timeoutMs: number;
-  staleAfterMs: number;
-  submodules: (typeof SUBMODULE_MODES)[number];
-  sparse: string[] | null;
-  filter: string | null;
-  keep: number;
-  gc: (typeof GC_MODES)[number];
-  fileMode: (typeof FILE_MODES)[number];
-  /** Allowlisted "key=value" settings passed to every git command of this entry. */
-  gitConfig: string[];
-  hooks: {
-    webhook?: { url: string; method: (typeof WEBHOOK_METHODS)[number]; timeoutMs: number } | undefined;
-    exec?: { command: string[]; timeoutMs: number } | undefined;
-    prePublish?: { command: string[]; timeoutMs: number } | undefined;
-    touchFile?: string | undefined;
-  };
-  /** Holds the daemon's readiness back until published (and fresh, with maxStalenessMs). */
-  required: boolean;
-  maxStalenessMs: number | null;
-  /** undefined: follow the process-wide PRUNE setting. */
-  prune: boolean | undefined;
-  /** When set, `path` must stay inside it on disk too (symlinks included). */
-  syncRoot: string | undefined;
-  credentials: {
-    sshKeyFile?: string | undefined;
-    knownHostsFile?: string | undefined;
-    usernameFile?: string | undefined;
-    passwordFile?: string | undefined;
-    /** A GitHub App installation whose tokens the supervisor mints (see supervisor/github-app.ts). */
-    githubApp?: GithubAppRef | undefined;
-    /** An endpoint answering username=/password= lines, asked on every attempt. */
-    askpassUrl?: string | undefined;
-    /** ssh keys per host, written into a private ssh config (see repo-agent/ssh-config.ts). */
-    sshKeys?: Array<{ host: string; keyFile: string }> | undefined;
-    /** The listing's `credentials`, scopes normalised (shared/credential-scope.ts). */
-    scoped: ScopedCredential[];
-  };
-  /** CREDENTIALS_FILE, read by the agent on every attempt (credentials for every entry of an origin). */
-  credentialsFile: string | undefined;
-  /** The object store this entry shares with others of the same remote (set by the supervisor). */
-  store: SharedStore | null;
-}
+/**
+ * What an agent works from: every default applied, every value checked. Its type is what
+ * resolveFields() returns, so a new field is written once, where it is resolved.
+ */
+export type ResolvedEntry = ReturnType<typeof resolveFields>;
 
-export interface GithubAppRef {
-  /** The JWT issuer: the app id or its client id. */
-  issuer: string;
-  /** Which field the issuer came from, for messages. */
-  issuerField: 'appId' | 'clientId';
-  installationId: string;
-  privateKeyFile: string;
-  /** API base without a trailing "/": https://api.github.com, or https://HOST/api/v3 for GHE. */
-  apiUrl: string;
-}
+/** A GitHub App installation whose tokens the supervisor mints (see supervisor/github-app.ts). */
+export type GithubAppRef = NonNullable<ResolvedEntry['credentials']['githubApp']>;
 
 export const GITHUB_API_DEFAULT = 'https://api.github.com';
 
@@ -402,59 +349,78 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
     errors.push(new EntryError(index, name, 'touchFile', `must be inside SYNC_ROOT (${defaults.syncRoot})`));
   }
   if (errors.length > 0) return { errors };
+  return { entry: resolveFields(e, name, defaults) };
+}
+
+/** The listing entry `e`, valid as a whole, with every default applied. */
+function resolveFields(e: ListingEntry, name: string, defaults: AgentDefaults) {
   const remote = e.repo;
   return {
-    entry: {
-      name,
-      path: e.path,
-      repo: remote.url,
-      transport: remote.transport,
-      ref: e.ref ?? (e.branch === undefined ? null : branchRef(e.branch)),
-      intervalMs: e.interval ?? defaults.intervalMs,
-      depth: e.depth ?? defaults.depth,
-      publish: e.publish ?? 'symlink',
-      timeoutMs: e.timeout ?? defaults.timeoutMs,
-      staleAfterMs: e.staleAfter ?? defaults.staleAfterMs,
-      submodules: e.submodules ?? 'recursive',
-      sparse: e.sparse ?? null,
-      filter: e.filter ?? null,
-      keep: e.keep ?? 0,
-      gc: e.gc ?? 'auto',
-      fileMode: e.fileMode ?? 'default',
-      gitConfig: e.gitConfig ?? [],
-      hooks: {
-        webhook: e.webhook && { url: e.webhook.url, method: e.webhook.method ?? 'POST', timeoutMs: e.webhook.timeoutMs ?? 10_000 },
-        exec: e.execHook && { command: e.execHook.command, timeoutMs: e.execHook.timeoutMs ?? 60_000 },
-        prePublish: e.prePublishHook && { command: e.prePublishHook.command, timeoutMs: e.prePublishHook.timeoutMs ?? 60_000 },
-        touchFile: e.touchFile,
-      },
-      required: e.required ?? true,
-      maxStalenessMs: e.maxStaleness ?? null,
-      prune: e.prune,
-      syncRoot: defaults.syncRoot,
-      credentials: {
-        sshKeyFile: e.sshKeyFile,
-        knownHostsFile: e.knownHostsFile,
-        usernameFile: e.usernameFile,
-        passwordFile: e.passwordFile,
-        githubApp: e.githubApp && {
-          issuer: String(e.githubApp.appId ?? e.githubApp.clientId),
-          issuerField: e.githubApp.appId !== undefined ? 'appId' : 'clientId',
-          installationId: String(e.githubApp.installationId),
-          privateKeyFile: e.githubApp.privateKeyFile,
-          apiUrl: (e.githubApp.apiUrl ?? GITHUB_API_DEFAULT).replace(/\/+$/, ''),
-        },
-        askpassUrl: e.askpassUrl,
-        sshKeys: e.sshKeys,
-        scoped: (e.credentials ?? []).map((c) => {
-          const scope = credentialScope(c.url);
-          if ('reason' in scope) throw new Error('unreachable: credentials[].url was validated by the schema');
-          return { url: scope.scope, usernameFile: c.usernameFile, passwordFile: c.passwordFile };
-        }),
-      },
-      credentialsFile: defaults.credentialsFile,
-      store: null,
+    name,
+    path: e.path,
+    repo: remote.url,
+    transport: remote.transport,
+    /** What the user asked for: a branch, tag, full ref, sha, or null for the remote HEAD. */
+    ref: e.ref ?? (e.branch === undefined ? null : branchRef(e.branch)),
+    intervalMs: e.interval ?? defaults.intervalMs,
+    depth: e.depth ?? defaults.depth,
+    publish: e.publish ?? 'symlink',
+    timeoutMs: e.timeout ?? defaults.timeoutMs,
+    staleAfterMs: e.staleAfter ?? defaults.staleAfterMs,
+    submodules: e.submodules ?? 'recursive',
+    sparse: e.sparse ?? null,
+    filter: e.filter ?? null,
+    keep: e.keep ?? 0,
+    gc: e.gc ?? 'auto',
+    fileMode: e.fileMode ?? 'default',
+    /** Allowlisted "key=value" settings passed to every git command of this entry. */
+    gitConfig: e.gitConfig ?? [],
+    hooks: {
+      webhook: e.webhook && { url: e.webhook.url, method: e.webhook.method ?? 'POST', timeoutMs: e.webhook.timeoutMs ?? 10_000 },
+      exec: e.execHook && { command: e.execHook.command, timeoutMs: e.execHook.timeoutMs ?? 60_000 },
+      prePublish: e.prePublishHook && { command: e.prePublishHook.command, timeoutMs: e.prePublishHook.timeoutMs ?? 60_000 },
+      touchFile: e.touchFile,
     },
+    /** Holds the daemon's readiness back until published (and fresh, with maxStalenessMs). */
+    required: e.required ?? true,
+    maxStalenessMs: e.maxStaleness ?? null,
+    /** undefined: follow the process-wide PRUNE setting. */
+    prune: e.prune,
+    /** When set, `path` must stay inside it on disk too (symlinks included). */
+    syncRoot: defaults.syncRoot,
+    credentials: {
+      sshKeyFile: e.sshKeyFile,
+      knownHostsFile: e.knownHostsFile,
+      usernameFile: e.usernameFile,
+      passwordFile: e.passwordFile,
+      /** A GitHub App installation whose tokens the supervisor mints (see supervisor/github-app.ts). */
+      githubApp: e.githubApp && {
+        /** The JWT issuer: the app id or its client id. */
+        issuer: String(e.githubApp.appId ?? e.githubApp.clientId),
+        /** Which field the issuer came from, for messages. */
+        issuerField: e.githubApp.appId !== undefined ? ('appId' as const) : ('clientId' as const),
+        installationId: String(e.githubApp.installationId),
+        privateKeyFile: e.githubApp.privateKeyFile,
+        /** API base without a trailing "/": https://api.github.com, or https://HOST/api/v3 for GHE. */
+        apiUrl: (e.githubApp.apiUrl ?? GITHUB_API_DEFAULT).replace(/\/+$/, ''),
+      },
+      /** An endpoint answering username=/password= lines, asked on every attempt. */
+      askpassUrl: e.askpassUrl,
+      /** ssh keys per host, written into a private ssh config (see repo-agent/ssh-config.ts). */
+      sshKeys: e.sshKeys,
+      /** The listing's `credentials`, scopes normalised (shared/credential-scope.ts). */
+      scoped: (e.credentials ?? []).map((c): ScopedCredential => {
+        const scope = credentialScope(c.url);
+        if ('reason' in scope) throw new Error('unreachable: credentials[].url was validated by the schema');
+        return { url: scope.scope, usernameFile: c.usernameFile, passwordFile: c.passwordFile };
+      }),
+    },
+    /** CREDENTIALS_FILE, read by the agent on every attempt (credentials for every entry of an origin). */
+    credentialsFile: defaults.credentialsFile,
+    /** The object store this entry shares with others of the same remote (set by the supervisor). */
+    store: null as SharedStore | null,
+    /** Signatures a commit (and tag) must carry to be published; key files read on every check. */
+    verify: e.verify === undefined ? null : { mode: e.verify.mode ?? 'head', sshAllowedSignersFile: e.verify.sshAllowedSignersFile, gpgKeysFile: e.verify.gpgKeysFile },
   };
 }
 

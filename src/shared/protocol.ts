@@ -1,33 +1,14 @@
 // Every message between the supervisor and a repo agent: one discriminated union per direction.
 // The agent opens with `hello` carrying PROTOCOL_VERSION; a mismatch is treated like a crash.
 
-import { parseCredentialList } from './credential-scope.js';
 import { SYNC_ERROR_KINDS, type SyncErrorKind } from './errors.js';
-import type { GithubAppRef, ResolvedEntry } from './listing-schema.js';
+import type { ResolvedEntry } from './listing-schema.js';
 import { LOG_LEVELS, type LogFields, type LogLevel } from './log.js';
 import { isObjectId } from './object-id.js';
-import {
-  absolutePathProblem,
-  BOUNDS,
-  FILE_MODES,
-  FILTER_PATTERN,
-  GC_MODES,
-  GITHUB_CLIENT_ID_PATTERN,
-  GITHUB_ID_PATTERN,
-  inBounds,
-  isHookArg,
-  NAME_PATTERN,
-  PUBLISH_MODES,
-  serviceUrlProblem,
-  sparseDirProblem,
-  SUBMODULE_MODES,
-  webhookUrlProblem,
-  WEBHOOK_METHODS,
-} from './entry-fields.js';
-import { checkGitConfig, checkRefName, checkRemoteUrl, SSH_HOST_PATTERN, TRANSPORTS } from './ref-and-url.js';
-import { STORES_DIR } from './layout.js';
+import { parseResolvedEntry } from './entry-fields.js';
 
-// 5: `progress` messages while a fetch runs.
+// 5: `progress` messages while a fetch runs, `unverified` failures carry the commit, and
+// synced/unchanged carry the tag a semver ref resolved to.
 export const PROTOCOL_VERSION = 5;
 
 /** Exit status an agent uses for an entry it refuses: restarting it would not help. */
@@ -37,6 +18,8 @@ export interface WireError {
   kind: SyncErrorKind;
   /** Already redacted. */
   message: string;
+  /** The commit refused, for kinds that refuse one (`unverified`). */
+  commit?: string;
 }
 
 export type AgentMessage =
@@ -44,8 +27,8 @@ export type AgentMessage =
   /** The agent has looked at its local state; publishedCommit is what readers see now (adopted or null). */
   | { type: 'ready'; publishedCommit: string | null }
   | { type: 'sync-started'; reason: SyncReason }
-  | { type: 'synced'; commit: string; previousCommit: string | null; durationMs: number; fetched: boolean; kept: string[] }
-  | { type: 'unchanged'; commit: string; durationMs: number }
+  | { type: 'synced'; commit: string; previousCommit: string | null; durationMs: number; fetched: boolean; kept: string[]; tag?: ResolvedTag }
+  | { type: 'unchanged'; commit: string; durationMs: number; tag?: ResolvedTag }
   | { type: 'failed'; error: WireError; consecutiveFailures: number; retryInMs: number; durationMs: number }
   | { type: 'heartbeat'; at: number }
   /** How far the fetch under way is (git's --progress, at most once a second); numbers and a closed phase only. */
@@ -59,6 +42,12 @@ export type AgentMessage =
    * staleGeneration: the grant git was refused with, to be replaced by a fresh one.
    */
   | { type: 'credential-request'; id: number; staleGeneration: number | null };
+
+/** The tag a semver ref resolved to, and its version. */
+export interface ResolvedTag {
+  name: string;
+  version: string;
+}
 
 /** Where a minted credential is, for git's helper to read; never the secret itself. */
 export interface CredentialGrant {
@@ -103,6 +92,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isCommit = (v: unknown): v is string => isStr(v) && isObjectId(v);
+const isPosInt = (v: unknown): v is number => isNum(v) && Number.isInteger(v) && v >= 0;
+const isTagOrNone = (v: unknown): boolean => v === undefined || (isObject(v) && isStr(v.name) && v.name.length <= 255 && isStr(v.version) && v.version.length <= 255);
+const tagOf = (v: unknown): { tag?: ResolvedTag } => (v === undefined ? {} : { tag: { name: (v as ResolvedTag).name, version: (v as ResolvedTag).version } });
 
 /** Narrow a progress report: a known phase, a percent in 0–100, a whole byte count. */
 export function parseFetchProgress(v: unknown): FetchProgress | null {
@@ -129,18 +121,20 @@ export function parseAgentMessage(raw: unknown): AgentMessage | null {
         isNum(m.durationMs) &&
         typeof m.fetched === 'boolean' &&
         Array.isArray(m.kept) &&
-        m.kept.every(isCommit)
-        ? { type: 'synced', commit: m.commit, previousCommit: m.previousCommit, durationMs: m.durationMs, fetched: m.fetched, kept: m.kept }
+        m.kept.every(isCommit) &&
+        isTagOrNone(m.tag)
+        ? { type: 'synced', commit: m.commit, previousCommit: m.previousCommit, durationMs: m.durationMs, fetched: m.fetched, kept: m.kept, ...tagOf(m.tag) }
         : null;
     case 'unchanged':
-      return isCommit(m.commit) && isNum(m.durationMs) ? { type: 'unchanged', commit: m.commit, durationMs: m.durationMs } : null;
+      return isCommit(m.commit) && isNum(m.durationMs) && isTagOrNone(m.tag) ? { type: 'unchanged', commit: m.commit, durationMs: m.durationMs, ...tagOf(m.tag) } : null;
     case 'failed': {
       const e = m.error;
       if (!isObject(e) || !isStr(e.message) || !(SYNC_ERROR_KINDS as readonly unknown[]).includes(e.kind)) return null;
+      if (e.commit !== undefined && !isCommit(e.commit)) return null;
       return isNum(m.consecutiveFailures) && isNum(m.retryInMs) && isNum(m.durationMs)
         ? {
             type: 'failed',
-            error: { kind: e.kind as SyncErrorKind, message: e.message },
+            error: { kind: e.kind as SyncErrorKind, message: e.message, ...(e.commit === undefined ? {} : { commit: e.commit }) },
             consecutiveFailures: m.consecutiveFailures,
             retryInMs: m.retryInMs,
             durationMs: m.durationMs,
@@ -205,100 +199,4 @@ export function parseSupervisorMessage(raw: unknown): SupervisorMessage | null {
   }
 }
 
-/** A store beside the entry's own folder (see supervisor/stores.ts), with a URL git may use. */
-function isStore(v: unknown, path: unknown): boolean {
-  if (!isObject(v) || !isStr(v.dir) || !isStr(v.url) || !isStr(path)) return false;
-  const parent = path.slice(0, path.lastIndexOf('/')) || '/';
-  const rest = v.dir.startsWith(parent) ? v.dir.slice(parent.length).replace(/^\//, '') : null;
-  return rest !== null && rest.startsWith(`${STORES_DIR}/`) && /^[A-Za-z0-9._-]+\.git$/.test(rest.slice(STORES_DIR.length + 1)) && !rest.includes('..') && !('reason' in checkRemoteUrl(v.url));
-}
-
-/** The listing's scoped credentials, checked again as the schema did, with scopes already normalised. */
-function isScopedList(v: unknown): boolean {
-  const parsed = parseCredentialList(v, 'credentials');
-  return 'list' in parsed && parsed.list.every((c, i) => c.url === (v as Array<{ url: unknown }>)[i]!.url);
-}
-
-const isPosInt = (v: unknown): v is number => isNum(v) && Number.isInteger(v) && v >= 0;
-const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
-const oneOf = (values: readonly string[]) => (v: unknown) => isStr(v) && values.includes(v);
-const optional = (check: (v: unknown) => boolean) => (v: unknown) => v === undefined || check(v);
-const nullable = (check: (v: unknown) => boolean) => (v: unknown) => v === null || check(v);
-const isPath = (v: unknown): v is string => isStr(v) && absolutePathProblem('path', v) === null;
-const ms = (bounds: readonly [number, number]) => (v: unknown) => inBounds(v, bounds);
-const listOf = (bounds: readonly [number, number], item: (v: unknown) => boolean) => (v: unknown) => Array.isArray(v) && v.length >= bounds[0] && v.length <= bounds[1] && v.every(item);
-
-/** Each field's check; the keys are exactly the type's, so a field cannot be left unchecked and an unknown one is refused. */
-type Checks<T> = { readonly [K in keyof T]-?: (v: unknown, all: Record<string, unknown>) => boolean };
-
-/** An object with only `checks`' keys, each passing its check. */
-function matches<T>(v: unknown, checks: Checks<T>): boolean {
-  if (!isObject(v) || Array.isArray(v)) return false;
-  const all = v;
-  return Object.keys(v).every((k) => Object.hasOwn(checks, k)) && Object.entries(checks).every(([k, check]) => (check as Checks<T>[keyof T])(all[k], all));
-}
-
-const COMMAND_HOOK: Checks<{ command: string[]; timeoutMs: number }> = { command: listOf(BOUNDS.hookArgs, isHookArg), timeoutMs: ms(BOUNDS.hookTimeoutMs) };
-const HOOKS: Checks<ResolvedEntry['hooks']> = {
-  webhook: optional((w) => matches(w, { url: (u) => isStr(u) && webhookUrlProblem(u) === null, method: oneOf(WEBHOOK_METHODS), timeoutMs: ms(BOUNDS.webhookTimeoutMs) })),
-  exec: optional((h) => matches(h, COMMAND_HOOK)),
-  prePublish: optional((h) => matches(h, COMMAND_HOOK)),
-  touchFile: optional(isPath),
-};
-const GITHUB_APP: Checks<GithubAppRef> = {
-  issuer: (v) => isStr(v) && GITHUB_CLIENT_ID_PATTERN.test(v),
-  issuerField: oneOf(['appId', 'clientId']),
-  installationId: (v) => isStr(v) && GITHUB_ID_PATTERN.test(v),
-  privateKeyFile: isPath,
-  apiUrl: (v) => isStr(v) && serviceUrlProblem('apiUrl', v) === null && !v.endsWith('/'),
-};
-const CREDENTIALS: Checks<ResolvedEntry['credentials']> = {
-  sshKeyFile: optional(isPath),
-  knownHostsFile: optional(isPath),
-  usernameFile: optional(isPath),
-  passwordFile: optional(isPath),
-  githubApp: optional((v) => matches(v, GITHUB_APP)),
-  askpassUrl: optional((v) => isStr(v) && serviceUrlProblem('askpassUrl', v) === null),
-  sshKeys: optional(listOf(BOUNDS.sshKeys, (k) => matches(k, { host: (h) => isStr(h) && SSH_HOST_PATTERN.test(h), keyFile: isPath }))),
-  scoped: isScopedList,
-};
-const ENTRY: Checks<ResolvedEntry> = {
-  name: (v) => isStr(v) && NAME_PATTERN.test(v),
-  path: (v) => isPath(v) && v !== '/',
-  // The URL is checked again here (the agent trusts nothing unchecked with git), and its transport with it.
-  repo: (v, e) => {
-    if (!isStr(v)) return false;
-    const r = checkRemoteUrl(v);
-    return !('reason' in r) && r.url === v && r.transport === e.transport;
-  },
-  transport: oneOf(TRANSPORTS),
-  ref: nullable((v) => isStr(v) && checkRefName(v) === null),
-  intervalMs: ms(BOUNDS.interval),
-  depth: (v) => inBounds(v, BOUNDS.depth),
-  publish: oneOf(PUBLISH_MODES),
-  timeoutMs: ms(BOUNDS.timeout),
-  staleAfterMs: ms(BOUNDS.staleAfter),
-  submodules: oneOf(SUBMODULE_MODES),
-  sparse: nullable(listOf(BOUNDS.sparse, (d) => isStr(d) && sparseDirProblem(d) === null)),
-  filter: nullable((v) => isStr(v) && FILTER_PATTERN.test(v)),
-  keep: (v) => inBounds(v, BOUNDS.keep),
-  gc: oneOf(GC_MODES),
-  fileMode: oneOf(FILE_MODES),
-  gitConfig: listOf(BOUNDS.gitConfig, (kv) => isStr(kv) && checkGitConfig(kv) === null),
-  hooks: (v) => matches(v, HOOKS),
-  required: isBool,
-  maxStalenessMs: nullable(ms(BOUNDS.maxStaleness)),
-  prune: optional(isBool),
-  syncRoot: optional(isPath),
-  credentials: (v) => matches(v, CREDENTIALS),
-  credentialsFile: optional(isPath),
-  store: (v, e) => v === null || isStore(v, e.path),
-};
-
-/**
- * Narrow a resolved entry from the supervisor without the schema library (agents stay small),
- * applying entry-fields.ts's rules as the listing schema does; an unknown field is refused.
- */
-export function parseResolvedEntry(raw: unknown): ResolvedEntry | null {
-  return matches(raw, ENTRY) ? (raw as ResolvedEntry) : null;
-}
+export { parseResolvedEntry };

@@ -40,8 +40,9 @@ export const SETTINGS: readonly Setting[] = [
 /** LISTING_PATH → --listing-path */
 export const flagOf = (s: Setting): string => `--${s.variable.toLowerCase().replace(/_/g, '-')}`;
 
+/** A mistyped or incomplete command-line flag (a bad value is a ConfigError, found later). */
 export class FlagError extends Error {
-  override readonly name = 'ConfigError';
+  override readonly name = 'FlagError';
 }
 
 /**

@@ -60,6 +60,10 @@ export interface RepoStatus {
   keptCommits: string[];
   /** The commit the pre-publish hook refused, until a later commit is published. */
   vetoedCommit: string | null;
+  /** The commit verification (`verify`) refused, until a later commit is published. */
+  unverifiedCommit: string | null;
+  /** For a semver ref: the tag the published commit was resolved from, and its version. */
+  resolvedTag: { name: string; version: string } | null;
   /** The last run of each hook. */
   hooks: Partial<Record<HookName, { ok: boolean; commit: string; at: string; message: string }>>;
   /**
@@ -95,6 +99,8 @@ export function initialStatus(entry: StatusSubject): RepoStatus {
     maxStalenessMs: entry.maxStalenessMs,
     keptCommits: [],
     vetoedCommit: null,
+    unverifiedCommit: null,
+    resolvedTag: null,
     hooks: {},
     invalid: null,
     progress: null,
@@ -149,6 +155,8 @@ export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): 
         progress: null,
         history: record(s.history, { at: iso(now), result: m.type, commit: m.commit, durationMs: m.durationMs, errorKind: null, count: 1 }),
         vetoedCommit: m.type === 'synced' ? null : s.vetoedCommit,
+        unverifiedCommit: m.type === 'synced' ? null : s.unverifiedCommit,
+        resolvedTag: m.tag ?? s.resolvedTag,
         keptCommits: m.type === 'synced' ? m.kept : s.keptCommits,
         state: syncState(s, 'synced'),
         publishedCommit: m.commit,
@@ -165,6 +173,7 @@ export function applyAgentMessage(s: RepoStatus, m: AgentMessage, now: number): 
         history: record(s.history, { at: iso(now), result: 'failed', commit: null, durationMs: m.durationMs, errorKind: m.error.kind, count: 1 }),
         lastSyncAt: iso(now),
         lastError: { ...m.error, at: iso(now) },
+        unverifiedCommit: m.error.kind === 'unverified' && m.error.commit !== undefined ? m.error.commit : s.unverifiedCommit,
         consecutiveFailures: m.consecutiveFailures,
         nextRetryAt: iso(now + m.retryInMs),
       };

@@ -166,3 +166,15 @@ test('"branch" is always a branch: a 40- or 64-hex branch name is resolved as re
   assert.equal(ok({ path: '/d/x', repo: '/r', ref: hex }).ref, hex);
   assert.equal(ok({ path: '/d/x', repo: '/r', branch: 'main' }).ref, 'main');
 });
+
+test('verify: mode defaults to head, needs a key file, and every field is named when wrong (#18)', () => {
+  const base = { path: '/d/site', repo: 'https://h.example/site.git' };
+  assert.deepEqual(ok({ ...base, verify: { sshAllowedSignersFile: '/keys/allowed' } }).verify, { mode: 'head', sshAllowedSignersFile: '/keys/allowed', gpgKeysFile: undefined });
+  assert.equal(ok(base).verify, null);
+  assert.equal(ok({ ...base, verify: { mode: 'tag-and-head', gpgKeysFile: '/keys/pub.asc' } }).verify?.mode, 'tag-and-head');
+  assert.match(refused({ ...base, verify: {} }).join('\n'), /^listing entry #4 \("site"\): "verify" needs "sshAllowedSignersFile" or "gpgKeysFile" \(or both\)$/);
+  assert.match(refused({ ...base, verify: { mode: 'signed', gpgKeysFile: '/k' } }).join('\n'), /"verify\.mode" Invalid option: expected one of "head"\|"tag"\|"tag-and-head"/);
+  assert.match(refused({ ...base, verify: { sshAllowedSignersFile: 'keys/allowed' } }).join('\n'), /"verify\.sshAllowedSignersFile" must be an absolute path/);
+  assert.match(refused({ ...base, verify: { gpgKeysFile: "/k/it's" } }).join('\n'), /"verify\.gpgKeysFile" must not contain a single quote/);
+  assert.match(refused({ ...base, verify: { gpgKeysFile: '/k', keyring: '/home/me/.gnupg' } }).join('\n'), /unknown field "keyring"/);
+});

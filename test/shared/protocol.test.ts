@@ -101,3 +101,23 @@ test('a progress report is a known phase and two numbers: text, out-of-range per
     assert.equal(parseAgentMessage({ type: 'progress', progress }), null, JSON.stringify(progress));
   }
 });
+
+test('the agent refuses a verify block without a key file or with a bad mode on arrival, as the listing does (#18)', () => {
+  const configure = (entry: unknown) => parseSupervisorMessage({ type: 'configure', protocolVersion: PROTOCOL_VERSION, entry, mode: 'continuous', heartbeatMs: 1000 });
+  const base = resolved();
+  assert.equal(configure({ ...base, verify: { mode: 'head', sshAllowedSignersFile: '/k/allowed' } })?.type, 'configure');
+  for (const verify of [{ mode: 'head' }, { mode: 'any', gpgKeysFile: '/k' }, { mode: 'tag', gpgKeysFile: 'relative' }, { mode: 'head', gpgKeysFile: '/k', gpgHome: '/root/.gnupg' }, 'yes']) {
+    assert.equal(configure({ ...base, verify }), null, JSON.stringify(verify));
+  }
+});
+
+test('the tag a semver ref resolved to travels with synced and unchanged, and a malformed one is refused (#18)', () => {
+  const c = 'a'.repeat(40);
+  const tag = { name: 'v1.4.2', version: '1.4.2' };
+  assert.deepEqual(parseAgentMessage({ type: 'unchanged', commit: c, durationMs: 1, tag }), { type: 'unchanged', commit: c, durationMs: 1, tag });
+  const synced = { type: 'synced', commit: c, previousCommit: null, durationMs: 1, fetched: true, kept: [], tag };
+  assert.deepEqual(parseAgentMessage(synced), synced);
+  assert.equal(parseAgentMessage({ type: 'unchanged', commit: c, durationMs: 1, tag: { name: 'v1' } }), null);
+  assert.equal(parseAgentMessage({ type: 'failed', error: { kind: 'unverified', message: 'x', commit: 'nope' }, consecutiveFailures: 1, retryInMs: 1, durationMs: 1 }), null);
+  assert.deepEqual(parseAgentMessage({ type: 'failed', error: { kind: 'unverified', message: 'x', commit: c }, consecutiveFailures: 1, retryInMs: 1, durationMs: 1 }), { type: 'failed', error: { kind: 'unverified', message: 'x', commit: c }, consecutiveFailures: 1, retryInMs: 1, durationMs: 1 });
+});

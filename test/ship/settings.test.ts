@@ -99,6 +99,9 @@ test('an unknown flag exits 2 and points at --help', () => {
   const r = cli(['--listing-path=/nonexistent.json', '--scrape-intervall=5']);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /unknown flag --scrape-intervall; see git-autosync --help/);
+  // A flag error is a FlagError by name too (it was called 'ConfigError', the environment's class).
+  assert.throws(() => mergeFlags({}, ['--scrape-intervall=5']), (err: Error) => err.name === 'FlagError' && /unknown flag/.test(err.message));
+  assert.throws(() => mergeFlags({}, ['--listing-path']), (err: Error) => err.name === 'FlagError' && /needs a value/.test(err.message));
 });
 
 test('a timer setting above 2^31-1 ms is refused at start, naming it, instead of firing at once (#12 item 10)', async (t) => {

@@ -107,3 +107,18 @@ test('progress shows while a fetch runs and is gone once it ends, fails, or the 
   assert.equal(applyStateChange(s, { from: 'running', to: 'restarting', pid: null, restarts: 1, failure: 'killed', restartInMs: 1000 }, 3).progress, null);
   assert.equal(initialStatus(entry()).intervalMs, entry().intervalMs, 'the interval is shown with the entry');
 });
+
+test('/status keeps the refused unverified commit and the tag a semver ref resolved to, until a later publish (#18)', () => {
+  let s = applyStateChange(initialStatus(entry()), running, 0);
+  s = applyAgentMessage(s, { type: 'synced', commit: A, previousCommit: null, durationMs: 5, fetched: true, kept: [], tag: { name: 'v1.4.2', version: '1.4.2' } }, 1000);
+  assert.deepEqual(s.resolvedTag, { name: 'v1.4.2', version: '1.4.2' });
+  s = applyAgentMessage(s, { type: 'failed', error: { kind: 'unverified', message: 'no good signature', commit: B }, consecutiveFailures: 1, retryInMs: 1000, durationMs: 3 }, 2000);
+  assert.equal(s.unverifiedCommit, B);
+  assert.deepEqual(s.lastError, { kind: 'unverified', message: 'no good signature', commit: B, at: new Date(2000).toISOString() });
+  s = applyAgentMessage(s, { type: 'unchanged', commit: A, durationMs: 1 }, 3000);
+  assert.equal(s.unverifiedCommit, B, 'an unchanged poll (the refused commit skipped) keeps it');
+  assert.deepEqual(s.resolvedTag, { name: 'v1.4.2', version: '1.4.2' });
+  s = applyAgentMessage(s, { type: 'synced', commit: B, previousCommit: A, durationMs: 5, fetched: true, kept: [], tag: { name: 'v1.5.0', version: '1.5.0' } }, 4000);
+  assert.equal(s.unverifiedCommit, null);
+  assert.deepEqual(s.resolvedTag, { name: 'v1.5.0', version: '1.5.0' });
+});

@@ -72,6 +72,11 @@ export type FileChanges = Record<string, string | null>;
 export class RemoteRepo {
   /** The branch that commit() advances and pushes. */
   currentBranch: string;
+  /**
+   * How the developer signs from now on (test/support/signing.ts): git settings and environment
+   * for every command in the working clone; null: commits and tags are unsigned.
+   */
+  signing: { config: string[]; env: Record<string, string> } | null = null;
 
   private constructor(
     readonly name: string,
@@ -191,7 +196,7 @@ export class RemoteRepo {
   }
 
   private run(args: string[]): Promise<string> {
-    return git(this.workDir, args);
+    return this.signing === null ? git(this.workDir, args) : git(this.workDir, [...this.signing.config, ...args], this.signing.env);
   }
 
   private async commitLocally(files: FileChanges, message: string): Promise<string> {

@@ -60,7 +60,7 @@ export abstract class RepositoryOfOurOwn implements Repository {
   async resolve(remote: Remote, creds: Credentials, compare: boolean): Promise<RemoteTarget> {
     const git = await this.openRepository();
     // With nothing published yet there is nothing to compare: go straight to the fetch.
-    return remote.resolve(compare ? git : null, creds);
+    return remote.resolve(compare || remote.mustAsk ? git : null, creds);
   }
 
   async fetch(remote: Remote, target: RemoteTarget, env: Record<string, string>): Promise<string> {
