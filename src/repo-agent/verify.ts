@@ -3,7 +3,6 @@
 // (verify-commit / verify-tag). Never the user's keys: ssh signers come from the listing's file
 // only, OpenPGP keys are imported into a GnuPG home of the entry's own, made for each check.
 
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -128,17 +127,18 @@ async function makeGnupgHome(home: string, keys: Buffer | null, timeoutMs: numbe
   await mkdir(home, { mode: 0o700 });
   await writeFile(join(home, 'gpg.conf'), 'no-autostart\nno-auto-key-retrieve\n', { mode: 0o600 });
   if (keys === null) return;
-  await new Promise<void>((resolve, reject) => {
-    const child = execFile(
-      'gpg',
-      ['--batch', '--no-tty', '--quiet', '--homedir', home, '--import'],
-      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' }, timeout: timeoutMs, killSignal: 'SIGKILL' },
-      (err, _stdout, stderr) => {
-        if (err === null) return resolve();
-        const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'gpg is not installed' : lastLines(redact(stderr));
-        reject(new SyncError('config', `verify.gpgKeysFile: gpg could not import its keys (${why})`, { cause: err }));
-      },
-    );
-    child.stdin?.end(keys);
+  // execa, like the hooks, and loaded only here: an agent without OpenPGP keys never pays for it.
+  const { execa } = await import('execa');
+  const result = await execa('gpg', ['--batch', '--no-tty', '--quiet', '--homedir', home, '--import'], {
+    input: keys,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+    extendEnv: false,
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+    reject: false,
   });
+  if (!result.failed) return;
+  const notInstalled = (result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+  const why = notInstalled ? 'gpg is not installed' : result.timedOut ? `timed out after ${timeoutMs} ms` : lastLines(redact(String(result.stderr)));
+  throw new SyncError('config', `verify.gpgKeysFile: gpg could not import its keys (${why})`);
 }
