@@ -19,6 +19,7 @@ import {
   NAME_PATTERN,
   NAME_RULE,
   PUBLISH_MODES,
+  type PublishMode,
   serviceUrlProblem,
   sparseDirProblem,
   SUBMODULE_MODES,
@@ -101,7 +102,7 @@ const entryShape = {
       .describe('Name used in logs, metrics and the status API. Defaults to the last segment of path.'),
     interval: millis(BOUNDS.interval).optional().describe('Poll interval in ms. Defaults to SCRAPE_INTERVAL.'),
     depth: count(BOUNDS.depth).optional().describe('History depth to fetch; 0 fetches full history. Default 1.'),
-    publish: z.enum(PUBLISH_MODES).optional().describe('symlink (atomic, default) or in-place (fetch + hard reset + clean, not atomic).'),
+    publish: z.enum(PUBLISH_MODES).optional().describe('symlink (atomic, default: path is a symlink), exchange (atomic: path is a real directory swapped with renameat2 RENAME_EXCHANGE) or in-place (fetch + hard reset + clean, not atomic).'),
     timeout: millis(BOUNDS.timeout).optional().describe('Timeout for each git operation in ms. Default 120000.'),
     staleAfter: millis(BOUNDS.staleAfter)
       .optional()
@@ -202,10 +203,10 @@ export const listingEntrySchema = z
       ctx.addIssue({ code: 'custom', path: ['ref'], message: 'give either "branch" or "ref", not both' });
     }
     if (entry.sparse !== undefined && entry.publish === 'in-place') {
-      ctx.addIssue({ code: 'custom', path: ['sparse'], message: 'needs "publish": "symlink"' });
+      ctx.addIssue({ code: 'custom', path: ['sparse'], message: 'needs "publish": "symlink" or "exchange"' });
     }
     if (entry.prePublishHook !== undefined && entry.publish === 'in-place') {
-      ctx.addIssue({ code: 'custom', path: ['prePublishHook'], message: 'needs "publish": "symlink" (in place there is no tree to check before readers see it)' });
+      ctx.addIssue({ code: 'custom', path: ['prePublishHook'], message: 'needs "publish": "symlink" or "exchange" (in place there is no tree to check before readers see it)' });
     }
     if ((entry.usernameFile === undefined) !== (entry.passwordFile === undefined)) {
       ctx.addIssue({
@@ -274,7 +275,7 @@ export interface ResolvedEntry {
   ref: string | null;
   intervalMs: number;
   depth: number;
-  publish: (typeof PUBLISH_MODES)[number];
+  publish: PublishMode;
   timeoutMs: number;
   staleAfterMs: number;
   submodules: (typeof SUBMODULE_MODES)[number];
