@@ -129,7 +129,8 @@ test('group-write output and allowlisted gitConfig apply to the published tree',
   assert.equal(publishedCommit(path), head);
 });
 
-test('with the default gc, disk use stays flat over 200 syncs', async (t) => {
+for (const publish of ['symlink', 'exchange'] as const) {
+test(`${publish}: with the default gc, disk use stays flat over 200 syncs`, async (t) => {
   const root = await makeTempDir(t);
   const serveRoot = join(root, 'remotes');
   const repo = await RemoteRepo.create(serveRoot, 'flat');
@@ -137,7 +138,7 @@ test('with the default gc, disk use stays flat over 200 syncs', async (t) => {
   await repo.commit(files);
   const daemon = await startGitDaemon(t, serveRoot);
   const path = join(root, 'data', 'flat');
-  const agent = await startAgent(t, { path, repo: daemon.url('flat'), branch: 'main', interval: 100, staleAfter: 0 });
+  const agent = await startAgent(t, { path, repo: daemon.url('flat'), branch: 'main', interval: 100, staleAfter: 0, publish });
   const du = (dir: string): number =>
     readdirSync(dir, { withFileTypes: true }).reduce((n, d) => {
       const p = join(dir, d.name);
@@ -148,8 +149,9 @@ test('with the default gc, disk use stays flat over 200 syncs', async (t) => {
     const sha = await repo.commit({ 'counter.txt': `${i}\n`, [`f${i % 20}.txt`]: `${i}\n`.repeat(100) });
     await agent.waitForMessage('synced', (m) => m.commit === sha);
     if (i % 50 === 0) {
-      await waitFor(() => worktreesOnDisk(path).length === 1, { message: 'replaced trees removed' });
-      sizes.push(du(stateDirOf(path)));
+      // Exchange mode's published tree is `path` itself, outside the state folder.
+      await waitFor(() => worktreesOnDisk(path).length === (publish === 'symlink' ? 1 : 0), { message: 'replaced trees removed' });
+      sizes.push(du(stateDirOf(path)) + (publish === 'exchange' ? du(path) : 0));
     }
   }
   t.diagnostic(`state folder size after 50/100/150/200 syncs: ${sizes.map((s) => `${Math.round(s / 1024)} KiB`).join(', ')}`);
@@ -159,6 +161,7 @@ test('with the default gc, disk use stays flat over 200 syncs', async (t) => {
   assert.ok(spread < 1.2 * 1024 * 1024, `disk stays flat: ${sizes.join(', ')}`);
   assert.ok(sizes[3]! < sizes[0]! + 1.2 * 1024 * 1024, `no growth from 50 to 200 syncs: ${sizes.join(', ')}`);
 });
+}
 
 test('gc "always" leaves no loose objects after a publish; "off" never collects', async (t) => {
   const root = await makeTempDir(t);
