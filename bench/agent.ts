@@ -155,6 +155,25 @@ function breakdown(first: FirstSyncResult, idle: IdleResult, latency: LatencyRes
   return lines;
 }
 
+const firstSyncFigure = (f: FirstSyncResult) => ({
+  summary: {
+    agentWallMs: { median: median(f.agent.map((r) => r.wallMs)), min: min(f.agent.map((r) => r.wallMs)) },
+    agentSyncMs: { median: median(f.agent.map((r) => r.syncMs)), min: min(f.agent.map((r) => r.syncMs)) },
+    rawCloneMs: { median: median(f.rawCloneMs), min: min(f.rawCloneMs) },
+  },
+  ...f,
+});
+
+const latencyFigure = (l: LatencyResult) => ({
+  summary: {
+    p50Ms: percentile(l.latencyMs, 50),
+    p95Ms: percentile(l.latencyMs, 95),
+    maxMs: max(l.latencyMs),
+    agentSyncMedianMs: median(l.syncMs),
+    rawFetchCheckoutMedianMs: median(l.rawFetchCheckoutMs),
+  },
+  ...l,
+});
 
 async function main(scope: Scope): Promise<void> {
   const startedAt = performance.now();
@@ -200,41 +219,11 @@ async function main(scope: Scope): Promise<void> {
     table: rows,
     notes,
     figures: {
-      firstSync: {
-        summary: {
-          agentWallMs: { median: median(first.agent.map((r) => r.wallMs)), min: min(first.agent.map((r) => r.wallMs)) },
-          agentSyncMs: { median: median(first.agent.map((r) => r.syncMs)), min: min(first.agent.map((r) => r.syncMs)) },
-          rawCloneMs: { median: median(first.rawCloneMs), min: min(first.rawCloneMs) },
-        },
-        ...first,
-      },
+      firstSync: firstSyncFigure(first),
       pollCpu: pollCpu,
-      latency: {
-        summary: {
-          p50Ms: percentile(latency.latencyMs, 50),
-          p95Ms: percentile(latency.latencyMs, 95),
-          maxMs: max(latency.latencyMs),
-          agentSyncMedianMs: median(latency.syncMs),
-          rawFetchCheckoutMedianMs: median(latency.rawFetchCheckoutMs),
-        },
-        ...latency,
-      },
+      latency: latencyFigure(latency),
       memory,
-      exchange: {
-        firstSync: {
-          summary: {
-            agentWallMs: { median: median(firstX.agent.map((r) => r.wallMs)), min: min(firstX.agent.map((r) => r.wallMs)) },
-            agentSyncMs: { median: median(firstX.agent.map((r) => r.syncMs)), min: min(firstX.agent.map((r) => r.syncMs)) },
-            rawCloneMs: { median: median(firstX.rawCloneMs), min: min(firstX.rawCloneMs) },
-          },
-          agent: firstX.agent,
-          rawCloneMs: firstX.rawCloneMs,
-        },
-        latency: {
-          summary: { p50Ms: percentile(latencyX.latencyMs, 50), p95Ms: percentile(latencyX.latencyMs, 95), maxMs: max(latencyX.latencyMs), agentSyncMedianMs: median(latencyX.syncMs), rawFetchCheckoutMedianMs: median(latencyX.rawFetchCheckoutMs) },
-          ...latencyX,
-        },
-      },
+      exchange: { firstSync: firstSyncFigure(firstX), latency: latencyFigure(latencyX) },
     },
   };
   await mkdir(join(RESULTS, '..'), { recursive: true });

@@ -27,6 +27,7 @@ import { localError, readPublished, refuseForeign, type PublishedState } from '.
 import { exchange, ExchangeError, isUnsupported } from '../rename-exchange.js';
 import type { Retirement } from '../retire.js';
 import type { Repository } from '../repositories/repository.js';
+import { TreesBesidePath } from './beside.js';
 import type { Published, Publisher } from './publisher.js';
 
 /** Trades two paths atomically; rename-exchange.ts's exchange(), or a test's stand-in for a filesystem that refuses. */
@@ -38,7 +39,7 @@ type AtPath = { kind: 'tree'; commit: string } | PublishedState;
 // Scratch folders for the start-up check that this filesystem can exchange (in the state folder).
 const PROBE = ['.exchange-probe-a', '.exchange-probe-b'];
 
-export class ExchangePublisher implements Publisher {
+export class ExchangePublisher extends TreesBesidePath implements Publisher {
   /** The commit whose tree is at `path`; null when none of ours is. */
   private atPath: string | null = null;
   private seen: AtPath = { kind: 'absent' };
@@ -49,30 +50,15 @@ export class ExchangePublisher implements Publisher {
 
   constructor(
     private readonly entry: ResolvedEntry,
-    private readonly layout: Layout,
+    layout: Layout,
     private readonly log: Log,
     private readonly git: EntryGit,
     private readonly repository: Repository,
     private readonly checkouts: Checkouts,
-    private readonly retirement: Retirement,
+    retirement: Retirement,
     private readonly swap: Swap = exchange,
-  ) {}
-
-  get home(): string {
-    return this.layout.stateDir;
-  }
-
-  get outermost(): string {
-    return this.layout.parent;
-  }
-
-  get folders(): readonly string[] {
-    const { stateDir, worktreesDir, secretsDir, asideDir } = this.layout;
-    return [stateDir, worktreesDir, secretsDir, asideDir];
-  }
-
-  get kept(): string[] {
-    return this.retirement.kept;
+  ) {
+    super(layout, retirement);
   }
 
   /**
@@ -158,14 +144,6 @@ export class ExchangePublisher implements Publisher {
     // A previous tree that is gone cannot be kept for anyone.
     if (before.whole && before.commit !== null && before.commit !== commit) this.retirement.rememberPrevious(before.commit);
     await this.retirement.collectGarbage();
-  }
-
-  discard(commit: string): void {
-    this.retirement.retireLater(commit);
-  }
-
-  close(): void {
-    this.retirement.close();
   }
 
   /** Retirement calls this before removing `commit`'s tree: drop it from the record first. */

@@ -9,37 +9,23 @@ import type { EntryGit } from '../entry-git.js';
 import { readPublished, refuseForeign, swapLink, type PublishedState } from '../publish.js';
 import type { Retirement } from '../retire.js';
 import type { Repository } from '../repositories/repository.js';
+import { TreesBesidePath } from './beside.js';
 import type { Published, Publisher } from './publisher.js';
 
-export class SymlinkPublisher implements Publisher {
+export class SymlinkPublisher extends TreesBesidePath implements Publisher {
   /** What `path` held when current() last looked: a directory there is moved aside by the swap. */
   private seen: PublishedState = { kind: 'absent' };
 
   constructor(
     private readonly entry: ResolvedEntry,
-    private readonly layout: Layout,
+    layout: Layout,
     private readonly log: Log,
     private readonly git: EntryGit,
     private readonly repository: Repository,
     private readonly checkouts: Checkouts,
-    private readonly retirement: Retirement,
-  ) {}
-
-  get home(): string {
-    return this.layout.stateDir;
-  }
-
-  get outermost(): string {
-    return this.layout.parent;
-  }
-
-  get folders(): readonly string[] {
-    const { stateDir, worktreesDir, secretsDir, asideDir } = this.layout;
-    return [stateDir, worktreesDir, secretsDir, asideDir];
-  }
-
-  get kept(): string[] {
-    return this.retirement.kept;
+    retirement: Retirement,
+  ) {
+    super(layout, retirement);
   }
 
   async adopt(): Promise<string | null> {
@@ -77,11 +63,4 @@ export class SymlinkPublisher implements Publisher {
     await this.retirement.collectGarbage();
   }
 
-  discard(commit: string): void {
-    this.retirement.retireLater(commit);
-  }
-
-  close(): void {
-    this.retirement.close();
-  }
 }
