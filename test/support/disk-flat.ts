@@ -2,7 +2,7 @@
 // takes minutes on a loaded machine and a file has a time budget (test/run.mjs).
 
 import assert from 'node:assert/strict';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAgent } from './agent.js';
 import { startGitDaemon } from './git-daemon.js';
@@ -44,6 +44,8 @@ export async function assertDiskFlatOver200Syncs(t: TestContext, publish: 'symli
   assert.ok(spread < 1.2 * 1024 * 1024, `disk stays flat: ${sizes.join(', ')}`);
   assert.ok(sizes[3]! < sizes[0]! + 1.2 * 1024 * 1024, `no growth from 50 to 200 syncs: ${sizes.join(', ')}`);
   // Exchange mode's trees stop being worktrees once stripped: git's admin folders must not pile up.
-  const admin = readdirSync(join(stateDirOf(path), 'repo.git', 'worktrees'), { withFileTypes: true }).filter((d) => d.isDirectory());
+  const adminDir = join(stateDirOf(path), 'repo.git', 'worktrees');
+  // git removes the folder itself once no worktree is registered.
+  const admin = existsSync(adminDir) ? readdirSync(adminDir, { withFileTypes: true }).filter((d) => d.isDirectory()) : [];
   assert.ok(admin.length <= 1, `worktree admin folders left: ${admin.map((d) => d.name).join(', ')}`);
 }
