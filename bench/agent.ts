@@ -1,6 +1,6 @@
 // Benchmarks one repo agent against raw git, all over git:// on 127.0.0.1, each figure next to its
 // baseline measured in the same run: first sync of a large repository, CPU per unchanged poll,
-// push-to-published latency and idle memory. Prints a table and writes the same results to
+// push-to-published latency and idle memory; figures 1 and 3 again with `publish: "exchange"`. Prints a table and writes the same results to
 // bench/results/agent-latest.json. Run with `npm run bench` (it builds dist/ first). Figure 1 is
 // mostly file creation: `TMPDIR=/dev/shm npm run bench` takes the disk out of it. To try node
 // flags on the agents (say --max-semi-space-size=1), set BENCH_AGENT_NODE_OPTIONS.
@@ -29,7 +29,8 @@ const IDLE_POLLS = 50;
 const PUSHES = 20;
 const SEED = Number(process.env.BENCH_SEED ?? 20_240_601);
 // Every wait below has its own bound; this one catches whatever slips through them all.
-const WATCHDOG_MS = 8 * 60_000;
+// (Figures 1 and 3 run twice, symlink and exchange.)
+const WATCHDOG_MS = 16 * 60_000;
 
 const TARGETS = { firstSyncRatio: 1.15, pollCpuRatio: 1.3, latencyP95Ms: 1300, privateMb: 15 } as const;
 
@@ -103,6 +104,30 @@ function rowsFor(first: FirstSyncResult, idle: IdleResult, latency: LatencyResul
   ];
 }
 
+/** Figures 1 and 3 with `publish: "exchange"`, each next to symlink mode's and raw git's of the same run. */
+function exchangeRows(first: FirstSyncResult, firstX: FirstSyncResult, latency: LatencyResult, latencyX: LatencyResult): Row[] {
+  const wall = (f: FirstSyncResult) => median(f.agent.map((r) => r.wallMs));
+  const p95 = (l: LatencyResult) => percentile(l.latencyMs, 95);
+  return [
+    {
+      figure: `1x. first sync, exchange: fork -> directory (median / min)`,
+      agent: `${ms(wall(firstX))} / ${ms(min(firstX.agent.map((r) => r.wallMs)))} ms`,
+      baseline: `symlink ${ms(wall(first))} ms; clone ${ms(median(firstX.rawCloneMs))} ms`,
+      ratio: ratio(wall(firstX), median(firstX.rawCloneMs)),
+      target: '-',
+      pass: null,
+    },
+    {
+      figure: `3x. push -> published @${latencyX.intervalMs} ms, exchange: p50 / p95 / max`,
+      agent: `${ms(percentile(latencyX.latencyMs, 50))} / ${ms(p95(latencyX))} / ${ms(max(latencyX.latencyMs))} ms`,
+      baseline: `symlink p95 ${ms(p95(latency))} ms; fetch+checkout ${ms(median(latencyX.rawFetchCheckoutMs))} + ${latencyX.intervalMs} ms`,
+      ratio: ratio(p95(latencyX), median(latencyX.rawFetchCheckoutMs) + latencyX.intervalMs),
+      target: '-',
+      pass: null,
+    },
+  ];
+}
+
 function breakdown(first: FirstSyncResult, idle: IdleResult, latency: LatencyResult): string[] {
   const phase = (k: keyof FirstSyncResult['agent'][number]['phases']) => ms(median(first.agent.map((r) => r.phases[k])));
   const t = first.traced;
@@ -130,6 +155,25 @@ function breakdown(first: FirstSyncResult, idle: IdleResult, latency: LatencyRes
   return lines;
 }
 
+const firstSyncFigure = (f: FirstSyncResult) => ({
+  summary: {
+    agentWallMs: { median: median(f.agent.map((r) => r.wallMs)), min: min(f.agent.map((r) => r.wallMs)) },
+    agentSyncMs: { median: median(f.agent.map((r) => r.syncMs)), min: min(f.agent.map((r) => r.syncMs)) },
+    rawCloneMs: { median: median(f.rawCloneMs), min: min(f.rawCloneMs) },
+  },
+  ...f,
+});
+
+const latencyFigure = (l: LatencyResult) => ({
+  summary: {
+    p50Ms: percentile(l.latencyMs, 50),
+    p95Ms: percentile(l.latencyMs, 95),
+    maxMs: max(l.latencyMs),
+    agentSyncMedianMs: median(l.syncMs),
+    rawFetchCheckoutMedianMs: median(l.rawFetchCheckoutMs),
+  },
+  ...l,
+});
 
 async function main(scope: Scope): Promise<void> {
   const startedAt = performance.now();
@@ -154,8 +198,11 @@ async function main(scope: Scope): Promise<void> {
   const idle = await benchIdle(scope, serveRoot, daemon, IDLE_POLLS, hz);
   progress(`figure 3: ${PUSHES} pushes at random moments`);
   const latency = await benchLatency(scope, serveRoot, daemon, PUSHES, seededRandom(SEED), SEED);
+  progress(`figures 1x and 3x: the same with publish "exchange"`);
+  const firstX = await benchFirstSync(scope, daemon.url('big'), FIRST_SYNC_RUNS, 'exchange');
+  const latencyX = await benchLatency(scope, serveRoot, daemon, PUSHES, seededRandom(SEED), SEED, 'exchange');
 
-  const rows = rowsFor(first, idle, latency);
+  const rows = [...rowsFor(first, idle, latency), ...exchangeRows(first, firstX, latency, latencyX)];
   const table = renderTable(
     ['figure', 'git-autosync', 'raw git baseline', 'ratio', 'target', 'result'],
     rows.map((r) => [r.figure, r.agent, r.baseline, r.ratio === null || Number.isNaN(r.ratio) ? '-' : `${r.ratio.toFixed(2)}x`, r.target, r.pass === null ? 'info' : r.pass ? 'PASS' : 'FAIL']),
@@ -172,26 +219,11 @@ async function main(scope: Scope): Promise<void> {
     table: rows,
     notes,
     figures: {
-      firstSync: {
-        summary: {
-          agentWallMs: { median: median(first.agent.map((r) => r.wallMs)), min: min(first.agent.map((r) => r.wallMs)) },
-          agentSyncMs: { median: median(first.agent.map((r) => r.syncMs)), min: min(first.agent.map((r) => r.syncMs)) },
-          rawCloneMs: { median: median(first.rawCloneMs), min: min(first.rawCloneMs) },
-        },
-        ...first,
-      },
+      firstSync: firstSyncFigure(first),
       pollCpu: pollCpu,
-      latency: {
-        summary: {
-          p50Ms: percentile(latency.latencyMs, 50),
-          p95Ms: percentile(latency.latencyMs, 95),
-          maxMs: max(latency.latencyMs),
-          agentSyncMedianMs: median(latency.syncMs),
-          rawFetchCheckoutMedianMs: median(latency.rawFetchCheckoutMs),
-        },
-        ...latency,
-      },
+      latency: latencyFigure(latency),
       memory,
+      exchange: { firstSync: firstSyncFigure(firstX), latency: latencyFigure(latencyX) },
     },
   };
   await mkdir(join(RESULTS, '..'), { recursive: true });

@@ -1,5 +1,6 @@
-// Figure 1: the first sync of a large repository. The agent (fork → published symlink, and its own
-// synced.durationMs) against `git clone --depth 1 --branch main`, alternating, fresh dirs each run.
+// Figure 1: the first sync of a large repository. The agent (fork → published symlink or, in
+// exchange mode, directory; and its own synced.durationMs) against `git clone --depth 1 --branch
+// main`, alternating, fresh dirs each run.
 
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -7,7 +8,7 @@ import { git } from '../../test/support/git-repo.js';
 import { makeTempDir } from '../../test/support/tmp.js';
 import { launchAgent } from '../support/agent-process.js';
 import { installGitTrace, type TracedCommand } from '../support/git-trace.js';
-import { waitForLink } from '../support/link.js';
+import { waitForPublished, type BenchMode } from '../support/link.js';
 import type { Scope } from '../support/scope.js';
 
 const SYNC_TIMEOUT_MS = 120_000;
@@ -38,14 +39,15 @@ export interface FirstSyncResult {
   traced: TracedFirstSync;
 }
 
-async function agentRun(parent: Scope, url: string, env?: NodeJS.ProcessEnv): Promise<{ run: AgentFirstSync; forkedEpochMs: number }> {
+async function agentRun(parent: Scope, url: string, mode: BenchMode, env?: NodeJS.ProcessEnv): Promise<{ run: AgentFirstSync; forkedEpochMs: number }> {
   const scope = parent.child();
   try {
     const dir = await makeTempDir(scope, 'gas-bench-first-');
     const path = join(dir, 'big');
     // One sync only: the next poll would come after the run has ended.
-    const agent = await launchAgent(scope, { path, repo: url, branch: 'main' }, { defaults: { intervalMs: 3_600_000 }, ...(env ? { env } : {}) });
-    const linkAt = await waitForLink(path, null, SYNC_TIMEOUT_MS);
+    const agent = await launchAgent(scope, { path, repo: url, branch: 'main', publish: mode }, { defaults: { intervalMs: 3_600_000 }, ...(env ? { env } : {}) });
+    // Exchange mode's first publish renames the whole tree into place: a directory there is all of it.
+    const linkAt = await waitForPublished(mode, path, { commit: null, file: null, content: '' }, SYNC_TIMEOUT_MS);
     const hello = await agent.find('hello');
     const ready = await agent.find('ready');
     const synced = await agent.find('synced', { timeoutMs: 10_000 });
@@ -74,28 +76,28 @@ async function rawRun(parent: Scope, url: string): Promise<number> {
   }
 }
 
-export async function benchFirstSync(scope: Scope, url: string, runs: number): Promise<FirstSyncResult> {
+export async function benchFirstSync(scope: Scope, url: string, runs: number, mode: BenchMode = 'symlink'): Promise<FirstSyncResult> {
   // Unrecorded warm-up of each, so neither side pays for a cold page cache or a cold daemon.
   await rawRun(scope, url);
-  await agentRun(scope, url);
+  await agentRun(scope, url, mode);
 
   const agent: AgentFirstSync[] = [];
   const rawCloneMs: number[] = [];
   for (let i = 0; i < runs; i++) {
     // Alternate which side goes first, so a slow drift (cache, clock) favours neither.
     if (i % 2 === 0) {
-      agent.push((await agentRun(scope, url)).run);
+      agent.push((await agentRun(scope, url, mode)).run);
       rawCloneMs.push(await rawRun(scope, url));
     } else {
       rawCloneMs.push(await rawRun(scope, url));
-      agent.push((await agentRun(scope, url)).run);
+      agent.push((await agentRun(scope, url, mode)).run);
     }
   }
 
   const traceScope = scope.child();
   try {
     const trace = await installGitTrace(await makeTempDir(traceScope, 'gas-bench-trace-'));
-    const { run, forkedEpochMs } = await agentRun(traceScope, url, { PATH: trace.path });
+    const { run, forkedEpochMs } = await agentRun(traceScope, url, mode, { PATH: trace.path });
     const commands = (await trace.read()).map((c: TracedCommand) => ({ args: c.args, startMs: c.startMs - forkedEpochMs, ms: c.endMs - c.startMs }));
     return { agent, rawCloneMs, traced: { ...run, commands } };
   } finally {

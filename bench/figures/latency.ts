@@ -1,5 +1,6 @@
 // Figure 3: push-to-published latency at a 1 s interval. Pushes land at random moments; each is
-// timed from `git push` returning to the symlink naming the new commit. The baseline is what a
+// timed from `git push` returning to the symlink naming the new commit (exchange mode: the
+// directory at path holding the pushed counter.txt). The baseline is what a
 // perfect poller could do: raw git's fetch + checkout of the change, plus one interval.
 
 import { writeFile } from 'node:fs/promises';
@@ -10,7 +11,7 @@ import type { GitServer } from '../../test/support/git-daemon.js';
 import { git } from '../../test/support/git-repo.js';
 import { makeTempDir } from '../../test/support/tmp.js';
 import { launchAgent } from '../support/agent-process.js';
-import { waitForLink } from '../support/link.js';
+import { waitForPublished, type BenchMode } from '../support/link.js';
 import { createSmallRepo } from '../support/repos.js';
 import type { Scope } from '../support/scope.js';
 
@@ -27,18 +28,19 @@ export interface LatencyResult {
   seed: number;
 }
 
-export async function benchLatency(parent: Scope, serveRoot: string, daemon: GitServer, pushes: number, random: () => number, seed: number): Promise<LatencyResult> {
+export async function benchLatency(parent: Scope, serveRoot: string, daemon: GitServer, pushes: number, random: () => number, seed: number, mode: BenchMode = 'symlink'): Promise<LatencyResult> {
   const scope = parent.child();
   try {
-    const { repo, sha: first } = await createSmallRepo(serveRoot, 'latency');
-    const url = daemon.url('latency');
+    const name = `latency-${mode}`;
+    const { repo, sha: first } = await createSmallRepo(serveRoot, name);
+    const url = daemon.url(name);
     const dir = await makeTempDir(scope, 'gas-bench-latency-');
     const path = join(dir, 'site');
     await git(dir, ['clone', '--quiet', '--depth', '1', '--branch', 'main', url, 'raw']);
     const rawDir = join(dir, 'raw');
 
-    const agent = await launchAgent(scope, { path, repo: url, branch: 'main', interval: LATENCY_INTERVAL_MS });
-    await waitForLink(path, first, 30_000);
+    const agent = await launchAgent(scope, { path, repo: url, branch: 'main', interval: LATENCY_INTERVAL_MS, publish: mode });
+    await waitForPublished(mode, path, { commit: first, file: null, content: '' }, 30_000);
 
     const latencyMs: number[] = [];
     const syncMs: number[] = [];
@@ -51,7 +53,7 @@ export async function benchLatency(parent: Scope, serveRoot: string, daemon: Git
       const sha = await git(repo.workDir, ['rev-parse', '--verify', 'HEAD']);
       await git(repo.workDir, ['push', '--quiet', 'origin', 'HEAD:refs/heads/main']);
       const pushedAt = performance.now();
-      const publishedAt = await waitForLink(path, sha, 10 * LATENCY_INTERVAL_MS);
+      const publishedAt = await waitForPublished(mode, path, { commit: sha, file: 'counter.txt', content: `push ${i}\n` }, 10 * LATENCY_INTERVAL_MS);
       latencyMs.push(publishedAt - pushedAt);
       syncMs.push((await agent.find('synced', { pred: (m) => m.commit === sha, timeoutMs: 5_000 })).message.durationMs);
 

@@ -4,9 +4,15 @@
 import { lstat, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { SyncError } from '../shared/errors.js';
+import type { ResolvedEntry } from '../shared/listing-schema.js';
+import type { Log } from '../shared/log.js';
 import { isObjectId } from '../shared/object-id.js';
 import { linkTarget, type Layout } from '../shared/layout.js';
+import { displayUrl } from '../shared/redact.js';
+import { recordedCommitAt } from '../shared/tree-record.js';
+import type { EntryGit } from './entry-git.js';
 import { exchange, ExchangeError, isUnsupported } from './rename-exchange.js';
+import { isCloneOf } from './repo-config.js';
 
 export type PublishedState =
   | { kind: 'absent' }
@@ -39,6 +45,31 @@ export async function readPublished(layout: Layout): Promise<PublishedState> {
     return names.length === 0 ? { kind: 'empty-dir' } : { kind: 'directory' };
   }
   return { kind: 'foreign', what: 'a file that git-autosync did not make' };
+}
+
+/**
+ * Refuse to publish over anything we did not make. Taken over (moved aside by the swap, removed
+ * after staleAfter): the original tool's clone of this repo, and a tree an exchange-mode entry
+ * published at this path (the mode was switched).
+ */
+export async function refuseForeign(published: PublishedState, layout: Layout, entry: ResolvedEntry, git: EntryGit, log: Log): Promise<void> {
+  const p = layout.path;
+  if (published.kind === 'foreign') {
+    throw new SyncError('local-state', `${p} is ${published.what}; git-autosync will not replace it. Move it away or choose another path`);
+  }
+  if (published.kind === 'directory') {
+    if ((await recordedCommitAt(layout, p)) !== null) {
+      log.info('taking over a tree published by "publish": "exchange"', { path: p });
+      return;
+    }
+    if (!(await isCloneOf(git.runner(p), entry.repo, git.opts()))) {
+      throw new SyncError(
+        'local-state',
+        `${p} is a non-empty directory that is not a clone of ${displayUrl(entry.repo)}; git-autosync will not delete or overwrite it. Move it away or choose another path`,
+      );
+    }
+    log.info('taking over an existing clone', { path: p });
+  }
 }
 
 /**

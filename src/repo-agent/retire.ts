@@ -31,6 +31,8 @@ export class Retirement {
     private readonly git: EntryGit,
     private readonly repository: Repository,
     private readonly exclusive: Exclusive,
+    /** Called before a tree is deleted, to drop what records it (exchange mode's tree record). */
+    private readonly forget: (commit: string) => Promise<void> = async () => undefined,
   ) {}
 
   /** Previously published commits still on disk (`keep`), newest first. */
@@ -121,6 +123,7 @@ export class Retirement {
   private async removeTree(commit: string): Promise<void> {
     const published = await readPublished(this.layout);
     if (published.kind === 'ours' && published.commit === commit) return; // republished meanwhile
+    await this.forget(commit);
     await rm(worktreeDir(this.layout, commit), { recursive: true, force: true });
     const git = this.repository.runner();
     await this.repository.withLock(async () => {

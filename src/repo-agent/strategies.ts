@@ -31,8 +31,17 @@ export async function chooseStrategies(entry: ResolvedEntry, layout: Layout, log
   const repository: Repository = store === null
     ? new (await import('./repositories/own.js')).OwnRepository(entry, layout, log, git)
     : new (await import('./repositories/shared-store.js')).SharedStoreRepository(entry, store, layout, log, git);
-  const [{ SymlinkPublisher }, { Retirement }] = await Promise.all([import('./publishers/symlink.js'), import('./retire.js')]);
   const checkouts = new Checkouts(entry, git, repository);
+  const { Retirement } = await import('./retire.js');
+  if (entry.publish === 'exchange') {
+    const { ExchangePublisher } = await import('./publishers/exchange.js');
+    // Retirement has the publisher drop a tree from its record before deleting the tree.
+    let publisher: InstanceType<typeof ExchangePublisher> | null = null;
+    const retirement = new Retirement(entry, layout, log, git, repository, exclusive, async (c) => publisher?.forget(c));
+    publisher = new ExchangePublisher(entry, layout, log, git, repository, checkouts, retirement);
+    return { repository, publisher };
+  }
+  const { SymlinkPublisher } = await import('./publishers/symlink.js');
   const retirement = new Retirement(entry, layout, log, git, repository, exclusive);
   return { repository, publisher: new SymlinkPublisher(entry, layout, log, git, repository, checkouts, retirement) };
 }

@@ -169,7 +169,8 @@ export class RepoSync {
     await this.prePublish(tree, commit);
     await this.publisher.publish(commit, tree, published, env);
     await this.repository.afterPublish();
-    return { result: 'synced', commit, tree, previousCommit: previous, fetched: true, kept: this.publisher.kept, ...tag };
+    // Where the tree is now: in exchange mode it moved from where it was staged to `path`.
+    return { result: 'synced', commit, tree: this.publisher.treeOf(commit), previousCommit: previous, fetched: true, kept: this.publisher.kept, ...tag };
   }
 
   private unchanged(published: { commit: string | null }, fetched: boolean): SyncOutcome {

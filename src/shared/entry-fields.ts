@@ -17,7 +17,8 @@ export const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export const NAME_RULE = 'name must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit';
 
-export const PUBLISH_MODES = ['symlink', 'in-place'] as const;
+export const PUBLISH_MODES = ['symlink', 'exchange', 'in-place'] as const;
+export type PublishMode = (typeof PUBLISH_MODES)[number];
 export const SUBMODULE_MODES = ['recursive', 'shallow', 'off'] as const;
 export const GC_MODES = ['auto', 'always', 'aggressive', 'off'] as const;
 export const FILE_MODES = ['default', 'group-write'] as const;

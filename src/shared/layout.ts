@@ -3,35 +3,41 @@
 
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import type { PublishMode } from './entry-fields.js';
 
 export interface Layout {
-  /** What readers open: a symlink (symlink mode) or a plain clone (in-place mode). */
+  /** What readers open: a symlink (symlink mode), a plain directory (exchange mode) or a plain clone (in-place mode). */
   readonly path: string;
   readonly parent: string;
   /** Hidden folder beside `path`: `.<name>.git-autosync`. */
   readonly stateDir: string;
-  /** The bare repository (symlink mode) or `path/.git` (in-place mode). */
+  /** The bare repository (symlink and exchange modes) or `path/.git` (in-place mode). */
   readonly gitDir: string;
   readonly worktreesDir: string;
   /** Private copies of credentials that ssh insists on reading with tight permissions. */
   readonly secretsDir: string;
   /** Old directories moved aside (a taken-over clone) until it is safe to delete them. */
   readonly asideDir: string;
+  /** Exchange mode: which directory (by inode) holds which commit's tree (tree-record.ts). */
+  readonly treeRecord: string;
 }
 
-export function layoutFor(path: string, publish: 'symlink' | 'in-place'): Layout {
+export function layoutFor(path: string, publish: PublishMode): Layout {
   const parent = dirname(path);
   // In-place mode is for a `path` that is itself a mount point, whose parent may not be
-  // writable: keep our few files inside its .git instead.
-  const stateDir = publish === 'symlink' ? join(parent, `.${basename(path)}.git-autosync`) : join(path, '.git', 'git-autosync');
+  // writable: keep our few files inside its .git instead. Exchange mode builds trees in the
+  // state folder beside `path`: the same filesystem, so that they can trade places with it.
+  const beside = publish !== 'in-place';
+  const stateDir = beside ? join(parent, `.${basename(path)}.git-autosync`) : join(path, '.git', 'git-autosync');
   return {
     path,
     parent,
     stateDir,
-    gitDir: publish === 'symlink' ? join(stateDir, 'repo.git') : join(path, '.git'),
+    gitDir: beside ? join(stateDir, 'repo.git') : join(path, '.git'),
     worktreesDir: join(stateDir, 'worktrees'),
     secretsDir: join(stateDir, 'secrets'),
     asideDir: join(stateDir, 'aside'),
+    treeRecord: join(stateDir, 'trees.json'),
   };
 }
 

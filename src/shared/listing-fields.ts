@@ -21,7 +21,7 @@ export const LISTING_DOC = [
   { fields: ['name'], meaning: "name used in logs and reports; defaults to the last segment of `path`" },
   { fields: ['interval'], meaning: "poll interval (ms) for this entry" },
   { fields: ['depth'], meaning: "history depth, default `1`; `0` fetches full history" },
-  { fields: ['publish'], meaning: "`symlink` (default, atomic) or `in-place`" },
+  { fields: ['publish'], meaning: "`symlink` (default, atomic: `path` is a symlink), `exchange` (atomic: `path` is a real directory, swapped in one `renameat2(RENAME_EXCHANGE)`) or `in-place` (not atomic); see [Publish modes](#publish-modes)" },
   { fields: ['timeout'], meaning: "timeout of each git operation (ms)" },
   { fields: ['submodules'], meaning: "`recursive` (default), `shallow` (depth 1) or `off`; submodules on the entry's origin use its credentials, others need `credentials`; relative URLs work" },
   { fields: ['sparse'], meaning: "directories to check out (cone mode); nothing else reaches the tree" },

@@ -205,10 +205,10 @@ export const listingEntrySchema = z
       ctx.addIssue({ code: 'custom', path: ['ref'], message: 'give either "branch" or "ref", not both' });
     }
     if (entry.sparse !== undefined && entry.publish === 'in-place') {
-      ctx.addIssue({ code: 'custom', path: ['sparse'], message: 'needs "publish": "symlink"' });
+      ctx.addIssue({ code: 'custom', path: ['sparse'], message: 'needs "publish": "symlink" or "exchange"' });
     }
     if (entry.prePublishHook !== undefined && entry.publish === 'in-place') {
-      ctx.addIssue({ code: 'custom', path: ['prePublishHook'], message: 'needs "publish": "symlink" (in place there is no tree to check before readers see it)' });
+      ctx.addIssue({ code: 'custom', path: ['prePublishHook'], message: 'needs "publish": "symlink" or "exchange" (in place there is no tree to check before readers see it)' });
     }
     if ((entry.usernameFile === undefined) !== (entry.passwordFile === undefined)) {
       ctx.addIssue({

@@ -94,7 +94,7 @@ ${rows.join('\n')}
   --help                            this text
 other commands:
   git-autosync agent --entry '<json>'  sync one listing entry on its own
-  git-autosync agent --path P --repo URL [--branch B | --ref R] [--interval MS] [--publish in-place]
+  git-autosync agent --path P --repo URL [--branch B | --ref R] [--interval MS] [--publish exchange|in-place]
       [--depth N] [--once]   --once syncs once and exits (0 on success), e.g. in an init container
   git-autosync schema                  print the listing's JSON Schema`;
 }

@@ -1,19 +1,24 @@
 // Deleting a removed entry's published tree and git state, when asked to (`prune`). Only what
-// git-autosync provably made is deleted: our own symlink and state folder, or an in-place clone
-// that carries our marker.
+// git-autosync provably made is deleted: our own symlink (or, in exchange mode, the directory the
+// tree record names) and state folder, or an in-place clone that carries our marker.
 
 import { readlink, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { layoutFor, linkTarget, OWNER_MARKER, readStoreMembers } from '../shared/layout.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
+import { recordedCommitAt } from '../shared/tree-record.js';
 
 export async function pruneEntry(entry: ResolvedEntry): Promise<string[]> {
   const layout = layoutFor(entry.path, entry.publish);
   const removed: string[] = [];
-  if (entry.publish === 'symlink') {
+  if (entry.publish !== 'in-place') {
     const target = await readlink(layout.path).catch(() => null);
     if (target !== null && target.startsWith(linkTarget(layout, ''))) {
       await unlink(layout.path);
+      removed.push(layout.path);
+    } else if ((await recordedCommitAt(layout, layout.path)) !== null) {
+      // Exchange mode: a directory is ours only when the tree record names it.
+      await rm(layout.path, { recursive: true, force: true });
       removed.push(layout.path);
     }
     if (await exists(layout.stateDir)) {

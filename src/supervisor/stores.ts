@@ -13,7 +13,7 @@ import { STORES_DIR } from '../shared/layout.js';
 /** What must be equal for two entries to fetch into one store. */
 function groupKey(e: ResolvedEntry): string | null {
   // In-place entries keep their clone in the published folder itself: nothing to share.
-  if (e.publish !== 'symlink') return null;
+  if (e.publish === 'in-place') return null;
   return JSON.stringify([dirname(e.path), remoteIdentity(e.repo), e.transport, e.depth, e.filter, e.gc, e.fileMode]);
 }
 

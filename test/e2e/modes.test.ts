@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CLI } from '../support/agent.js';
 import { startDaemon, type LogLine } from '../support/daemon.js';
+import { getJson } from '../support/http-client.js';
 import { isAlive, processesIn, stallingGit } from '../support/fault-git.js';
 import { publishedCommit, readPublishedFile, stateDirOf } from '../support/published.js';
 import { serveTwoRepos } from '../support/served-repos.js';
@@ -181,4 +182,23 @@ test('SIGTERM during a hung fetch: the daemon exits 0 within its deadline, leavi
   assert.ok(Date.now() - started < 15_000, `stopped in ${Date.now() - started} ms`);
   await waitFor(() => processesIn(stateDirOf(path)).length === 0, { message: 'no git left in the state folder', timeoutMs: 5000 });
   assert.equal(publishedCommit(path), s.oneHead);
+});
+
+test('an exchange entry under the daemon: path is a directory without .git, and /status names the commit readers see there', async (t) => {
+  const s = await setup(t);
+  const path = join(s.data, 'one');
+  await writeFile(s.listing, JSON.stringify([{ path, repo: s.git.url('one'), branch: 'main', publish: 'exchange' }]));
+  const daemon = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '200', STALE_AFTER: '200' });
+  await daemon.waitForLog(published('one', s.oneHead), 'one published', 60_000);
+  assert.ok(lstatSync(path).isDirectory(), 'a real directory, not a symlink');
+  assert.ok(!existsSync(join(path, '.git')));
+  const next = await s.one.commit({ 'name.txt': 'one, again\n' });
+  await daemon.waitForLog(published('one', next), 'one follows a push', 60_000);
+  assert.equal(readFileSync(join(path, 'name.txt'), 'utf8'), 'one, again\n');
+  const base = await daemon.httpUrl();
+  const status = await waitFor(async () => {
+    const r = await getJson(`${base}/status/one`);
+    return r.status === 200 && r.body.publishedCommit === next && r.body;
+  }, { message: '/status/one names the pushed commit', timeoutMs: 30_000 });
+  assert.equal(status.lastError, null, JSON.stringify(status));
 });

@@ -9,6 +9,7 @@ import { git, RemoteRepo } from '../support/git-repo.js';
 import { startHttpGitServer } from '../support/http-server.js';
 import { publishedCommit, readPublishedFile, stateDirOf, worktreesOnDisk } from '../support/published.js';
 import { makeTempDir, waitFor } from '../support/tmp.js';
+import { assertDiskFlatOver200Syncs } from '../support/disk-flat.js';
 
 async function superWithSubmodule(serveRoot: string) {
   const lib = await RemoteRepo.create(serveRoot, 'lib');
@@ -129,36 +130,7 @@ test('group-write output and allowlisted gitConfig apply to the published tree',
   assert.equal(publishedCommit(path), head);
 });
 
-test('with the default gc, disk use stays flat over 200 syncs', async (t) => {
-  const root = await makeTempDir(t);
-  const serveRoot = join(root, 'remotes');
-  const repo = await RemoteRepo.create(serveRoot, 'flat');
-  const files = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`f${i}.txt`, `${i}\n`.repeat(100)]));
-  await repo.commit(files);
-  const daemon = await startGitDaemon(t, serveRoot);
-  const path = join(root, 'data', 'flat');
-  const agent = await startAgent(t, { path, repo: daemon.url('flat'), branch: 'main', interval: 100, staleAfter: 0 });
-  const du = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((n, d) => {
-      const p = join(dir, d.name);
-      return n + (d.isDirectory() ? du(p) : d.isFile() ? Math.ceil(statSync(p).size / 4096) * 4096 : 0);
-    }, 0);
-  const sizes: number[] = [];
-  for (let i = 1; i <= 200; i++) {
-    const sha = await repo.commit({ 'counter.txt': `${i}\n`, [`f${i % 20}.txt`]: `${i}\n`.repeat(100) });
-    await agent.waitForMessage('synced', (m) => m.commit === sha);
-    if (i % 50 === 0) {
-      await waitFor(() => worktreesOnDisk(path).length === 1, { message: 'replaced trees removed' });
-      sizes.push(du(stateDirOf(path)));
-    }
-  }
-  t.diagnostic(`state folder size after 50/100/150/200 syncs: ${sizes.map((s) => `${Math.round(s / 1024)} KiB`).join(', ')}`);
-  // Without collection each sync adds ~16 KiB (4 loose objects): +2.4 MiB from sample 1 to 4.
-  // Collected, the size only saw-tooths within the loose-object bound (~1 MiB).
-  const spread = Math.max(...sizes) - Math.min(...sizes);
-  assert.ok(spread < 1.2 * 1024 * 1024, `disk stays flat: ${sizes.join(', ')}`);
-  assert.ok(sizes[3]! < sizes[0]! + 1.2 * 1024 * 1024, `no growth from 50 to 200 syncs: ${sizes.join(', ')}`);
-});
+test('symlink: with the default gc, disk use stays flat over 200 syncs', (t) => assertDiskFlatOver200Syncs(t, 'symlink'));
 
 test('gc "always" leaves no loose objects after a publish; "off" never collects', async (t) => {
   const root = await makeTempDir(t);

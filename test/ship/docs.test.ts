@@ -28,6 +28,17 @@ const KNOWN_ENV = new Set([...envSection.matchAll(/^\| `([A-Z][A-Z0-9_]*)` \|/gm
 const schema = obj(obj(listingJsonSchema().items).properties);
 const FIELDS = new Set(Object.keys(listingEntrySchema.shape).flatMap((k) => [k, ...Object.keys(obj(obj(schema[k]).properties)).map((n) => `${k}.${n}`)]));
 
+test("docs/deployment.md's table of publish modes is the README's", () => {
+  const table = (text: string, from: string) => {
+    const lines = text.slice(text.indexOf(from)).split('\n');
+    const start = lines.findIndex((l) => l.startsWith('| | `symlink`'));
+    return lines.slice(start, lines.findIndex((l, i) => i > start && !l.startsWith('|'))).join('\n');
+  };
+  const inReadme = table(readme, '### Publish modes');
+  assert.ok(inReadme.includes('`exchange`'), inReadme);
+  assert.equal(table(read('docs/deployment.md'), 'The three publish modes'), inReadme);
+});
+
 test('the deployment, migration, security and troubleshooting pages exist', () => {
   for (const page of ['deployment', 'migration', 'security', 'troubleshooting']) assert.ok(docs.includes(`docs/${page}.md`), `docs/${page}.md`);
 });

@@ -3,11 +3,12 @@
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { layoutFor, linkTarget, OWNER_MARKER } from '../../src/shared/layout.js';
 import { DEFAULTS, resolveEntry } from '../../src/shared/listing-schema.js';
+import { identityOf, writeTreeRecord } from '../../src/shared/tree-record.js';
 import { pruneEntry } from '../../src/supervisor/prune.js';
 import { makeTempDir } from '../support/tmp.js';
 
@@ -46,4 +47,26 @@ test('in-place mode: a clone with our marker goes; a folder without it stays', a
   await writeFile(join(theirs, 'precious.txt'), 'x');
   assert.deepEqual(await pruneEntry(entry(theirs, { publish: 'in-place' })), []);
   assert.equal(existsSync(join(theirs, 'precious.txt')), true);
+});
+
+test('exchange mode: the directory the tree record names goes with the state folder; a directory it does not name stays', async (t) => {
+  const root = await makeTempDir(t);
+  const ours = layoutFor(join(root, 'site'), 'exchange');
+  await mkdir(ours.path, { recursive: true });
+  await writeFile(join(ours.path, 'index.html'), 'x');
+  await mkdir(ours.stateDir, { recursive: true });
+  await writeTreeRecord(ours, new Map([['a'.repeat(40), (await identityOf(ours.path))!]]));
+  assert.deepEqual(await pruneEntry(entry(ours.path, { publish: 'exchange' })), [ours.path, ours.stateDir]);
+  assert.equal(existsSync(ours.path), false);
+
+  // Same name, same record, but another directory now (made by a user after ours was moved away).
+  const theirs = layoutFor(join(root, 'other'), 'exchange');
+  await mkdir(theirs.path, { recursive: true });
+  await mkdir(theirs.stateDir, { recursive: true });
+  await writeTreeRecord(theirs, new Map([['b'.repeat(40), (await identityOf(theirs.path))!]]));
+  await rename(theirs.path, join(root, 'moved'));
+  await mkdir(theirs.path);
+  await writeFile(join(theirs.path, 'precious.txt'), 'x');
+  assert.deepEqual(await pruneEntry(entry(theirs.path, { publish: 'exchange' })), [theirs.stateDir]);
+  assert.equal(existsSync(join(theirs.path, 'precious.txt')), true);
 });

@@ -1,48 +1,31 @@
 // The symlink publisher (the default, atomic): each commit is checked out into its own worktree
 // and shown by renaming a fresh relative symlink over `path`; replaced trees are retired.
 
-import { SyncError } from '../../shared/errors.js';
 import type { ResolvedEntry } from '../../shared/listing-schema.js';
 import { worktreeDir, type Layout } from '../../shared/layout.js';
 import type { Log } from '../../shared/log.js';
-import { displayUrl } from '../../shared/redact.js';
 import type { Checkouts } from '../checkout.js';
 import type { EntryGit } from '../entry-git.js';
-import { readPublished, swapLink, type PublishedState } from '../publish.js';
-import { isCloneOf } from '../repo-config.js';
+import { readPublished, refuseForeign, swapLink, type PublishedState } from '../publish.js';
 import type { Retirement } from '../retire.js';
 import type { Repository } from '../repositories/repository.js';
+import { TreesBesidePath } from './beside.js';
 import type { Published, Publisher } from './publisher.js';
 
-export class SymlinkPublisher implements Publisher {
+export class SymlinkPublisher extends TreesBesidePath implements Publisher {
   /** What `path` held when current() last looked: a directory there is moved aside by the swap. */
   private seen: PublishedState = { kind: 'absent' };
 
   constructor(
     private readonly entry: ResolvedEntry,
-    private readonly layout: Layout,
+    layout: Layout,
     private readonly log: Log,
     private readonly git: EntryGit,
     private readonly repository: Repository,
     private readonly checkouts: Checkouts,
-    private readonly retirement: Retirement,
-  ) {}
-
-  get home(): string {
-    return this.layout.stateDir;
-  }
-
-  get outermost(): string {
-    return this.layout.parent;
-  }
-
-  get folders(): readonly string[] {
-    const { stateDir, worktreesDir, secretsDir, asideDir } = this.layout;
-    return [stateDir, worktreesDir, secretsDir, asideDir];
-  }
-
-  get kept(): string[] {
-    return this.retirement.kept;
+    retirement: Retirement,
+  ) {
+    super(layout, retirement);
   }
 
   async adopt(): Promise<string | null> {
@@ -54,7 +37,7 @@ export class SymlinkPublisher implements Publisher {
 
   async current(): Promise<Published> {
     const published = await readPublished(this.layout);
-    await this.refuseForeign(published);
+    await refuseForeign(published, this.layout, this.entry, this.git, this.log);
     this.seen = published;
     return published.kind === 'ours' ? { commit: published.commit, whole: published.healthy } : { commit: null, whole: false };
   }
@@ -80,28 +63,4 @@ export class SymlinkPublisher implements Publisher {
     await this.retirement.collectGarbage();
   }
 
-  discard(commit: string): void {
-    this.retirement.retireLater(commit);
-  }
-
-  close(): void {
-    this.retirement.close();
-  }
-
-  /** Refuse to publish over anything we did not make, unless it is the original tool's clone of this repo. */
-  private async refuseForeign(published: PublishedState): Promise<void> {
-    const p = this.layout.path;
-    if (published.kind === 'foreign') {
-      throw new SyncError('local-state', `${p} is ${published.what}; git-autosync will not replace it. Move it away or choose another path`);
-    }
-    if (published.kind === 'directory') {
-      if (!(await isCloneOf(this.git.runner(p), this.entry.repo, this.git.opts()))) {
-        throw new SyncError(
-          'local-state',
-          `${p} is a non-empty directory that is not a clone of ${displayUrl(this.entry.repo)}; git-autosync will not delete or overwrite it. Move it away or choose another path`,
-        );
-      }
-      this.log.info('taking over an existing clone', { path: p });
-    }
-  }
 }
