@@ -33,6 +33,9 @@ export async function startChromium(t: Cleanup, tempDir: string): Promise<Runnin
     name: 'chromium',
     command: CHROMIUM,
     args: (port) => [...FLAGS, `--remote-debugging-port=${port}`, `--user-data-dir=${join(tempDir, `chromium-profile-${port}`)}`, 'about:blank'],
+    // Chromium keeps its singleton socket in a folder of TMPDIR, which it removes only on a clean
+    // exit; stopped by signal, it left /tmp/org.chromium.Chromium.* behind on every run.
+    env: { ...process.env, TMPDIR: tempDir },
     readyText: () => 'DevTools listening on',
     startTimeoutMs: 60_000,
   });
