@@ -3,10 +3,9 @@
 
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { performance } from 'node:perf_hooks';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { findJsonFault } from './json-position.js';
 import { PathClaims } from './path-claims.js';
+import { runSteps, runStepsInTurns } from './steps.js';
 import { assignStoresSteps } from './stores.js';
 import { EntryError, resolveEntry, type AgentDefaults, type ResolvedEntry } from '../shared/listing-schema.js';
 
@@ -111,15 +110,7 @@ export function parseListing(text: string, defaults: AgentDefaults, file: string
  * held the loop for over a second on a loaded node).
  */
 export async function parseListingInTurns(text: string, defaults: AgentDefaults, file: string, options: ListingOptions = {}): Promise<Listing> {
-  const steps = validationSteps(parseJson(text, file), defaults, file, options);
-  let sliceStart = performance.now();
-  for (;;) {
-    const step = steps.next();
-    if (step.done === true) return step.value;
-    if (performance.now() - sliceStart < SLICE_MS) continue;
-    await nextTurn();
-    sliceStart = performance.now();
-  }
+  return runStepsInTurns(validationSteps(parseJson(text, file), defaults, file, options), SLICE_MS);
 }
 
 /** Longest stretch of listing work between two turns of the event loop. */
@@ -140,11 +131,7 @@ function parseJson(text: string, file: string): unknown {
 }
 
 export function validateListing(data: unknown, defaults: AgentDefaults, file = 'listing', options: ListingOptions = {}): Listing {
-  const steps = validationSteps(data, defaults, file, options);
-  for (;;) {
-    const step = steps.next();
-    if (step.done === true) return step.value;
-  }
+  return runSteps(validationSteps(data, defaults, file, options));
 }
 
 /** The raw entry's text, or null for a value JSON cannot spell (a BigInt, a cycle: never valid). */

@@ -8,6 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { remoteIdentity } from '../shared/ref-and-url.js';
 import type { ResolvedEntry, SharedStore } from '../shared/listing-schema.js';
 import { STORES_DIR } from '../shared/layout.js';
+import { runSteps } from './steps.js';
 
 
 /** What must be equal for two entries to fetch into one store. */
@@ -29,11 +30,7 @@ function storeDir(e: ResolvedEntry, key: string): string {
  * not make the others fetch everything again.
  */
 export function assignStores(entries: ResolvedEntry[], enabled: boolean, exists: (dir: string) => boolean = storesOnDisk()): Array<SharedStore | null> {
-  const steps = assignStoresSteps(entries, enabled, exists);
-  for (;;) {
-    const step = steps.next();
-    if (step.done === true) return step.value;
-  }
+  return runSteps(assignStoresSteps(entries, enabled, exists));
 }
 
 /** Entries grouped between two yields of assignStoresSteps. */
