@@ -195,9 +195,7 @@ export class ExchangePublisher extends TreesBesidePath implements Publisher {
   private async putAway(out: string, seen: AtPath): Promise<void> {
     if (seen.kind === 'tree') {
       // The replaced tree goes under its own commit's name, where retirement looks for it.
-      const home = worktreeDir(this.layout, seen.commit);
-      await rm(home, { recursive: true, force: true });
-      await rename(out, home);
+      await this.fileUnder(out, seen.commit);
       return;
     }
     // An empty directory holds nothing anyone needs; anything else (a clone taken over, a
@@ -216,10 +214,15 @@ export class ExchangePublisher extends TreesBesidePath implements Publisher {
     for (const name of await readdir(this.layout.worktreesDir).catch(() => [] as string[])) {
       const commit = commitOf(this.record, await identityOf(worktreeDir(this.layout, name)));
       if (commit === null || commit === name) continue;
-      const home = worktreeDir(this.layout, commit);
-      await rm(home, { recursive: true, force: true });
-      await rename(worktreeDir(this.layout, name), home);
+      await this.fileUnder(worktreeDir(this.layout, name), commit);
     }
+  }
+
+  /** Moves the tree at `from` to `commit`'s own folder, replacing whatever was there. */
+  private async fileUnder(from: string, commit: string): Promise<void> {
+    const home = worktreeDir(this.layout, commit);
+    await rm(home, { recursive: true, force: true });
+    await rename(from, home);
   }
 
   /** A whole tree of `commit` in its folder: one we recorded, or a checkout create() finished. */
