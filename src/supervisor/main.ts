@@ -2,8 +2,6 @@
 // → report. A broken listing keeps the last good one running; a bad entry never stops the others.
 
 import { createHash } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ConfigError } from '../shared/config-error.js';
 import { createLogger } from '../shared/logger.js';
 import { runtimeDir } from '../shared/runtime-dir.js';
@@ -13,13 +11,17 @@ import { createOperationsServer } from './http.js';
 import { keepRefused, ListingError, parseListingInTurns, readListingText, SLICE_MS, type DesiredEntry, type KnownEntries } from './listing.js';
 import { Metrics } from './metrics.js';
 import { pruneEntry } from './prune.js';
-import { reconcile, startOrder } from './reconcile.js';
+import { reconcile, startOrder, type Action } from './reconcile.js';
 import { restartReason } from './restart-reason.js';
 import { Children } from './children.js';
 import { refusedStatus, type RepoStatus } from './status.js';
+import { runStepsInTurns } from './steps.js';
 import { DEFAULT_POLICY, SupervisedAgent, type RestartPolicy } from './supervision.js';
 import { Triggers } from './triggers.js';
 import { watchListing } from './watch.js';
+
+/** A start or a restart: what makes an agent. */
+type StartAction = Exclude<Action<DesiredEntry>, { kind: 'stop' }>;
 
 /** For tests: a faster restart policy, a fixture agent. */
 export interface SupervisorOptions {
@@ -162,30 +164,35 @@ export class Supervisor {
         }
       }),
     );
-    const starts = startOrder(actions.filter((a) => a.kind !== 'stop'));
-    let sliceStart = performance.now();
+    const starts = startOrder(actions.filter((a): a is StartAction => a.kind !== 'stop'));
+    // Thousands of starts (a record, series and a queued fork each) would hold the event loop
+    // for seconds: /healthz answers between slices.
+    await runStepsInTurns(this.startSteps(starts, before, desired), SLICE_MS);
+  }
+
+  /** One agent started per step. */
+  private *startSteps(starts: readonly StartAction[], before: ReadonlyMap<string, DesiredEntry>, desired: readonly DesiredEntry[]): Generator<void, void> {
     for (const action of starts) {
-      // Thousands of starts (a record, series and a queued fork each) would hold the event loop
-      // for seconds: /healthz answers between slices.
-      if (performance.now() - sliceStart >= SLICE_MS) {
-        await nextTurn();
-        sliceStart = performance.now();
-      }
-      const agent = new SupervisedAgent(action.desired, {
-        log: this.log,
-        onMessage: (a, m) => this.children.onMessage(a, m),
-        onStateChange: (a, c) => this.children.onStateChange(a, c),
-        policy: { ...DEFAULT_POLICY, heartbeatTimeoutMs: this.config.heartbeatTimeoutMs, ...this.options.policy },
-        script: this.options.agentScript,
-      });
-      this.children.add(agent);
-      agent.start();
-      const previous = before.get(agent.name);
-      if (action.kind !== 'restart' || previous === undefined) continue;
-      const why = restartReason(previous, action.desired, desired, (name) => before.get(name));
-      if (why.kind === 'edited') this.log.info('entry changed; agent restarted', { repo: agent.name });
-      else this.log.info('shared store changed; agent restarted', { repo: agent.name, reason: why.reason });
+      this.startAgent(action, before, desired);
+      yield;
     }
+  }
+
+  private startAgent(action: StartAction, before: ReadonlyMap<string, DesiredEntry>, desired: readonly DesiredEntry[]): void {
+    const agent = new SupervisedAgent(action.desired, {
+      log: this.log,
+      onMessage: (a, m) => this.children.onMessage(a, m),
+      onStateChange: (a, c) => this.children.onStateChange(a, c),
+      policy: { ...DEFAULT_POLICY, heartbeatTimeoutMs: this.config.heartbeatTimeoutMs, ...this.options.policy },
+      script: this.options.agentScript,
+    });
+    this.children.add(agent);
+    agent.start();
+    const previous = before.get(agent.name);
+    if (action.kind !== 'restart' || previous === undefined) return;
+    const why = restartReason(previous, action.desired, desired, (name) => before.get(name));
+    if (why.kind === 'edited') this.log.info('entry changed; agent restarted', { repo: agent.name });
+    else this.log.info('shared store changed; agent restarted', { repo: agent.name, reason: why.reason });
   }
 
   /** A signal asks every entry to sync now: said once, here, rather than once per agent. */
