@@ -44,7 +44,7 @@ export class AgentLoop {
     private readonly log: Log,
     private readonly onBug: (err: unknown) => void,
     /** Fed by the sync's fetches (RepoSync's onProgress); this loop says when a sync begins and ends. */
-    private readonly progress: SyncProgress = new SyncProgress(report, log),
+    private readonly progress: SyncProgress,
   ) {
     this.afterPublish = new AfterPublish(entry, report, log);
   }
@@ -148,13 +148,13 @@ export class AgentLoop {
       const durationMs = Date.now() - started;
       this.failures = 0;
       this.published = outcome.commit;
+      const tag = outcome.tag === undefined ? {} : { tag: outcome.tag };
       if (outcome.result === 'synced') {
-        const tag = outcome.tag === undefined ? {} : { tag: outcome.tag };
         this.report({ type: 'synced', commit: outcome.commit, previousCommit: outcome.previousCommit, durationMs, fetched: outcome.fetched, kept: outcome.kept ?? [], ...tag });
         this.log.info('published', { commit: outcome.commit, previousCommit: outcome.previousCommit, durationMs });
         this.afterPublish.published(outcome.commit, outcome.tree);
       } else {
-        this.report({ type: 'unchanged', commit: outcome.commit, durationMs, ...(outcome.tag === undefined ? {} : { tag: outcome.tag }) });
+        this.report({ type: 'unchanged', commit: outcome.commit, durationMs, ...tag });
         this.log.debug('unchanged', { commit: outcome.commit, durationMs });
       }
     } catch (err) {
