@@ -90,6 +90,7 @@ test('kill -9 at random moments never leaves path missing or mixed, and each res
   const byContent = new Map([['0', first]]);
   const entry = { path, repo: url, branch: 'main', publish: 'exchange', interval: 100, staleAfter: 200 };
   let agent = await startAgent(t, entry);
+  let adopted: string | null = null;
   for (let round = 1; round <= 8; round++) {
     const sha = await remote.commit({ 'a.txt': String(round), 'sub/b.txt': String(round) });
     byContent.set(String(round), sha);
@@ -107,9 +108,12 @@ test('kill -9 at random moments never leaves path missing or mixed, and each res
     const ready = await agent.waitForMessage('ready');
     const shown = existsSync(path) ? byContent.get(read(join(path, 'a.txt'))) : null;
     assert.equal(ready.publishedCommit, shown ?? null, `round ${round}: the restart adopts the tree at path`);
+    adopted = ready.publishedCommit;
   }
   const last = byContent.get('8')!;
-  await agent.waitForMessage('synced', (m) => m.commit === last, 60_000);
+  // The last kill may come after the last commit was published: the restart then adopts it and
+  // reports it unchanged, never synced (a quiet machine did so every run; CI's loaded one rarely).
+  if (adopted !== last) await agent.waitForMessage('synced', (m) => m.commit === last, 60_000);
   assert.equal(read(join(path, 'a.txt')), '8');
 });
 

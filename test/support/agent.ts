@@ -89,10 +89,15 @@ export async function startAgent(
           if (child.exitCode !== null) throw new Error(`agent exited (${child.exitCode}) before "${type}"; output:\n${out.slice(-2000)}`);
           return null;
         },
-        { timeoutMs, message: `agent message "${type}" (messages seen: ${messages.length})` },
+        { timeoutMs, message: () => `agent message "${type}" (messages seen: ${messages.length}; the last: ${describeLast(messages)})\noutput:\n${out.slice(-2000)}` },
       );
     },
   };
+}
+
+/** The last few messages, short: their types, and a failure's kind and message, for a timeout's report. */
+function describeLast(messages: readonly AgentMessage[]): string {
+  return messages.slice(-6).map((m) => (m.type === 'failed' ? `failed(${m.error.kind}: ${m.error.message.slice(0, 300)})` : m.type)).join(', ') || 'none';
 }
 
 /** Messages the agent sent after `from` (an index into messages). */
