@@ -97,8 +97,11 @@ test('a remote that writes lies, secrets and markup in its progress lines gets n
   const texts: string[] = [];
   await waitFor(
     async () => {
-      const json = await (await fetch(`${base}/status/app`)).text();
+      const res = await fetch(`${base}/status/app`);
+      const json = await res.text();
       texts.push(json, await (await fetch(`${base}/`)).text());
+      // Before the daemon has read its listing (a loaded machine), the entry is not there yet: 404.
+      if (res.status !== 200) return false;
       const s = JSON.parse(json) as { progress: Progress | null; publishedCommit: string | null };
       if (s.progress !== null) seen.push(s.progress);
       return s.publishedCommit === head;

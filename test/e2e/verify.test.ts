@@ -61,5 +61,10 @@ test('with a shared store, an unsigned push is refused for every entry following
   remote.signing = dev.signing;
   const signed = await remote.commit({ 'index.html': 'v2\n' });
   await waitFor(() => publishedCommit(join(data, 'live')) === signed, { timeoutMs: 60_000, message: 'the signed commit published' });
-  assert.equal((await status()).unverifiedCommit, null);
+  // The tree is on disk a moment before the agent's report reaches /status (a loaded machine saw it).
+  const after = await waitFor(async () => {
+    const s = await status();
+    return s.publishedCommit === signed && s;
+  }, { timeoutMs: 60_000, message: '/status shows the signed commit' });
+  assert.equal(after.unverifiedCommit, null);
 });
