@@ -222,6 +222,8 @@ const PATTERNS: Array<[RegExp, SyncErrorKind]> = [
   [/not a git repository \(or any|unable to read tree|bad signature|index file corrupt|HEAD: not a valid|invalid gitfile format/i, 'local-state'],
   [/Repository not found|does not appear to be a git repository|not found: did you run git update-server-info|\b404\b|repository .* not found|No such file or directory.*\.git|access denied or repository not exported|no such repository/i, 'not-found'],
   [/couldn't find remote ref|Remote branch .* not found|invalid refspec|not our ref|unadvertised object|bad object/i, 'invalid-ref'],
+  // git reports the status but not Retry-After: the entry's own backoff applies.
+  [/returned error: 429|\b429 Too Many Requests/i, 'rate-limited'],
   [/Could not resolve host|Name or service not known|Temporary failure in name resolution|Connection refused|Connection timed out|Connection reset|unable to connect|early EOF|remote end hung up|Network is unreachable|Could not read from remote repository|Operation timed out|SSL|TLS|transfer closed/i, 'network'],
   [/index\.lock|shallow\.lock|\.lock': File exists|unable to create .*: |corrupt|fatal: loose object|unable to read|No space left on device|Read-only file system|is not a valid (object|ref)/i, 'local-state'],
 ];

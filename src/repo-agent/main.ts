@@ -18,6 +18,7 @@ import { refuseCurrentGrant, setCredentialChannel } from './minted.js';
 import { RepoSync, VetoError, type SyncOutcome } from './sync.js';
 import { SyncProgress } from './sync-progress.js';
 import { UnverifiedError } from './verify.js';
+import { RateLimitedError } from './rate-limit.js';
 /** An interval sync still running after this long is announced as "syncing". */
 const SLOW_SYNC_MS = 250; // EX_CONFIG: the entry itself is invalid, restarting will not help
 const EXIT_BUG = 70; // EX_SOFTWARE
@@ -33,6 +34,10 @@ export class AgentLoop {
   private failures = 0;
   private stopping = false;
   private published: string | null = null;
+  /** When the retry after the last failure starts (epoch ms): the time reported is the time used. */
+  private retryAt = 0;
+  /** A host's Retry-After: no sync, whatever asks for one, starts before this (epoch ms). */
+  private notBefore = 0;
   /** Set once prepare() has taken the entry's lock and healed its state. */
   private prepared = false;
   private readonly afterPublish: AfterPublish;
@@ -92,6 +97,11 @@ export class AgentLoop {
     if (this.stopping || !this.prepared) return;
     if (this.running !== null) {
       this.pending = reason;
+      return;
+    }
+    // The host asked us to wait: the retry is already set for when it said, and comes first.
+    if (this.timer !== null && Date.now() < this.notBefore) {
+      this.log.info('sync deferred: the host asked to wait', { reason, until: new Date(this.notBefore).toISOString() });
       return;
     }
     if (this.timer !== null) clearTimeout(this.timer);
@@ -167,7 +177,11 @@ export class AgentLoop {
       if (err instanceof VetoError) {
         this.report({ type: 'hook', hook: 'pre-publish', ok: false, commit: err.commit, durationMs, message: redact(err.message) });
       }
-      const retryInMs = nextDelay(this.failures, this.entry.intervalMs);
+      // Retry-After counts from its answer (now); our own backoff from the attempt's start.
+      const asked = err instanceof RateLimitedError ? err.limit.retryAfterMs : null;
+      this.retryAt = asked !== null ? Date.now() + asked : started + nextDelay(this.failures, this.entry.intervalMs);
+      this.notBefore = asked !== null ? this.retryAt : 0;
+      const retryInMs = Math.max(0, this.retryAt - Date.now());
       const message = redact(err.message);
       const refused = err instanceof UnverifiedError ? { commit: err.commit } : {};
       this.report({ type: 'failed', error: { kind: err.kind, message, ...refused }, consecutiveFailures: this.failures, retryInMs, durationMs });
@@ -198,12 +212,15 @@ export class AgentLoop {
     if (this.pending !== null) {
       const reason = this.pending;
       this.pending = null;
-      queueMicrotask(() => this.trigger(reason));
-      return;
+      if (Date.now() >= this.notBefore) {
+        queueMicrotask(() => this.trigger(reason));
+        return;
+      }
+      this.log.info('sync deferred: the host asked to wait', { reason, until: new Date(this.notBefore).toISOString() });
     }
     // A pinned commit, once published, never changes: no more polling.
     if (this.failures === 0 && this.entry.ref !== null && isObjectId(this.entry.ref) && this.published === this.entry.ref) return;
-    const delay = waitFrom(started, nextDelay(this.failures, this.entry.intervalMs), Date.now());
+    const delay = this.failures > 0 ? Math.max(0, this.retryAt - Date.now()) : waitFrom(started, nextDelay(0, this.entry.intervalMs), Date.now());
     this.timer = setTimeout(() => {
       this.timer = null;
       this.trigger(this.failures > 0 ? 'retry' : 'interval');

@@ -9,8 +9,11 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { scopeMatches } from '../shared/credential-scope.js';
 import { isObjectId } from '../shared/object-id.js';
+import { parseRetryAfter, type RateLimit } from './rate-limit.js';
 
-export type ProbeResult = { refs: Map<string, string> } | { unknown: string };
+/** `rateLimited`: the host asked us to slow down; the caller must not ask it again (by git) now. */
+export type ProbeResult = { refs: Map<string, string> } | { unknown: string } | { rateLimited: RateLimit };
+type HttpAnswer = { body: Buffer; contentType: string } | { unknown: string } | { rateLimited: RateLimit };
 
 export interface ProbeTarget {
   url: string;
@@ -198,7 +201,7 @@ export class HttpProber {
     // "unknown" and git asks instead, under git's own rules), so this header goes nowhere else.
     if (target.auth !== null && scopeMatches(target.auth.scope, base)) headers.Authorization = `Basic ${Buffer.from(`${target.auth.username}:${target.auth.password}`).toString('base64')}`;
     const adv = await this.request('GET', `${base}/info/refs?service=git-upload-pack`, headers, null, target.timeoutMs);
-    if ('unknown' in adv) return adv;
+    if (!('body' in adv)) return adv;
     if (!/^application\/x-git-upload-pack-advertisement/.test(adv.contentType)) return { unknown: `not a smart HTTP server (${adv.contentType})` };
     let lines: Array<string | null>;
     try {
@@ -217,7 +220,7 @@ export class HttpProber {
         lsRefsRequest(target.prefixes),
         target.timeoutMs,
       );
-      if ('unknown' in res) return res;
+      if (!('body' in res)) return res;
       return { refs: parseLsRefs(parsePktLines(res.body)) };
     } catch (err) {
       return { unknown: (err as Error).message };
@@ -230,7 +233,7 @@ export class HttpProber {
     headers: Record<string, string>,
     body: Buffer | null,
     timeoutMs: number,
-  ): Promise<{ body: Buffer; contentType: string } | { unknown: string }> {
+  ): Promise<HttpAnswer> {
     return this.client().then(({ agent, request }) => new Promise((resolve) => {
       const req = request(url, { method, headers, agent, timeout: timeoutMs }, (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
@@ -242,7 +245,11 @@ export class HttpProber {
           else chunks.push(c);
         });
         res.on('end', () => {
-          if (res.statusCode !== 200) resolve({ unknown: `HTTP ${res.statusCode}` });
+          const status = res.statusCode ?? 0;
+          // 503 alone is an outage (git may still get through); with Retry-After it is a request to wait.
+          const retryAfterMs = parseRetryAfter(res.headers['retry-after'], Date.now());
+          if (status === 429 || (status === 503 && retryAfterMs !== null)) resolve({ rateLimited: { status, retryAfterMs } });
+          else if (status !== 200) resolve({ unknown: `HTTP ${status}` });
           else resolve({ body: Buffer.concat(chunks), contentType: String(res.headers['content-type'] ?? '') });
         });
         res.on('error', (err) => resolve({ unknown: err.message }));

@@ -16,6 +16,7 @@ import type { EntryGit } from './entry-git.js';
 import type { GitRunner } from './git.js';
 import { removeFetchLeftovers } from './repair.js';
 import { HttpProber, probeGit, type ProbeResult, type ProbeTarget } from './probe.js';
+import { RateLimitedError } from './rate-limit.js';
 
 // After this many polls where git answered and the in-process probe could not, stop probing.
 const PROBE_MISSES_ALLOWED = 3;
@@ -148,6 +149,8 @@ export class Remote {
       const prefixes = patterns.filter((p) => !p.endsWith('^{}')).map((p) => p.replace(/\*$/, ''));
       const result = await prober({ url: this.entry.repo, prefixes, auth: creds.httpAuth, timeoutMs: Math.min(this.entry.timeoutMs, 30_000) });
       if ('refs' in result) return result.refs;
+      // Asking again with ls-remote is exactly what the host asked us not to do.
+      if ('rateLimited' in result) throw new RateLimitedError(displayUrl(this.entry.repo), result.rateLimited);
       probeFailure = result.unknown;
     }
     const out = await git.run(['ls-remote', '--end-of-options', this.entry.repo, ...patterns], this.git.opts(creds.env));

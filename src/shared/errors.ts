@@ -4,6 +4,8 @@ export const SYNC_ERROR_KINDS = [
   'auth',
   'network',
   'timeout',
+  /** The host answered 429 (or 503 with Retry-After): the entry waits as long as it asked. */
+  'rate-limited',
   'not-found',
   'invalid-ref',
   'local-state',

@@ -31,6 +31,8 @@ export interface HttpGitServerOptions {
   rename?: { from: string; to: string };
   /** A server that echoes the Authorization header back in its error line (a quirky proxy). */
   echoAuthInError?: boolean;
+  /** Asked first for every request: an answer other than null is sent instead (a host limiting its rate). */
+  refuse?: () => { status: number; headers?: Record<string, string> } | null;
   /** Decides instead of the fixed user name and password (a token that changes, say). */
   authorize?: (authorization: string | undefined) => boolean;
 }
@@ -50,6 +52,13 @@ export async function startHttpGitServer(
     state.requests++;
     if (req.headers.authorization !== undefined) state.authorizations.push(req.headers.authorization);
     state.seen.push({ path: req.url ?? '/', authorization: req.headers.authorization });
+    const refusal = opts.refuse?.() ?? null;
+    if (refusal !== null) {
+      res.writeHead(refusal.status, { 'Content-Type': 'text/plain', ...refusal.headers });
+      res.end('slow down\n');
+      req.resume();
+      return;
+    }
     if (opts.redirect !== undefined && (opts.redirect.afterAuth !== true || req.headers.authorization === expectedAuth)) {
       res.writeHead(opts.redirect.status ?? 302, { Location: `${opts.redirect.to.replace(/\/+$/, '')}${req.url ?? '/'}` });
       res.end();
