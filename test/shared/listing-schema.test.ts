@@ -176,5 +176,5 @@ test('verify: mode defaults to head, needs a key file, and every field is named 
   assert.match(refused({ ...base, verify: { mode: 'signed', gpgKeysFile: '/k' } }).join('\n'), /"verify\.mode" Invalid option: expected one of "head"\|"tag"\|"tag-and-head"/);
   assert.match(refused({ ...base, verify: { sshAllowedSignersFile: 'keys/allowed' } }).join('\n'), /"verify\.sshAllowedSignersFile" must be an absolute path/);
   assert.match(refused({ ...base, verify: { gpgKeysFile: "/k/it's" } }).join('\n'), /"verify\.gpgKeysFile" must not contain a single quote/);
-  assert.match(refused({ ...base, verify: { gpgKeysFile: '/k', keyring: '/home/me/.gnupg' } }).join('\n'), /unknown field "keyring"/);
+  assert.match(refused({ ...base, verify: { gpgKeysFile: '/k', keyring: '/home/me/.gnupg' } }).join('\n'), /unknown field "verify\.keyring" \(check the spelling\)/);
 });
