@@ -4,6 +4,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import { isObjectId } from '../shared/object-id.js';
+import { SEMVER_REF_PREFIX } from '../shared/entry-fields.js';
 
 export type Provider = 'github' | 'gitlab' | 'gitea';
 export const PROVIDERS: readonly Provider[] = ['github', 'gitlab', 'gitea'];
@@ -94,6 +95,8 @@ export function pushMatches(entry: Pick<ResolvedEntry, 'repo' | 'ref'>, push: { 
   const ref = entry.ref;
   if (ref === null) return push.ref.startsWith('refs/heads/'); // following HEAD: any branch push may move it
   if (isObjectId(ref)) return false; // pinned: nothing to do
+  // Any tag pushed or deleted may change which tag is the highest in range; a sync costs one ls-remote.
+  if (ref.startsWith(SEMVER_REF_PREFIX)) return push.ref.startsWith('refs/tags/');
   if (ref.startsWith('refs/')) return push.ref === ref;
   return push.ref === `refs/heads/${ref}` || push.ref === `refs/tags/${ref}`;
 }

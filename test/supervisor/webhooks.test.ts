@@ -42,4 +42,7 @@ test('a push concerns an entry when URL and ref match; pinned shas never sync on
   assert.ok(!pushMatches({ repo: 'https://github.com/org/other', ref: 'main' }, push));
   assert.ok(!pushMatches({ repo: 'https://github.com/org/site', ref: 'a'.repeat(40) }, push));
   assert.ok(pushMatches({ repo: 'https://github.com/org/site', ref: 'v1' }, { ...push, ref: 'refs/tags/v1' }));
+  // A semver entry (#18): any tag may be the new highest in range; a branch push is not a release.
+  assert.ok(pushMatches({ repo: 'https://github.com/org/site', ref: 'semver:^1.2' }, { ...push, ref: 'refs/tags/v1.3.0' }));
+  assert.ok(!pushMatches({ repo: 'https://github.com/org/site', ref: 'semver:^1.2' }, push));
 });
