@@ -30,6 +30,7 @@ export const SETTINGS: readonly Setting[] = [
   { variable: 'HEARTBEAT_TIMEOUT', type: 'ms', default: '30000', description: 'an agent silent this long (ms) is killed and restarted; also the start-up deadline: an agent that has not said hello this long after it was forked is killed ("did not say hello within N ms of start"). Agents start at most 4 at a time' },
   { variable: 'WEBHOOK_SECRET_FILE', type: 'path', default: undefined, description: 'file with the push-webhook secret; enables `/webhook/*`' },
   { variable: 'SYNC_TOKEN_FILE', type: 'path', default: undefined, description: 'file with the bearer token; enables `POST /sync/{name}`' },
+  { variable: 'SERVE_TOKEN_FILE', type: 'path', default: undefined, description: 'file with the bearer token for what this daemon serves to others; enables `GET /events` (every publish, as Server-Sent Events)' },
   { variable: 'SYNC_ON_SIGNAL', type: 'signal', default: undefined, description: 'another signal (e.g. `SIGUSR1`) that, like `SIGHUP`, syncs every entry now' },
   { variable: 'CREDENTIALS_FILE', type: 'path', default: undefined, description: 'JSON file `[{url, usernameFile, passwordFile}]`: http(s) credentials for every entry whose URLs (submodules included) fall in a `url` scope; re-read on every attempt' },
   { variable: 'SHARED_STORES', type: 'boolean', default: 'true', description: 'entries of one remote in one folder share an object store; `false` gives each entry its own' },

@@ -49,13 +49,15 @@ export class Children {
     this.metrics.removeRepo(name, child.status);
   }
 
-  onMessage(agent: SupervisedAgent, message: AgentMessage): void {
+  /** The entry's status after `message`; undefined when `agent` no longer speaks for it. */
+  onMessage(agent: SupervisedAgent, message: AgentMessage): RepoStatus | undefined {
     const child = this.current(agent);
-    if (child === undefined) return;
+    if (child === undefined) return undefined;
     const previous = child.status;
     child.status = applyAgentMessage(previous, message, Date.now());
     this.metrics.onAgentMessage(agent.name, message);
     this.metrics.onCommit(agent.name, previous.publishedCommit, child.status.publishedCommit);
+    return child.status;
   }
 
   onStateChange(agent: SupervisedAgent, change: StateChange): void {

@@ -21,6 +21,8 @@ export interface SupervisorConfig {
   logFormat: 'json' | 'text';
   webhookSecretFile: string | undefined;
   syncTokenFile: string | undefined;
+  /** Bearer token for GET /events (and, later, what else is served); unset: not served. */
+  serveTokenFile: string | undefined;
   /** Besides SIGHUP, a signal that makes every agent sync now. */
   syncOnSignal: NodeJS.Signals | undefined;
   /** An agent silent this long is killed and restarted. */
@@ -97,6 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): SupervisorConfig {
     heartbeatTimeoutMs: intFromEnv(env, 'HEARTBEAT_TIMEOUT', 30_000, 1000),
     webhookSecretFile: secretFile(env, 'WEBHOOK_SECRET_FILE'),
     syncTokenFile: secretFile(env, 'SYNC_TOKEN_FILE'),
+    serveTokenFile: secretFile(env, 'SERVE_TOKEN_FILE'),
     syncOnSignal: signal(env, 'SYNC_ON_SIGNAL'),
     sharedStores: bool(env, 'SHARED_STORES', true),
     rereadMs: 30_000,

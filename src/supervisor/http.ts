@@ -1,4 +1,5 @@
-// The operations surface on HTTP_BIND: / (the status page) /healthz /readyz[/name] /metrics /status[/name].
+// The operations surface on HTTP_BIND: / (the status page) /healthz /readyz[/name] /metrics /status[/name],
+// and /events (every publish, see events.ts).
 // Unknown paths 404, wrong methods 405, and no error ever carries a stack trace out.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -6,6 +7,7 @@ import type { Log } from '../shared/log.js';
 import { notReadyReason, readiness, type RepoStatus } from './status.js';
 import type { Triggers } from './triggers.js';
 import { PROVIDERS, type Provider } from './webhooks.js';
+import type { PublishEvents } from './events.js';
 
 export interface OperationsView {
   statuses(): RepoStatus[];
@@ -13,6 +15,7 @@ export interface OperationsView {
   listingLoadedAt(): string | null;
   metrics(): Promise<{ contentType: string; body: string }>;
   triggers: Triggers;
+  events: Pick<PublishEvents, 'handle'>;
 }
 
 /**
@@ -124,6 +127,7 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
         },
       },
     },
+    { pattern: /^\/events$/, methods: { GET: (req, res) => view.events.handle(req, res) } },
     { pattern: /^\/status$/, methods: { GET: (_q, res) => json(res, 200, view.statuses()) } },
     {
       pattern: /^\/webhook\/([^/]+)$/,

@@ -18,6 +18,7 @@ import { refusedStatus, type RepoStatus } from './status.js';
 import { runStepsInTurns } from './steps.js';
 import { DEFAULT_POLICY, SupervisedAgent, type RestartPolicy } from './supervision.js';
 import { Triggers } from './triggers.js';
+import { PublishEvents } from './events.js';
 import { watchListing } from './watch.js';
 
 /** A start or a restart: what makes an agent. */
@@ -33,6 +34,8 @@ export class Supervisor {
   readonly metrics = new Metrics();
   /** One record per entry an agent runs: agent, status and series together. */
   readonly children = new Children(this.metrics);
+  /** GET /events: each publish, told to whoever listens. */
+  readonly events: PublishEvents;
   /** Refused entries no agent runs (never valid), shown in /status as `invalid`. */
   private refused = new Map<string, RepoStatus>();
   /** What was last logged about each refused entry: a re-read logs only what changed. */
@@ -49,7 +52,9 @@ export class Supervisor {
     readonly config: SupervisorConfig,
     private readonly log: Log,
     private readonly options: SupervisorOptions = {},
-  ) {}
+  ) {
+    this.events = new PublishEvents(config.serveTokenFile, this.metrics, log);
+  }
 
   statuses(): RepoStatus[] {
     return [...this.children.statuses(), ...this.refused.values()];
@@ -181,7 +186,10 @@ export class Supervisor {
   private startAgent(action: StartAction, before: ReadonlyMap<string, DesiredEntry>, desired: readonly DesiredEntry[]): void {
     const agent = new SupervisedAgent(action.desired, {
       log: this.log,
-      onMessage: (a, m) => this.children.onMessage(a, m),
+      onMessage: (a, m) => {
+        const status = this.children.onMessage(a, m);
+        if (status !== undefined && m.type === 'synced') this.events.announce({ name: a.name, commit: m.commit, previousCommit: m.previousCommit, at: status.lastSyncAt ?? new Date().toISOString() });
+      },
       onStateChange: (a, c) => this.children.onStateChange(a, c),
       policy: { ...DEFAULT_POLICY, heartbeatTimeoutMs: this.config.heartbeatTimeoutMs, ...this.options.policy },
       script: this.options.agentScript,
@@ -229,6 +237,7 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
       listingLoadedAt: () => supervisor.listingLoadedAt,
       metrics: async () => ({ contentType: supervisor.metrics.registry.contentType, body: await supervisor.metrics.registry.metrics() }),
       triggers: new Triggers(config, () => supervisor.children.agents(), supervisor.metrics, log),
+      events: supervisor.events,
     },
     log,
   );
@@ -249,6 +258,7 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
     shuttingDown = true;
     log.info('shutting down', { signal });
     server.close();
+    supervisor.events.close();
     void watcher
       .close()
       .then(() => supervisor.stop())

@@ -93,6 +93,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly serveRequests = new Counter({
+    name: 'git_autosync_serve_requests_total',
+    help: 'Requests for what this daemon serves to other daemons and consumers, by endpoint (events) and result (accepted, unauthorized, disabled, busy).',
+    labelNames: ['endpoint', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly eventSubscribers = new Gauge({
+    name: 'git_autosync_event_subscribers',
+    help: 'Connections to GET /events open now.',
+    registers: [this.registry],
+  });
+
   constructor() {
     // The event-loop delay percentiles sample with a timer at this period: prom-client's 10 ms
     // default would wake an otherwise idle supervisor 100 times a second (measured: the largest

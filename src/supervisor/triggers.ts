@@ -20,7 +20,8 @@ export interface TriggerConfig {
   syncTokenFile: string | undefined;
 }
 
-async function readSecret(file: string | undefined): Promise<string | null> {
+/** The first line of a secret file, or null when it is unset, missing or empty. */
+export async function readSecret(file: string | undefined): Promise<string | null> {
   if (file === undefined) return null;
   const text = await readFile(file, 'utf8').catch(() => null);
   const secret = text?.split('\n')[0]?.trim() ?? '';

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SYNC_ERROR_KINDS } from '../../src/shared/errors.js';
+import { EVENTS_HEARTBEAT_MS, MAX_EVENT_SUBSCRIBERS } from '../../src/supervisor/events.js';
 import { DEFAULTS, listingEntrySchema, listingJsonSchema } from '../../src/shared/listing-schema.js';
 import { flagOf, SETTINGS } from '../../src/shared/settings.js';
 import { validateListing } from '../../src/supervisor/listing.js';
@@ -185,4 +186,11 @@ test('a daemon started on a listing that does not parse answers /readyz 503 nami
   // …and, as they also say, a listing whose entries are all invalid counts as ready.
   await writeFile(listing, JSON.stringify([{ path: 'not/absolute', repo: 'git://127.0.0.1:1/x' }]));
   await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, { message: '/readyz 200 on a listing of invalid entries' });
+});
+
+test('the event stream\'s limits the docs quote are the code\'s (#17)', () => {
+  assert.ok(readme.includes(`a \`: heartbeat\` comment every ${EVENTS_HEARTBEAT_MS / 1000} s`), 'README: heartbeat period');
+  const security = read('docs/security.md');
+  assert.ok(security.includes(`at most ${MAX_EVENT_SUBSCRIBERS} streams`), 'security.md: stream limit');
+  assert.ok(/requests? are counted in `git_autosync_serve_requests_total`/i.test(readme));
 });

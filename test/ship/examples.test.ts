@@ -15,6 +15,7 @@ import { createOperationsServer } from '../../src/supervisor/http.js';
 import { validateListing, type DesiredEntry } from '../../src/supervisor/listing.js';
 import { initialStatus, type RepoStatus } from '../../src/supervisor/status.js';
 import type { Triggers } from '../../src/supervisor/triggers.js';
+import type { PublishEvents } from '../../src/supervisor/events.js';
 import {
   arr,
   composeEnv,
@@ -62,7 +63,7 @@ before(async () => {
       statuses: () => statuses,
       listingLoadedAt: () => '2026-01-01T00:00:00.000Z',
       metrics: async () => ({ contentType: 'text/plain', body: '' }),
-      triggers: {} as Triggers,
+      triggers: {} as Triggers, events: {} as PublishEvents,
     },
     silent,
   );

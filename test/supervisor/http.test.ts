@@ -7,11 +7,12 @@ import { DEFAULTS, resolveEntry } from '../../src/shared/listing-schema.js';
 import { createOperationsServer } from '../../src/supervisor/http.js';
 import { initialStatus, type RepoStatus } from '../../src/supervisor/status.js';
 import type { Triggers } from '../../src/supervisor/triggers.js';
+import type { PublishEvents } from '../../src/supervisor/events.js';
 
 const silent = { error() {}, warn() {}, info() {}, debug() {} };
 
 async function serve(t: { after(fn: () => unknown): void }, view: { statuses: () => RepoStatus[]; listingLoadedAt: () => string | null }) {
-  const server: Server = createOperationsServer({ ...view, metrics: async () => ({ contentType: 'text/plain', body: 'm 1\n' }), triggers: {} as Triggers }, silent);
+  const server: Server = createOperationsServer({ ...view, metrics: async () => ({ contentType: 'text/plain', body: 'm 1\n' }), triggers: {} as Triggers, events: {} as PublishEvents }, silent);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const address = server.address();

@@ -11,6 +11,7 @@ import { createOperationsServer } from '../../src/supervisor/http.js';
 import { applyAgentMessage, applyStateChange, initialStatus, refusedStatus, type RepoStatus } from '../../src/supervisor/status.js';
 import { renderStatusPage, STATUS_PAGE_CSP } from '../../src/supervisor/status-page.js';
 import type { Triggers } from '../../src/supervisor/triggers.js';
+import type { PublishEvents } from '../../src/supervisor/events.js';
 
 const A = 'a1b2c3d4e5'.repeat(4);
 const NOW = Date.parse('2026-06-01T12:00:00.000Z');
@@ -112,7 +113,7 @@ test('the page\'s script and style are exactly the ones its CSP allows by hash; 
 
 test('GET / answers the page with a strict CSP and nosniff; HEAD too; other methods 405', async (t) => {
   const server: Server = createOperationsServer(
-    { statuses: () => [synced()], listingLoadedAt: () => new Date(NOW).toISOString(), metrics: async () => ({ contentType: 'text/plain', body: '' }), triggers: {} as Triggers },
+    { statuses: () => [synced()], listingLoadedAt: () => new Date(NOW).toISOString(), metrics: async () => ({ contentType: 'text/plain', body: '' }), triggers: {} as Triggers, events: {} as PublishEvents },
     { error() {}, warn() {}, info() {}, debug() {} },
   );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
