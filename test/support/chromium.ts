@@ -1,10 +1,11 @@
 // Real headless Chromium (Debian's /usr/bin/chromium) for tests of what a person sees: started
 // as our own process with a fresh profile in the test's temp dir, driven over the DevTools
 // protocol by playwright-core (no browser download), and stopped by its pid when the test ends.
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { startServerProcess } from './process.js';
-import type { Cleanup } from './tmp.js';
+import { waitFor, type Cleanup } from './tmp.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -39,8 +40,39 @@ export async function startChromium(t: Cleanup, tempDir: string): Promise<Runnin
     readyText: () => 'DevTools listening on',
     startTimeoutMs: 60_000,
   });
+  const profile = join(tempDir, `chromium-profile-${server.port}`);
   const browser = await chromium.connectOverCDP(`http://127.0.0.1:${server.port}`, { timeout: 60_000 });
   // The process itself is stopped by its pid (startServerProcess's clean-up); this drops the connection.
   t.after(() => browser.close().catch(() => undefined));
+  // The browser's own exit does not wait for its helpers: its network process, still flushing the
+  // disk cache, re-created <profile>/Default/Cache in a temp dir already removed (two busy loops
+  // and two copies of the suite showed it). Wait until every process of this profile is gone
+  // (each names it in --user-data-dir), killing by pid what outlives the deadline; the temp dir's
+  // final sweep at exit then finds nothing writing.
+  t.after(async () => {
+    await server.stop();
+    const helpers = () => profileProcesses(profile);
+    await waitFor(() => helpers().length === 0, { timeoutMs: 15_000, message: 'chromium helpers exit' }).catch(() => {
+      for (const pid of helpers()) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // exited meanwhile
+        }
+      }
+    });
+  });
   return { browser, pid: server.pid };
+}
+
+/** Pids of the processes whose command line names this profile folder. */
+function profileProcesses(profile: string): number[] {
+  const flag = `--user-data-dir=${profile}\0`;
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
+    try {
+      return `${readFileSync(`/proc/${d}/cmdline`, 'utf8')}\0`.includes(flag) ? [Number(d)] : [];
+    } catch {
+      return []; // gone while we looked
+    }
+  });
 }
