@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Log } from '../shared/log.js';
 import type { Metrics } from './metrics.js';
 import { readSecret } from './triggers.js';
-import { equalConstantTime } from './webhooks.js';
+import { bearerMatches } from './webhooks.js';
 
 export interface PublishEvent {
   name: string;
@@ -43,8 +43,7 @@ export class PublishEvents {
       res.end(`${JSON.stringify({ error })}\n`);
     };
     if (token === null) return answer(404, 'disabled', 'not found');
-    const given = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim() ?? '';
-    if (!equalConstantTime(given, token)) {
+    if (!bearerMatches(req.headers.authorization, token)) {
       this.log.warn('event stream refused: bad token', {});
       return answer(401, 'unauthorized', 'bad token');
     }

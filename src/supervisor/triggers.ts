@@ -8,7 +8,7 @@ import type { Log } from '../shared/log.js';
 import { redact } from '../shared/redact.js';
 import type { Metrics } from './metrics.js';
 import type { SupervisedAgent } from './supervision.js';
-import { equalConstantTime, parsePush, pushMatches, verifySignature, type Provider } from './webhooks.js';
+import { bearerMatches, parsePush, pushMatches, verifySignature, type Provider } from './webhooks.js';
 
 export interface TriggerResponse {
   status: number;
@@ -66,8 +66,7 @@ export class Triggers {
   async syncByName(name: string, authorization: string | undefined): Promise<TriggerResponse> {
     const token = await readSecret(this.config.syncTokenFile);
     if (token === null) return this.answer('sync', 'disabled', 404, { error: 'not found' });
-    const given = /^Bearer\s+(.+)$/i.exec(authorization ?? '')?.[1]?.trim() ?? '';
-    if (!equalConstantTime(given, token)) {
+    if (!bearerMatches(authorization, token)) {
       this.log.warn('sync request refused: bad token', { repo: redact(name) });
       return this.answer('sync', 'unauthorized', 401, { error: 'bad token' });
     }
