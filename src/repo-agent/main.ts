@@ -100,10 +100,7 @@ export class AgentLoop {
       return;
     }
     // The host asked us to wait: the retry is already set for when it said, and comes first.
-    if (this.timer !== null && Date.now() < this.notBefore) {
-      this.log.info('sync deferred: the host asked to wait', { reason, until: new Date(this.notBefore).toISOString() });
-      return;
-    }
+    if (this.timer !== null && Date.now() < this.notBefore) return this.logDeferred(reason);
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.running = this.syncAndReport(reason).finally(() => {
@@ -207,6 +204,10 @@ export class AgentLoop {
     }
   }
 
+  private logDeferred(reason: SyncReason): void {
+    this.log.info('sync deferred: the host asked to wait', { reason, until: new Date(this.notBefore).toISOString() });
+  }
+
   private scheduleAfter(started: number): void {
     if (this.stopping) return;
     if (this.pending !== null) {
@@ -216,7 +217,7 @@ export class AgentLoop {
         queueMicrotask(() => this.trigger(reason));
         return;
       }
-      this.log.info('sync deferred: the host asked to wait', { reason, until: new Date(this.notBefore).toISOString() });
+      this.logDeferred(reason);
     }
     // A pinned commit, once published, never changes: no more polling.
     if (this.failures === 0 && this.entry.ref !== null && isObjectId(this.entry.ref) && this.published === this.entry.ref) return;

@@ -246,11 +246,11 @@ export class HttpProber {
         });
         res.on('end', () => {
           const status = res.statusCode ?? 0;
+          if (status === 200) return resolve({ body: Buffer.concat(chunks), contentType: String(res.headers['content-type'] ?? '') });
           // 503 alone is an outage (git may still get through); with Retry-After it is a request to wait.
           const retryAfterMs = parseRetryAfter(res.headers['retry-after'], Date.now());
           if (status === 429 || (status === 503 && retryAfterMs !== null)) resolve({ rateLimited: { status, retryAfterMs } });
-          else if (status !== 200) resolve({ unknown: `HTTP ${status}` });
-          else resolve({ body: Buffer.concat(chunks), contentType: String(res.headers['content-type'] ?? '') });
+          else resolve({ unknown: `HTTP ${status}` });
         });
         res.on('error', (err) => resolve({ unknown: err.message }));
       });

@@ -323,7 +323,7 @@ export function resolveEntry(raw: unknown, index: number, defaults: AgentDefault
         if (issue.code === 'unrecognized_keys') {
           // JSON-quoted: a key with a newline in it cannot forge a second log line.
           // Named from the entry down ("verify.sshAllowedSignersFil"): inside an object, the key alone does not say where.
-          const parent = issue.path.map(String).map((p) => `${p}.`).join('');
+          const parent = issue.path.map((p) => `${String(p)}.`).join('');
           return new EntryError(index, guessName, undefined, `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(`${parent}${k.slice(0, 100)}`)).join(', ')} (check the spelling)`);
         }
         if (issue.path.length === 0 && issue.code === 'invalid_type') {

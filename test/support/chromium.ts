@@ -1,10 +1,10 @@
 // Real headless Chromium (Debian's /usr/bin/chromium) for tests of what a person sees: started
 // as our own process with a fresh profile in the test's temp dir, driven over the DevTools
 // protocol by playwright-core (no browser download), and stopped by its pid when the test ends.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { startServerProcess } from './process.js';
+import { processesWhere, startServerProcess } from './process.js';
 import { waitFor, type Cleanup } from './tmp.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -68,11 +68,5 @@ export async function startChromium(t: Cleanup, tempDir: string): Promise<Runnin
 /** Pids of the processes whose command line names this profile folder. */
 function profileProcesses(profile: string): number[] {
   const flag = `--user-data-dir=${profile}\0`;
-  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
-    try {
-      return `${readFileSync(`/proc/${d}/cmdline`, 'utf8')}\0`.includes(flag) ? [Number(d)] : [];
-    } catch {
-      return []; // gone while we looked
-    }
-  });
+  return processesWhere((pid) => `${readFileSync(`/proc/${pid}/cmdline`, 'utf8')}\0`.includes(flag));
 }

@@ -1,9 +1,10 @@
 // Faults injected from outside the daemon, as kubernetes/git-sync's e2e suite does: a `git`
 // wrapper first on PATH, and a look at which processes still work in a folder.
 
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
+import { processesWhere } from './process.js';
 
 /**
  * A `git` first on PATH that stalls in `fetch` while `stallFile` exists (as git-sync's e2e suite does).
@@ -28,17 +29,10 @@ exec /usr/bin/git "$@"
 
 /** PIDs of processes whose working directory is inside `dir`. */
 export function processesIn(dir: string): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        const cwd = readlinkSync(`/proc/${p}/cwd`);
-        return cwd === dir || cwd.startsWith(dir + sep);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+  return processesWhere((pid) => {
+    const cwd = readlinkSync(`/proc/${pid}/cwd`);
+    return cwd === dir || cwd.startsWith(dir + sep);
+  });
 }
 
 /** True while a process with this PID exists. */

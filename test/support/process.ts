@@ -1,6 +1,7 @@
 // Runs a server as a child process for a test: start it on a free port, wait until it
 // really listens there, and stop it (SIGTERM, then SIGKILL) when the test ends.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { freePort, waitFor, type Cleanup } from './tmp.js';
 
@@ -130,4 +131,18 @@ export function stopper(child: ChildProcess, graceMs = 5000): () => Promise<void
     })();
     return stopping;
   };
+}
+
+/** PIDs of the processes for which `matches` holds; one that fails to be read (gone meanwhile) does not. */
+export function processesWhere(matches: (pid: number) => boolean): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return matches(pid);
+      } catch {
+        return false;
+      }
+    });
 }
