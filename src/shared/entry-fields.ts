@@ -203,6 +203,7 @@ const ENTRY: Checks<ResolvedEntry> = {
   required: isBool,
   maxStalenessMs: nullable(ms(BOUNDS.maxStaleness)),
   prune: optional(isBool),
+  serve: isBool,
   syncRoot: optional(isPath),
   credentials: (v) => matches(v, CREDENTIALS),
   credentialsFile: optional(isPath),

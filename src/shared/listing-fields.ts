@@ -32,6 +32,7 @@ export const LISTING_DOC = [
   { fields: ['gitConfig'], meaning: "extra `\"key=value\"` git settings from an allowlist (`http.*` timeouts/proxy/TLS, `core.autocrlf`, `core.compression`, `pack.*`, …); anything that can run a command or carry a credential is refused" },
   { fields: ['staleAfter'], meaning: "how long a replaced tree stays on disk (ms)" },
   { fields: ['prune'], meaning: "delete the tree and state when the entry is removed" },
+  { fields: ['serve'], meaning: "`false`: with `SERVE_GIT`, this entry is not served at `/git/{name}` (default `true`)" },
   { fields: ['required'], meaning: "`false`: this entry never holds `/readyz` back (default `true`)" },
   { fields: ['maxStaleness'], meaning: "`/readyz` fails when the last successful sync is older than this (ms)" },
   { fields: ['webhook'], meaning: "`{url, method, timeoutMs}`: called after each publish with JSON `{name, repo, ref, commit, path}`; retried with backoff (5 attempts); never blocks syncing" },

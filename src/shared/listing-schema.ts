@@ -155,6 +155,7 @@ const entryShape = documented({
       .optional(),
     touchFile: absolutePath('touchFile').optional(),
     prune: z.boolean().optional(),
+    serve: z.boolean().optional(),
     sshKeyFile: absolutePath('sshKeyFile').optional(),
     knownHostsFile: absolutePath('knownHostsFile').optional(),
     usernameFile: absolutePath('usernameFile').optional(),
@@ -388,6 +389,8 @@ function resolveFields(e: ListingEntry, name: string, defaults: AgentDefaults) {
     maxStalenessMs: e.maxStaleness ?? null,
     /** undefined: follow the process-wide PRUNE setting. */
     prune: e.prune,
+    /** With SERVE_GIT: whether this entry's published commit is served at /git/{name} (supervisor/serve-git.ts). */
+    serve: e.serve ?? true,
     /** When set, `path` must stay inside it on disk too (symlinks included). */
     syncRoot: defaults.syncRoot,
     credentials: {

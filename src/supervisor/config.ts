@@ -21,8 +21,14 @@ export interface SupervisorConfig {
   logFormat: 'json' | 'text';
   webhookSecretFile: string | undefined;
   syncTokenFile: string | undefined;
-  /** Bearer token for GET /events (and, later, what else is served); unset: not served. */
+  /** Bearer token for GET /events and /git/{name}; unset: served only on the open bind, if any. */
   serveTokenFile: string | undefined;
+  /** Serve each entry's published commit over smart HTTP (serve-git.ts). */
+  serveGit: boolean;
+  /** A second, tokenless server with only /git and /events. */
+  serveOpenBind: { host: string; port: number } | undefined;
+  /** A hub's /events to follow (follow.ts), and the token it takes. */
+  follow: { url: URL; tokenFile: string | undefined } | undefined;
   /** Besides SIGHUP, a signal that makes every agent sync now. */
   syncOnSignal: NodeJS.Signals | undefined;
   /** An agent silent this long is killed and restarted. */
@@ -52,12 +58,36 @@ function bool(env: NodeJS.ProcessEnv, name: string, fallback = false): boolean {
   throw new ConfigError(`${name}=${JSON.stringify(env[name])}: must be true or false`);
 }
 
-function httpBind(env: NodeJS.ProcessEnv): { host: string; port: number } {
-  const raw = env.HTTP_BIND?.trim() || '0.0.0.0:8080';
+function bindAddress(raw: string, name: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(raw);
   const port = Number(m?.[2]);
-  if (!m || port > 65535) throw new ConfigError(`HTTP_BIND=${JSON.stringify(raw)}: must be host:port, such as 0.0.0.0:8080 or [::1]:8080`);
+  if (!m || port > 65535) throw new ConfigError(`${name}=${JSON.stringify(raw)}: must be host:port, such as 0.0.0.0:8080 or [::1]:8080`);
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+const httpBind = (env: NodeJS.ProcessEnv) => bindAddress(env.HTTP_BIND?.trim() || '0.0.0.0:8080', 'HTTP_BIND');
+
+function openBind(env: NodeJS.ProcessEnv): { host: string; port: number } | undefined {
+  const raw = env.SERVE_OPEN_BIND?.trim();
+  return raw === undefined || raw === '' ? undefined : bindAddress(raw, 'SERVE_OPEN_BIND');
+}
+
+function follow(env: NodeJS.ProcessEnv): SupervisorConfig['follow'] {
+  const tokenFile = secretFile(env, 'FOLLOW_TOKEN_FILE');
+  const raw = env.FOLLOW_EVENTS?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  const bad = (why: string) => new ConfigError(`FOLLOW_EVENTS=${JSON.stringify(raw)}: ${why}`);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw bad("must be a hub's events URL, such as http://git-autosync-hub:8080/events");
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad('must be an http:// or https:// URL');
+  // The token comes from FOLLOW_TOKEN_FILE, never from the URL: the URL is logged and shown.
+  if (url.username !== '' || url.password !== '') throw new ConfigError('FOLLOW_EVENTS: must not carry credentials; put the token in FOLLOW_TOKEN_FILE');
+  if (!url.pathname.endsWith('/events')) throw bad("must end in /events (the hub's event stream)");
+  return { url, tokenFile };
 }
 
 function secretFile(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -87,6 +117,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): SupervisorConfig {
   }
   const logLevel = oneOf(env, 'LOG_LEVEL');
   const logFormat = oneOf(env, 'LOG_FORMAT') as 'json' | 'text';
+  const serveTokenFile = secretFile(env, 'SERVE_TOKEN_FILE');
+  const serveGit = bool(env, 'SERVE_GIT');
+  const serveOpenBind = openBind(env);
+  // Serving repositories to anyone who can reach the port must be asked for in so many words.
+  if (serveGit && serveTokenFile === undefined && serveOpenBind === undefined) {
+    throw new ConfigError('SERVE_GIT=true needs SERVE_TOKEN_FILE (the token spokes present), or SERVE_OPEN_BIND to serve without a token on a separate address');
+  }
   return {
     listingPath: isAbsolute(listing) ? listing : resolve(listing),
     // Read by each agent on every attempt (repo-agent/credentials.ts), so an edit applies at once.
@@ -99,7 +136,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): SupervisorConfig {
     heartbeatTimeoutMs: intFromEnv(env, 'HEARTBEAT_TIMEOUT', 30_000, 1000),
     webhookSecretFile: secretFile(env, 'WEBHOOK_SECRET_FILE'),
     syncTokenFile: secretFile(env, 'SYNC_TOKEN_FILE'),
-    serveTokenFile: secretFile(env, 'SERVE_TOKEN_FILE'),
+    serveTokenFile,
+    serveGit,
+    serveOpenBind,
+    follow: follow(env),
     syncOnSignal: signal(env, 'SYNC_ON_SIGNAL'),
     sharedStores: bool(env, 'SHARED_STORES', true),
     rereadMs: 30_000,

@@ -6,8 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Log } from '../shared/log.js';
 import type { Metrics } from './metrics.js';
-import { readSecret } from './triggers.js';
-import { bearerMatches } from './webhooks.js';
+import { readSecret, tokenMatches } from './secrets.js';
 
 export interface PublishEvent {
   name: string;
@@ -35,15 +34,16 @@ export class PublishEvents {
     private readonly log: Log,
   ) {}
 
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const token = await readSecret(this.tokenFile);
+  /** `open`: on the open bind (SERVE_OPEN_BIND), where no token is asked. */
+  async handle(req: IncomingMessage, res: ServerResponse, open = false): Promise<void> {
+    const token = open ? null : await readSecret(this.tokenFile);
     const answer = (status: number, result: string, error: string) => {
       this.metrics.serveRequests.inc({ endpoint: 'events', result });
       res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
       res.end(`${JSON.stringify({ error })}\n`);
     };
-    if (token === null) return answer(404, 'disabled', 'not found');
-    if (!bearerMatches(req.headers.authorization, token)) {
+    if (!open && token === null) return answer(404, 'disabled', 'not found');
+    if (!open && token !== null && !tokenMatches(req.headers.authorization, token, false)) {
       this.log.warn('event stream refused: bad token', {});
       return answer(401, 'unauthorized', 'bad token');
     }

@@ -1,5 +1,6 @@
 // The operations surface on HTTP_BIND: / (the status page) /healthz /readyz[/name] /metrics /status[/name],
-// and /events (every publish, see events.ts).
+// /events (every publish, see events.ts) and, with SERVE_GIT, /git/{name} (serve-git.ts). The open
+// bind (SERVE_OPEN_BIND) is a second server of the same kind with only /git and /events, tokenless.
 // Unknown paths 404, wrong methods 405, and no error ever carries a stack trace out.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -8,6 +9,7 @@ import { notReadyReason, readiness, type RepoStatus } from './status.js';
 import type { Triggers } from './triggers.js';
 import { PROVIDERS, type Provider } from './webhooks.js';
 import type { PublishEvents } from './events.js';
+import type { GitServer } from './serve-git.js';
 
 export interface OperationsView {
   statuses(): RepoStatus[];
@@ -16,6 +18,13 @@ export interface OperationsView {
   metrics(): Promise<{ contentType: string; body: string }>;
   triggers: Triggers;
   events: Pick<PublishEvents, 'handle'>;
+  /** With SERVE_GIT: each entry's published commit over smart HTTP. */
+  git?: Pick<GitServer, 'handle'>;
+}
+
+export interface ServerOptions {
+  /** The open bind: only what is served (/git, /events), and no token asked. */
+  servedOnly?: boolean;
 }
 
 /**
@@ -69,9 +78,17 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(`${text}\n`);
 }
 
-export function createOperationsServer(view: OperationsView, log: Log): Server {
+export function createOperationsServer(view: OperationsView, log: Log, options: ServerOptions = {}): Server {
+  const open = options.servedOnly === true;
   const byName = (name: string | undefined) => view.statuses().find((s) => s.name === name);
-  const routes: Route[] = [
+  const served: Route[] = [{ pattern: /^\/events$/, methods: { GET: (req, res) => view.events.handle(req, res, open) } }];
+  const git = view.git;
+  if (git !== undefined) {
+    const handle: Handler = (req, res, rest, body) => git.handle(req, res, rest ?? '', body, open);
+    // A fetch's negotiation is a body like a webhook's: kept, within the same limit.
+    served.push({ pattern: /^\/git\/(.+)$/, keepsBody: true, methods: { GET: handle, POST: handle } });
+  }
+  const operations: Route[] = [
     {
       pattern: /^\/healthz$/,
       methods: {
@@ -127,7 +144,6 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
         },
       },
     },
-    { pattern: /^\/events$/, methods: { GET: (req, res) => view.events.handle(req, res) } },
     { pattern: /^\/status$/, methods: { GET: (_q, res) => json(res, 200, view.statuses()) } },
     {
       pattern: /^\/webhook\/([^/]+)$/,
@@ -160,6 +176,7 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
       },
     },
   ];
+  const routes = open ? served : [...operations, ...served];
 
   /** Which handler answers the request (an error answer for bad paths and methods). */
   const dispatch = (req: IncomingMessage): { handler: Handler; param?: string; keepsBody: boolean; path: string } => {

@@ -2,6 +2,7 @@
 // → report. A broken listing keeps the last good one running; a bad entry never stops the others.
 
 import { createHash } from 'node:crypto';
+import type { Server } from 'node:http';
 import { ConfigError } from '../shared/config-error.js';
 import { createLogger } from '../shared/logger.js';
 import { runtimeDir } from '../shared/runtime-dir.js';
@@ -19,6 +20,8 @@ import { runStepsInTurns } from './steps.js';
 import { DEFAULT_POLICY, SupervisedAgent, type RestartPolicy } from './supervision.js';
 import { Triggers } from './triggers.js';
 import { PublishEvents } from './events.js';
+import type { HubFollower } from './follow.js';
+import type { GitServer } from './serve-git.js';
 import { watchListing } from './watch.js';
 
 /** A start or a restart: what makes an agent. */
@@ -36,6 +39,10 @@ export class Supervisor {
   readonly children = new Children(this.metrics);
   /** GET /events: each publish, told to whoever listens. */
   readonly events: PublishEvents;
+  /** SERVE_GIT: /git/{name}; set by runSupervisor when serving. */
+  git: GitServer | null = null;
+  /** FOLLOW_EVENTS: the hub's event stream; set by runSupervisor when following. */
+  follower: HubFollower | null = null;
   /** Refused entries no agent runs (never valid), shown in /status as `invalid`. */
   private refused = new Map<string, RepoStatus>();
   /** What was last logged about each refused entry: a re-read logs only what changed. */
@@ -57,7 +64,9 @@ export class Supervisor {
   }
 
   statuses(): RepoStatus[] {
-    return [...this.children.statuses(), ...this.refused.values()];
+    const follower = this.follower;
+    const running = follower === null ? this.children.statuses() : this.children.statuses().map((s) => (follower.follows(s.repo) ? { ...s, hub: follower.status } : s));
+    return [...running, ...this.refused.values()];
   }
 
   /** Re-read the listing and apply it; reloads never overlap. */
@@ -188,7 +197,10 @@ export class Supervisor {
       log: this.log,
       onMessage: (a, m) => {
         const status = this.children.onMessage(a, m);
-        if (status !== undefined && m.type === 'synced') this.events.announce({ name: a.name, commit: m.commit, previousCommit: m.previousCommit, at: status.lastSyncAt ?? new Date().toISOString() });
+        if (status === undefined) return;
+        // Before the announcement: a spoke told of a publish finds the hub serving it.
+        if (status.publishedCommit !== null) this.git?.published(a.desired.entry, status.publishedCommit);
+        if (m.type === 'synced') this.events.announce({ name: a.name, commit: m.commit, previousCommit: m.previousCommit, at: status.lastSyncAt ?? new Date().toISOString() });
       },
       onStateChange: (a, c) => this.children.onStateChange(a, c),
       policy: { ...DEFAULT_POLICY, heartbeatTimeoutMs: this.config.heartbeatTimeoutMs, ...this.options.policy },
@@ -216,6 +228,17 @@ export class Supervisor {
   }
 }
 
+/** Listen on `bind` (the setting `name`), or a ConfigError naming it. */
+async function listen(server: Server, bind: { host: string; port: number }, name: string, log: Log): Promise<Server> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new ConfigError(`${name} ${bind.host}:${bind.port}: cannot listen (${err.code ?? err.message})`)));
+    server.listen(bind.port, bind.host, () => resolve());
+  });
+  const address = server.address();
+  log.info('http listening', { setting: name, address: typeof address === 'object' && address !== null ? `${address.address}:${address.port}` : String(address) });
+  return server;
+}
+
 export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
   const config = loadConfig(env);
   // Agents inherit the environment: the level decides which of their lines they send.
@@ -231,25 +254,34 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
   }
   const supervisor = new Supervisor(config, log);
   log.info('starting', { listing: config.listingPath, intervalMs: config.defaults.intervalMs, pid: process.pid, runtimeDir: runtime });
-  const server = createOperationsServer(
-    {
-      statuses: () => supervisor.statuses(),
-      listingLoadedAt: () => supervisor.listingLoadedAt,
-      metrics: async () => ({ contentType: supervisor.metrics.registry.contentType, body: await supervisor.metrics.registry.metrics() }),
-      triggers: new Triggers(config, () => supervisor.children.agents(), supervisor.metrics, log),
-      events: supervisor.events,
-    },
-    log,
-  );
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new ConfigError(`HTTP_BIND ${config.http.host}:${config.http.port}: cannot listen (${err.code ?? err.message})`)),
-    );
-    server.listen(config.http.port, config.http.host, () => resolve());
-  });
-  const address = server.address();
-  log.info('http listening', { address: typeof address === 'object' && address !== null ? `${address.address}:${address.port}` : String(address) });
+  if (config.serveGit) {
+    const { GitServer } = await import('./serve-git.js');
+    supervisor.git = new GitServer({
+      tokenFile: config.serveTokenFile,
+      entry: (name) => {
+        const child = supervisor.children.get(name);
+        return child === undefined ? undefined : { entry: child.agent.desired.entry, publishedCommit: child.status.publishedCommit };
+      },
+      metrics: supervisor.metrics,
+      log,
+    });
+  }
+  const view = {
+    statuses: () => supervisor.statuses(),
+    listingLoadedAt: () => supervisor.listingLoadedAt,
+    metrics: async () => ({ contentType: supervisor.metrics.registry.contentType, body: await supervisor.metrics.registry.metrics() }),
+    triggers: new Triggers(config, () => supervisor.children.agents(), supervisor.metrics, log),
+    events: supervisor.events,
+    ...(supervisor.git === null ? {} : { git: supervisor.git }),
+  };
+  const server = await listen(createOperationsServer(view, log), config.http, 'HTTP_BIND', log);
+  const openServer = config.serveOpenBind === undefined ? null : await listen(createOperationsServer(view, log, { servedOnly: true }), config.serveOpenBind, 'SERVE_OPEN_BIND', log);
+  if (config.follow !== undefined) {
+    const { HubFollower } = await import('./follow.js');
+    supervisor.follower = new HubFollower(config.follow.url, config.follow.tokenFile, () => supervisor.children.agents(), supervisor.metrics, log);
+  }
   await supervisor.reload('startup');
+  supervisor.follower?.start();
   const watcher = watchListing(config.listingPath, () => void supervisor.reload('listing changed'), { rereadMs: config.rereadMs });
 
   let shuttingDown = false;
@@ -258,6 +290,8 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
     shuttingDown = true;
     log.info('shutting down', { signal });
     server.close();
+    openServer?.close();
+    supervisor.follower?.stop();
     supervisor.events.close();
     void watcher
       .close()

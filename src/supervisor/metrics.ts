@@ -95,8 +95,13 @@ export class Metrics {
 
   readonly serveRequests = new Counter({
     name: 'git_autosync_serve_requests_total',
-    help: 'Requests for what this daemon serves to other daemons and consumers, by endpoint (events) and result (accepted, unauthorized, disabled, busy).',
+    help: 'Requests for what this daemon serves to other daemons and consumers, by endpoint (events, git) and result (accepted, served, unauthorized, disabled, busy, refused, not-found, unpublished, invalid, failed).',
     labelNames: ['endpoint', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly followStreamConnected = new Gauge({
+    name: 'git_autosync_follow_stream_connected',
+    help: "1 while the hub's event stream (FOLLOW_EVENTS) is open, 0 while it is down.",
     registers: [this.registry],
   });
   readonly eventSubscribers = new Gauge({

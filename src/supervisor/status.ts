@@ -6,6 +6,7 @@ import type { SyncErrorKind } from '../shared/errors.js';
 import type { AgentMessage, FetchProgress, HookName, WireError } from '../shared/protocol.js';
 import { displayUrl } from '../shared/redact.js';
 import { shownState, type AgentState, type RepoState, type SyncState } from './child-state.js';
+import type { StreamState } from './follow.js';
 import type { StateChange } from './supervision.js';
 
 export type { RepoState } from './child-state.js';
@@ -75,6 +76,8 @@ export interface RepoStatus {
   progress: FetchProgress | null;
   /** The last HISTORY_LENGTH sync outcomes, newest first. */
   history: SyncRecord[];
+  /** For an entry fetched from the hub this daemon follows (FOLLOW_EVENTS): the hub's event stream. */
+  hub?: StreamState;
 }
 
 export function initialStatus(entry: StatusSubject): RepoStatus {

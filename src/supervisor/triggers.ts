@@ -3,12 +3,12 @@
 // secret is not configured does not exist (404). Agents coalesce triggers, so a flood of
 // requests never means a flood of fetches.
 
-import { readFile } from 'node:fs/promises';
 import type { Log } from '../shared/log.js';
 import { redact } from '../shared/redact.js';
 import type { Metrics } from './metrics.js';
+import { readSecret, tokenMatches } from './secrets.js';
 import type { SupervisedAgent } from './supervision.js';
-import { bearerMatches, parsePush, pushMatches, verifySignature, type Provider } from './webhooks.js';
+import { parsePush, pushMatches, verifySignature, type Provider } from './webhooks.js';
 
 export interface TriggerResponse {
   status: number;
@@ -18,14 +18,6 @@ export interface TriggerResponse {
 export interface TriggerConfig {
   webhookSecretFile: string | undefined;
   syncTokenFile: string | undefined;
-}
-
-/** The first line of a secret file, or null when it is unset, missing or empty. */
-export async function readSecret(file: string | undefined): Promise<string | null> {
-  if (file === undefined) return null;
-  const text = await readFile(file, 'utf8').catch(() => null);
-  const secret = text?.split('\n')[0]?.trim() ?? '';
-  return secret === '' ? null : secret;
 }
 
 /** What a trigger needs of an agent: which entry it runs, and a way to make it sync now. */
@@ -66,7 +58,7 @@ export class Triggers {
   async syncByName(name: string, authorization: string | undefined): Promise<TriggerResponse> {
     const token = await readSecret(this.config.syncTokenFile);
     if (token === null) return this.answer('sync', 'disabled', 404, { error: 'not found' });
-    if (!bearerMatches(authorization, token)) {
+    if (!tokenMatches(authorization, token, false)) {
       this.log.warn('sync request refused: bad token', { repo: redact(name) });
       return this.answer('sync', 'unauthorized', 401, { error: 'bad token' });
     }

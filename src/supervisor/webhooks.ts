@@ -24,12 +24,6 @@ export function equalConstantTime(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** Does `Authorization: Bearer <token>` carry exactly `token`? (/sync/{name}, /events) */
-export function bearerMatches(authorization: string | undefined, token: string): boolean {
-  const given = /^Bearer\s+(.+)$/i.exec(authorization ?? '')?.[1]?.trim() ?? '';
-  return equalConstantTime(given, token);
-}
-
 const hmacHex = (secret: string, body: Buffer) => createHmac('sha256', secret).update(body).digest('hex');
 
 /** True when the request carries a valid signature or token for `secret`. */

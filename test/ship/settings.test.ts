@@ -77,8 +77,10 @@ test('every setting is a flag: --flag=value and --flag value both set its variab
 test('a boolean takes --x, --x=true and --x=false; every other flag needs a value', () => {
   for (const s of SETTINGS.filter((x) => x.type === 'boolean')) {
     assert.equal(mergeFlags({}, [flagOf(s)])[s.variable], 'true');
-    const on = loadConfig(mergeFlags({ LISTING_PATH: '/l' }, [`${flagOf(s)}=true`]));
-    const off = loadConfig(mergeFlags({ LISTING_PATH: '/l' }, [`${flagOf(s)}=false`]));
+    // SERVE_GIT=true needs a token file (or an open bind): given here for every boolean alike.
+    const base = { LISTING_PATH: '/l', SERVE_TOKEN_FILE: '/token' };
+    const on = loadConfig(mergeFlags(base, [`${flagOf(s)}=true`]));
+    const off = loadConfig(mergeFlags(base, [`${flagOf(s)}=false`]));
     assert.notDeepEqual(on, off, `${flagOf(s)}=true and =false differ`);
   }
   assert.throws(() => mergeFlags({}, ['--http-bind']), /--http-bind needs a value/);
@@ -117,4 +119,16 @@ test('a timer setting above 2^31-1 ms is refused at start, naming it, instead of
   assert.equal(await daemon.exited, 2, daemon.output());
   assert.match(daemon.output(), /SCRAPE_INTERVAL="2592000000": must be at most 2147483647 ms/);
   assert.doesNotMatch(daemon.output(), /TimeoutOverflowWarning/);
+});
+
+test('FOLLOW_EVENTS must be a hub events URL over http(s), with no credentials in it', () => {
+  for (const [bad, why] of [
+    ['not a url', /must be a hub's events URL/],
+    ['ftp://hub/events', /must be an http:\/\/ or https:\/\/ URL/],
+    ['http://hub:8080/status', /must end in \/events/],
+    ['http://user:tok@hub:8080/events', /must not carry credentials; put the token in FOLLOW_TOKEN_FILE/],
+  ] as const) {
+    assert.throws(() => loadConfig({ LISTING_PATH: '/l', FOLLOW_EVENTS: bad }), (err: Error) => err.name === 'ConfigError' && why.test(err.message) && !err.message.includes('tok@'), bad);
+  }
+  assert.equal(loadConfig({ LISTING_PATH: '/l', FOLLOW_EVENTS: 'http://hub:8080/events' }).follow?.url.href, 'http://hub:8080/events');
 });
