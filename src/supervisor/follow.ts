@@ -61,6 +61,8 @@ export class EventParser {
     this.buffer += text;
     let nl: number;
     while ((nl = this.buffer.search(/\r\n|\n|\r/)) !== -1) {
+      // A CR that ends what has arrived may be the first half of a CRLF: wait for the next byte.
+      if (nl === this.buffer.length - 1 && this.buffer.endsWith('\r')) break;
       const line = this.buffer.slice(0, nl);
       this.buffer = this.buffer.slice(nl + (this.buffer.startsWith('\r\n', nl) ? 2 : 1));
       this.line(line);
