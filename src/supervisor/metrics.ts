@@ -95,7 +95,7 @@ export class Metrics {
 
   readonly serveRequests = new Counter({
     name: 'git_autosync_serve_requests_total',
-    help: 'Requests for what this daemon serves to other daemons and consumers, by endpoint (events, git) and result (accepted, served, unauthorized, disabled, busy, refused, not-found, unpublished, invalid, failed).',
+    help: 'Requests for what this daemon serves to other daemons and consumers, by endpoint (events, git) and result (accepted, served by git, answered without git, unauthorized, disabled, busy, refused, not-found, unpublished, invalid, failed).',
     labelNames: ['endpoint', 'result'] as const,
     registers: [this.registry],
   });

@@ -51,3 +51,23 @@ export function packet(text: string): Buffer {
 }
 
 export const FLUSH = Buffer.from('0000', 'latin1');
+
+/**
+ * The answer to a protocol v2 `ls-refs` for refs that all name `commit`, HEAD a symref to
+ * `branches[0]`: as git's upload-pack writes it, filtered by the request's `ref-prefix` arguments,
+ * with `symref-target` when asked for (`symrefs`). Branches need no `peeled:`.
+ */
+export function lsRefsAnswer(request: readonly Packet[], commit: string, branches: readonly string[]): Buffer {
+  const args = request.filter((p): p is string => p !== null).map((p) => p.replace(/\n$/, ''));
+  const prefixes = args.filter((a) => a.startsWith('ref-prefix ')).map((a) => a.slice(11));
+  const symrefs = args.includes('symrefs');
+  const wanted = (name: string) => prefixes.length === 0 || prefixes.some((p) => name.startsWith(p));
+  const lines = [
+    ...(wanted('HEAD') ? [`${commit} HEAD${symrefs ? ` symref-target:${branches[0]}` : ''}\n`] : []),
+    ...branches.filter(wanted).map((b) => `${commit} ${b}\n`),
+  ];
+  return Buffer.concat([...lines.map(packet), FLUSH]);
+}
+
+/** Is this a protocol v2 request for `command`? */
+export const isV2Command = (request: readonly Packet[], command: string): boolean => request[0] === `command=${command}\n`;

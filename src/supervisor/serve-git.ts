@@ -11,9 +11,9 @@ import { gunzipSync } from 'node:zlib';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import type { Log } from '../shared/log.js';
 import type { Metrics } from './metrics.js';
-import { FLUSH, packet, PktLineError, readPackets, wantedObjects } from './pkt-line.js';
+import { FLUSH, isV2Command, lsRefsAnswer, packet, PktLineError, readPackets, wantedObjects, type Packet } from './pkt-line.js';
 import { readSecret, tokenMatches } from './secrets.js';
-import { servedGitDir, servedNamespace, serveGitEnv, ServedRefs } from './served-refs.js';
+import { servedBranches, servedGitDir, servedNamespace, serveGitEnv, ServedRefs } from './served-refs.js';
 import { QueueFull, ServeQueue } from './serve-queue.js';
 
 /** upload-packs at once, and requests that may wait for one (see serve-queue.ts). */
@@ -46,6 +46,8 @@ type Answer = { status: number; result: string; message: string; headers?: Recor
 export class GitServer {
   readonly refs: ServedRefs;
   private readonly queue = new ServeQueue(SERVE_RUNNING, SERVE_WAITING);
+  /** Protocol v2's capability advertisement, by git dir: upload-pack's own, asked once. */
+  private readonly capabilities = new Map<string, Promise<Buffer>>();
 
   constructor(private readonly options: GitServeOptions) {
     this.refs = new ServedRefs(async (args) => {
@@ -95,8 +97,11 @@ export class GitServer {
       if (req.method !== 'GET') return answer({ status: 405, result: 'refused', message: 'GET only' });
       if (service !== 'git-upload-pack') return answer({ status: 403, result: 'refused', message: 'only the smart protocol is served (service=git-upload-pack)' });
       const v2 = gitProtocol?.split(':').includes('version=2') === true;
-      // As git http-backend: v0 opens with the service line; v2 is the capability advertisement alone.
-      const head = v2 ? Buffer.alloc(0) : Buffer.concat([packet('# service=git-upload-pack\n'), FLUSH]);
+      // A spoke's every poll starts here and goes on with ls-refs: v2 answers both without git
+      // (the capabilities are upload-pack's own, asked once per git dir), so polls cost the hub no process.
+      if (v2) return this.answered(res, 'application/x-git-upload-pack-advertisement', await this.capabilitiesOf(served.entry));
+      // As git http-backend: v0 opens with the service line, then upload-pack's ref advertisement.
+      const head = Buffer.concat([packet('# service=git-upload-pack\n'), FLUSH]);
       return this.uploadPack(res, served.entry, ['--advertise-refs'], Buffer.alloc(0), gitProtocol, 'application/x-git-upload-pack-advertisement', head);
     }
     if (req.method !== 'POST') return answer({ status: 405, result: 'refused', message: 'POST only' });
@@ -109,12 +114,17 @@ export class GitServer {
     } catch {
       return answer({ status: 400, result: 'invalid', message: `request body is not gzip or inflates past ${MAX_INFLATED_BYTES} bytes` });
     }
-    let wanted: ReturnType<typeof wantedObjects>;
+    let packets: Packet[];
     try {
-      wanted = wantedObjects(readPackets(request));
+      packets = readPackets(request);
     } catch (err) {
       return answer({ status: 400, result: 'invalid', message: err instanceof PktLineError ? err.message : 'malformed request' });
     }
+    if (gitProtocol?.split(':').includes('version=2') === true && isV2Command(packets, 'ls-refs')) {
+      const commit = (await this.refs.current(name))!;
+      return this.answered(res, 'application/x-git-upload-pack-result', lsRefsAnswer(packets, commit, servedBranches(served.entry)));
+    }
+    const wanted = wantedObjects(packets);
     if (wanted.wantRefs.length > 0) return answer({ status: 403, result: 'refused', message: 'want-ref is not served: ask for the advertised commit' });
     const foreign = wanted.oids.find((oid) => !this.refs.allows(name, oid));
     if (foreign !== undefined) {
@@ -122,6 +132,34 @@ export class GitServer {
       return answer({ status: 403, result: 'refused', message: `not our ref ${foreign}: only the published commit is served` });
     }
     return this.uploadPack(res, served.entry, [], request, gitProtocol, 'application/x-git-upload-pack-result', Buffer.alloc(0));
+  }
+
+  /** A smart-HTTP answer made here, without git (counted as `answered`). */
+  private answered(res: ServerResponse, contentType: string, body: Buffer): void {
+    this.options.metrics.serveRequests.inc({ endpoint: 'git', result: 'answered' });
+    res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-cache' });
+    res.end(body);
+  }
+
+  private capabilitiesOf(entry: ResolvedEntry): Promise<Buffer> {
+    const dir = servedGitDir(entry);
+    let caps = this.capabilities.get(dir);
+    if (caps === undefined) {
+      caps = import('execa').then(async ({ execa }) => {
+        const r = await execa('git', ['upload-pack', '--stateless-rpc', '--strict', '--advertise-refs', dir], {
+          env: serveGitEnv({ GIT_PROTOCOL: 'version=2' }),
+          extendEnv: false,
+          stdin: 'ignore',
+          encoding: 'buffer',
+          timeout: 30_000,
+        });
+        return Buffer.from(r.stdout);
+      });
+      // A failure is not kept: the next request asks again.
+      caps.catch(() => this.capabilities.delete(dir));
+      this.capabilities.set(dir, caps);
+    }
+    return caps;
   }
 
   private answerOf(res: ServerResponse): (a: Answer) => void {

@@ -27,6 +27,12 @@ export function followedBranch(ref: string | null): string | null {
   return ref.startsWith('refs/') ? null : ref;
 }
 
+/** The branches a served entry advertises its published commit as (HEAD points at the first). */
+export function servedBranches(entry: Pick<ResolvedEntry, 'ref'>): string[] {
+  const branch = followedBranch(entry.ref);
+  return [`refs/heads/${SERVED_BRANCH}`, ...(branch === null || branch === SERVED_BRANCH ? [] : [`refs/heads/${branch}`])];
+}
+
 /** The environment every git the serving side runs gets: nothing inherited that could redirect it. */
 export function serveGitEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = { LC_ALL: 'C', LANG: 'C', GIT_TERMINAL_PROMPT: '0' };
@@ -81,8 +87,7 @@ export class ServedRefs {
     record.pending = record.pending.then(async () => {
       if (record.commit === commit) return;
       const ns = `refs/namespaces/${servedNamespace(entry.name)}`;
-      const branch = followedBranch(entry.ref);
-      const refs = [`refs/heads/${SERVED_BRANCH}`, ...(branch === null || branch === SERVED_BRANCH ? [] : [`refs/heads/${branch}`])];
+      const refs = servedBranches(entry);
       try {
         for (const ref of refs) await this.runGit(['--git-dir', dir, 'update-ref', `${ns}/${ref}`, commit]);
         // Written on each change: cheap, and an interrupted first write is mended by the next.

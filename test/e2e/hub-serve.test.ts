@@ -35,6 +35,17 @@ test('the published commit is served to real git over v2 and v0, with the token 
   const base = await hub.httpUrl();
   await hub.waitForLog((l) => l.message === 'published' && l.repo === 'app' && l.commit === s.heads.app, 'app published', 60_000);
   const work = await makeTempDir(t);
+  const gitCounts = async () => {
+    const m = parseMetrics(await (await fetch(`${base}/metrics`)).text());
+    return { answered: sampleValue(m, 'git_autosync_serve_requests_total', { endpoint: 'git', result: 'answered' }) ?? 0, served: sampleValue(m, 'git_autosync_serve_requests_total', { endpoint: 'git', result: 'served' }) ?? 0 };
+  };
+  // A poll over v2 (what a spoke's probe and `git ls-remote` send) is answered without running git.
+  const before = await gitCounts();
+  const polled = await git(work, ['-c', 'protocol.version=2', ...auth(TOKEN), 'ls-remote', `${base}/git/app`, 'refs/heads/main']);
+  assert.equal(polled.trim(), `${s.heads.app}\trefs/heads/main`);
+  const after = await gitCounts();
+  assert.equal(after.answered - before.answered, 2, 'info/refs and ls-refs answered in process');
+  assert.equal(after.served, before.served, 'no upload-pack ran for them');
 
   for (const version of ['2', '0']) {
     const dest = join(work, `v${version}`);

@@ -10,6 +10,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SYNC_ERROR_KINDS } from '../../src/shared/errors.js';
 import { EVENTS_HEARTBEAT_MS, MAX_EVENT_SUBSCRIBERS } from '../../src/supervisor/events.js';
+import { FOLLOW_BACKOFF, FOLLOW_SILENCE_MS } from '../../src/supervisor/follow.js';
+import { SERVE_RUNNING, SERVE_WAITING } from '../../src/supervisor/serve-git.js';
 import { DEFAULTS, listingEntrySchema, listingJsonSchema } from '../../src/shared/listing-schema.js';
 import { flagOf, SETTINGS } from '../../src/shared/settings.js';
 import { validateListing } from '../../src/supervisor/listing.js';
@@ -193,4 +195,14 @@ test('the event stream\'s limits the docs quote are the code\'s (#17)', () => {
   const security = read('docs/security.md');
   assert.ok(security.includes(`at most ${MAX_EVENT_SUBSCRIBERS} streams`), 'security.md: stream limit');
   assert.ok(/requests? are counted in `git_autosync_serve_requests_total`/i.test(readme));
+});
+
+test("hub and spokes: the limits and timings the README quotes are the code's (#17)", async () => {
+  assert.ok(readme.includes(`at most ${SERVE_RUNNING} at once with ${SERVE_WAITING} more waiting`), 'README: upload-pack queue');
+  assert.ok(readme.includes(`reconnects\n  after ${FOLLOW_BACKOFF.baseMs / 1000} s, doubling to ${FOLLOW_BACKOFF.capMs / 1000} s`) || readme.includes(`reconnects after ${FOLLOW_BACKOFF.baseMs / 1000} s, doubling to ${FOLLOW_BACKOFF.capMs / 1000} s`), 'README: reconnection backoff');
+  assert.ok(readme.includes(`silent for ${FOLLOW_SILENCE_MS / 1000} s (three heartbeats)`) && FOLLOW_SILENCE_MS === 3 * EVENTS_HEARTBEAT_MS, 'README: silence before reopening');
+  const metrics = (await new Metrics().registry.getMetricsAsJSON()).map((m) => m.name);
+  for (const name of ['git_autosync_serve_requests_total', 'git_autosync_event_subscribers', 'git_autosync_follow_stream_connected']) {
+    assert.ok(metrics.includes(name) && readme.includes(`\`${name}`), `${name}: exported and in the README`);
+  }
 });

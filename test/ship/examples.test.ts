@@ -407,3 +407,37 @@ test('Dependabot updates npm, the Dockerfile and the workflow actions', () => {
   const ecosystems = arr(dependabot.updates).map((u) => u['package-ecosystem']);
   for (const e of ['npm', 'docker', 'github-actions']) assert.ok(ecosystems.includes(e), `updates ${e}`);
 });
+
+test('hub and spokes: the spokes follow the hub Service, fetch only from its /git/{name}, for entries it serves, with the token it checks', () => {
+  const ds = daemons();
+  const hub = ds.find((d) => d.config.serveGit);
+  assert.ok(hub !== undefined, 'a daemon with SERVE_GIT');
+  assert.ok(hub.config.serveTokenFile !== undefined && hub.config.serveOpenBind === undefined, 'the hub serves with a token, not on an open bind');
+  assert.ok(hub.config.webhookSecretFile !== undefined, 'the git host\'s webhook goes to the hub');
+  const spokes = ds.filter((d) => d.config.follow !== undefined);
+  assert.ok(spokes.some((d) => d.pod.workload.kind === 'DaemonSet'), 'the spokes are a DaemonSet');
+  const served = new Set(listingOf(hub).filter(({ entry }) => entry.serve).map(({ entry }) => entry.name));
+  const hubLabels = obj(obj(obj(hub.pod.workload.spec).template).metadata).labels;
+  for (const spoke of spokes) {
+    const events = spoke.config.follow!.url;
+    const service = byKind('Service', events.hostname);
+    assert.ok(service !== undefined, `${spoke.where}: FOLLOW_EVENTS names the Service ${events.hostname}`);
+    const selector = obj(obj(service.spec).selector);
+    for (const [k, v] of Object.entries(selector)) assert.equal(obj(hubLabels)[k], v, `${spoke.where}: the Service selects the hub (${k})`);
+    const port = arr(obj(service.spec).ports).find((p) => String(p.port) === events.port);
+    assert.ok(port !== undefined && arr(hub.container.ports).some((p) => p.name === port.targetPort || p.containerPort === port.targetPort), `${spoke.where}: the Service port reaches the hub's port`);
+    assert.equal(hub.config.http.port, Number(arr(hub.container.ports).find((p) => p.name === 'http')?.containerPort), 'the hub listens on its port');
+    assert.ok(spoke.config.follow!.tokenFile !== undefined, `${spoke.where}: FOLLOW_TOKEN_FILE set`);
+    for (const { entry } of listingOf(spoke)) {
+      assert.equal(entry.repo, `${events.origin}/git/${entry.name}`, `${spoke.where}: ${entry.name} fetches from the hub`);
+      assert.ok(served.has(entry.name), `${spoke.where}: the hub serves ${entry.name}`);
+      // The spoke's password and the hub's token are the same Secret key.
+      const sourceKey = (d: ReturnType<typeof daemons>[number], file: string) => {
+        const r = d.pod.resolve(d.container, file)!;
+        return sourceOfFile(r.volume, r.rest);
+      };
+      assert.deepEqual(sourceKey(spoke, entry.credentials.passwordFile!), sourceKey(hub, hub.config.serveTokenFile!), `${spoke.where}: the password is the hub's token`);
+      assert.deepEqual(sourceKey(spoke, spoke.config.follow!.tokenFile!), sourceKey(hub, hub.config.serveTokenFile!), `${spoke.where}: FOLLOW_TOKEN_FILE is the hub's token`);
+    }
+  }
+});

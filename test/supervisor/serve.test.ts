@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EventParser, followedName, hubGitPrefix } from '../../src/supervisor/follow.js';
-import { FLUSH, packet, PktLineError, readPackets, wantedObjects } from '../../src/supervisor/pkt-line.js';
+import { FLUSH, isV2Command, lsRefsAnswer, packet, PktLineError, readPackets, wantedObjects } from '../../src/supervisor/pkt-line.js';
 import { followedBranch, servedNamespace } from '../../src/supervisor/served-refs.js';
 import { QueueFull, ServeQueue } from '../../src/supervisor/serve-queue.js';
 
@@ -71,4 +71,15 @@ test('served namespaces are valid ref components for any entry name; the followe
   assert.equal(followedBranch('main'), 'main');
   assert.equal(followedBranch('refs/heads/release/1'), 'release/1');
   for (const none of [null, 'refs/tags/v1', 'semver:>=1', A]) assert.equal(followedBranch(none), null, String(none));
+});
+
+test('ls-refs is answered as upload-pack would: ref-prefix filters, symrefs adds the target, a flush ends it', () => {
+  const ask = (...args: string[]) => readPackets(Buffer.concat([packet('command=ls-refs\n'), packet('agent=git/2.39\n'), Buffer.from('0001'), ...args.map((a) => packet(`${a}\n`)), FLUSH]));
+  const text = (b: Buffer) => readPackets(b);
+  const branches = ['refs/heads/published', 'refs/heads/main'];
+  assert.ok(isV2Command(ask(), 'ls-refs') && !isV2Command(ask(), 'fetch'));
+  assert.deepEqual(text(lsRefsAnswer(ask('peel', 'symrefs'), A, branches)), [`${A} HEAD symref-target:refs/heads/published\n`, `${A} refs/heads/published\n`, `${A} refs/heads/main\n`, null]);
+  assert.deepEqual(text(lsRefsAnswer(ask('peel', 'ref-prefix refs/heads/main'), A, branches)), [`${A} refs/heads/main\n`, null]);
+  assert.deepEqual(text(lsRefsAnswer(ask('ref-prefix refs/tags/'), A, branches)), [null], 'no tag is served');
+  assert.deepEqual(text(lsRefsAnswer(ask('ref-prefix HEAD'), A, branches)), [`${A} HEAD\n`, null]);
 });
