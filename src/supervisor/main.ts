@@ -168,6 +168,7 @@ export class Supervisor {
         this.children.remove(agent.name);
         if (action.kind === 'stop') {
           this.log.info('entry removed; agent stopped', { repo: agent.name });
+          await this.git?.withdraw(agent.desired.entry);
           if (!noPrune.has(agent.name) && (agent.desired.entry.prune ?? this.config.prune)) {
             const removed = await pruneEntry(agent.desired.entry).catch((err: unknown) => {
               this.log.error('prune failed', { repo: agent.name, error: (err as Error).message });

@@ -61,6 +61,11 @@ export class GitServer {
     if (entry.serve) void this.refs.follow(entry, commit);
   }
 
+  /** The entry left the listing: nothing of it stays advertised, or pinned in a shared store. */
+  withdraw(entry: ResolvedEntry): Promise<void> {
+    return this.refs.withdraw(entry);
+  }
+
   /**
    * `rest` is the path after /git/; `open`: this is the open bind (SERVE_OPEN_BIND), which asks
    * for no token. `body` is the whole request body (http.ts has read it, within its limit).

@@ -102,8 +102,19 @@ export class ServedRefs {
     return record.pending;
   }
 
-  /** The entry is gone: its refs are left to its state folder's removal; forget them here. */
-  forget(name: string): void {
-    this.served.delete(name);
+  /**
+   * The entry left the listing: its namespace goes, or in a store shared with other entries its
+   * refs would keep its last commit's objects for ever (gc keeps whatever a ref names).
+   */
+  async withdraw(entry: ResolvedEntry): Promise<void> {
+    const s = this.served.get(entry.name);
+    this.served.delete(entry.name);
+    await s?.pending;
+    const dir = servedGitDir(entry);
+    const ns = `refs/namespaces/${servedNamespace(entry.name)}`;
+    for (const ref of [`${ns}/HEAD`, ...servedBranches(entry).map((b) => `${ns}/${b}`)]) {
+      // Absent refs (never served, or a git dir already pruned) are no error of ours.
+      await this.runGit(['--git-dir', dir, 'update-ref', '--no-deref', '-d', ref]).catch(() => undefined);
+    }
   }
 }

@@ -2,7 +2,7 @@
 // to real git, v2 and v0: only with the token, only the published commit (a commit the
 // pre-publish hook vetoed is neither advertised nor given when asked for by id), read-only.
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startDaemon } from '../support/daemon.js';
@@ -128,4 +128,31 @@ test('SERVE_GIT refuses to start with neither a token nor an open bind; the open
   // The operations port, without SERVE_TOKEN_FILE, serves no repository.
   assert.equal((await fetch(`${await open.httpUrl()}/git/app/info/refs?service=git-upload-pack`)).status, 404);
   assert.equal(await open.stop('SIGTERM'), 0);
+});
+
+test('an entry removed from the listing is withdrawn: its refs leave the store it shared, and it is no longer served', async (t) => {
+  const s = await serveRepos(t, { app: { 'a.txt': '1\n' } });
+  const entries = [
+    { name: 'one', path: join(s.data, 'one'), repo: s.git.url('app'), branch: 'main' },
+    { name: 'two', path: join(s.data, 'two'), repo: s.git.url('app'), branch: 'main' },
+  ];
+  await writeFile(s.listing, JSON.stringify(entries));
+  const tokenFile = join(s.root, 'serve-token');
+  await writeFile(tokenFile, `${TOKEN}\n`);
+  const hub = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '300', SERVE_GIT: 'true', SERVE_TOKEN_FILE: tokenFile });
+  const base = await hub.httpUrl();
+  const work = await makeTempDir(t);
+  for (const name of ['one', 'two']) {
+    await waitFor(async () => (await git(work, [...auth(TOKEN), 'ls-remote', `${base}/git/${name}`, 'HEAD']).catch(() => '')).startsWith(s.heads.app), { timeoutMs: 60_000, message: `${name} served` });
+  }
+  // Both entries fetch into one shared store (same remote, same folder): find it by its refs.
+  const stores = join(s.data, '.git-autosync-stores');
+  const store = join(stores, (await readdir(stores))[0]!);
+  const namespaces = async () => (await git(store, ['--git-dir', store, 'for-each-ref', '--format=%(refname)', 'refs/namespaces/'])).trim().split('\n').filter(Boolean);
+  assert.equal((await namespaces()).length, 6, 'each entry: HEAD, published, main');
+  await writeFile(s.listing, JSON.stringify(entries.slice(0, 1)));
+  await waitFor(async () => (await namespaces()).length === 3, { timeoutMs: 60_000, message: "the removed entry's refs leave the store" });
+  assert.ok((await namespaces()).every((r) => r.startsWith(`refs/namespaces/git-autosync-serve-${Buffer.from('one').toString('hex')}/`)));
+  assert.match(await failure(git(work, [...auth(TOKEN), 'ls-remote', `${base}/git/two`])), /not found|404/);
+  assert.equal(await hub.stop('SIGTERM'), 0);
 });
