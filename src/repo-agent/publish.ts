@@ -126,8 +126,23 @@ function exchangeOrRefuse(link: string, path: string): boolean {
   } catch (err) {
     if (isUnsupported(err)) return false;
     if (err instanceof ExchangeError && err.code === 'EBUSY') throw mountPointError(path);
+    // Not a mount point (an EXDEV for one is EBUSY's twin): the rename itself was refused, and
+    // the two-rename fallback would be refused the same way.
+    if (err instanceof ExchangeError && err.code === 'EXDEV') throw unmovableDirectoryError(path);
     throw err;
   }
+}
+
+/**
+ * On overlayfs (a container's root filesystem), a directory that comes from a lower layer, one
+ * built into the image, cannot be renamed: rename(2) and renameat2 both fail with EXDEV although
+ * it is on the same filesystem as its parent (redirect_dir is off by default). Nothing was changed.
+ */
+export function unmovableDirectoryError(path: string): SyncError {
+  return new SyncError(
+    'config',
+    `${path} cannot be moved on its filesystem (EXDEV: on overlayfs, a directory from a lower layer, such as one built into the image, cannot be renamed); nothing was changed at ${path}. Remove it or copy its content onto a volume, so that git-autosync creates it; or set "publish": "in-place"`,
+  );
 }
 
 function mountPointError(path: string): SyncError {

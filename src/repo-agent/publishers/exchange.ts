@@ -23,7 +23,7 @@ import {
 } from '../../shared/tree-record.js';
 import type { Checkouts } from '../checkout.js';
 import type { EntryGit } from '../entry-git.js';
-import { localError, readPublished, refuseForeign, type PublishedState } from '../publish.js';
+import { localError, readPublished, refuseForeign, unmovableDirectoryError, type PublishedState } from '../publish.js';
 import { exchange, ExchangeError, isUnsupported } from '../rename-exchange.js';
 import type { Retirement } from '../retire.js';
 import type { Repository } from '../repositories/repository.js';
@@ -186,7 +186,9 @@ export class ExchangePublisher extends TreesBesidePath implements Publisher {
       this.swap(a, p);
     } catch (err) {
       if (isUnsupported(err)) throw refusedError(p, this.layout.parent, (err as ExchangeError).code);
-      if (err instanceof ExchangeError && (err.code === 'EBUSY' || err.code === 'EXDEV')) throw mountPointError(p);
+      if (err instanceof ExchangeError && err.code === 'EBUSY') throw mountPointError(p);
+      // probe() has checked that `path` is on its parent's filesystem: EXDEV is overlayfs refusing to move a lower-layer directory.
+      if (err instanceof ExchangeError && err.code === 'EXDEV') throw unmovableDirectoryError(p);
       throw localError(`cannot publish at ${p}`, err);
     }
   }
