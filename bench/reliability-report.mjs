@@ -11,9 +11,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const groups = [
-  ['Faults: processes, remotes, disk', ['test/reliability', 'test/repo-agent/heal.test.ts', 'test/repo-agent/torn-read.test.ts', 'test/repo-agent/exchange.test.ts', 'test/repo-agent/completeness.test.ts', 'test/repo-agent/git-errors.test.ts', 'test/e2e/modes.test.ts']],
+  ['Faults: processes, remotes, disk', ['test/reliability', 'test/repo-agent/heal.test.ts', 'test/repo-agent/torn-read.test.ts', 'test/repo-agent/exchange.test.ts', 'test/repo-agent/take-over.test.ts', 'test/repo-agent/overlay-refusal.test.ts', 'test/repo-agent/completeness.test.ts', 'test/repo-agent/git-errors.test.ts', 'test/e2e/modes.test.ts', 'test/e2e/hub-spokes.test.ts']],
   ['Operator mistakes: a bad listing or entry never loses a tree', ['test/e2e/invalid-entry.test.ts', 'test/supervisor/listing.test.ts']],
-  ['Hostile input', ['test/hostile', 'test/repo-agent/confinement.test.ts', 'test/shared/listing-schema.test.ts', 'test/shared/protocol.test.ts', 'test/supervisor/webhooks.test.ts', 'test/e2e/triggers.test.ts']],
+  ['Hostile input', ['test/hostile', 'test/repo-agent/confinement.test.ts', 'test/shared/listing-schema.test.ts', 'test/shared/protocol.test.ts', 'test/supervisor/webhooks.test.ts', 'test/e2e/triggers.test.ts', 'test/e2e/hub-serve.test.ts', 'test/repo-agent/rate-limit.test.ts']],
 ];
 
 function files(spec) {
