@@ -14,7 +14,7 @@ COPY src ./src
 RUN npm run build
 
 FROM node:20-bookworm-slim AS runtime
-# git and ssh do the syncing; coreutils (timeout, head) is already in the base image and runs the
+# git and ssh do the syncing; coreutils (timeout, head, mktemp, sha256sum) and findutils, already in the base image, run the
 # libexec/ helpers; tini is PID 1 so git's and ssh's children are reaped and SIGTERM reaches the
 # supervisor. Versions are not pinned: Debian stable only ships security fixes, and a pinned
 # version disappears from the mirror when one lands.

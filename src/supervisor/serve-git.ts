@@ -5,7 +5,10 @@
 // `git upload-pack --stateless-rpc` in the entry's namespace (served-refs.ts), after checking its
 // token and that every object it wants is the published commit.
 
+import { lstat, mkdir } from 'node:fs/promises';
 import { setPriority } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
@@ -27,6 +30,21 @@ const UPLOAD_PACK_IDLE_S = 60;
 const SERVE_NICENESS = 10;
 /** `Git-Protocol: version=2`, as git sends it; anything else is not passed on to git. */
 const GIT_PROTOCOL_HEADER = /^[A-Za-z0-9=._-]+(?::[A-Za-z0-9=._-]+)*$/;
+/** uploadpack.packObjectsHook: one pack per distinct request, shared by the spokes that send it. */
+const PACK_CACHE_HOOK = fileURLToPath(new URL('../../libexec/git-pack-cache', import.meta.url));
+/** In the served git dir: the packs the hook keeps (the last 10 minutes' worth). */
+export const PACK_CACHE_DIR = 'git-autosync-packs';
+
+/**
+ * The pack cache's folder, made if need be; null (no cache, packs made each time) unless it is a
+ * real folder: a symlink planted there must not take the hook's writes elsewhere.
+ */
+async function packCacheDir(gitDir: string): Promise<string | null> {
+  const dir = join(gitDir, PACK_CACHE_DIR);
+  await mkdir(dir).catch(() => undefined);
+  const st = await lstat(dir).catch(() => null);
+  return st?.isDirectory() === true ? dir : null;
+}
 
 export interface ServedEntry {
   entry: ResolvedEntry;
@@ -181,8 +199,16 @@ export class GitServer {
       await this.queue.run(async () => {
         if (res.destroyed) return; // the spoke left while it waited
         const { execa } = await import('execa');
-        const env = serveGitEnv({ GIT_NAMESPACE: servedNamespace(entry.name), ...(gitProtocol === undefined ? {} : { GIT_PROTOCOL: gitProtocol }) });
-        const child = execa('git', ['upload-pack', '--stateless-rpc', '--strict', `--timeout=${UPLOAD_PACK_IDLE_S}`, ...extra, servedGitDir(entry)], {
+        const gitDir = servedGitDir(entry);
+        // Only a fetch packs; the ref advertisement (v0) runs no pack-objects.
+        const cache = extra.length === 0 ? await packCacheDir(gitDir) : null;
+        const env = serveGitEnv({
+          GIT_NAMESPACE: servedNamespace(entry.name),
+          ...(gitProtocol === undefined ? {} : { GIT_PROTOCOL: gitProtocol }),
+          ...(cache === null ? {} : { GIT_AUTOSYNC_PACK_CACHE: cache }),
+        });
+        const hook = cache === null ? [] : ['-c', `uploadpack.packObjectsHook=${PACK_CACHE_HOOK}`];
+        const child = execa('git', [...hook, 'upload-pack', '--stateless-rpc', '--strict', `--timeout=${UPLOAD_PACK_IDLE_S}`, ...extra, gitDir], {
           env,
           extendEnv: false,
           input,

@@ -2,7 +2,7 @@
 // to real git, v2 and v0: only with the token, only the published commit (a commit the
 // pre-publish hook vetoed is neither advertised nor given when asked for by id), read-only.
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startDaemon } from '../support/daemon.js';
@@ -154,5 +154,45 @@ test('an entry removed from the listing is withdrawn: its refs leave the store i
   await waitFor(async () => (await namespaces()).length === 3, { timeoutMs: 60_000, message: "the removed entry's refs leave the store" });
   assert.ok((await namespaces()).every((r) => r.startsWith(`refs/namespaces/git-autosync-serve-${Buffer.from('one').toString('hex')}/`)));
   assert.match(await failure(git(work, [...auth(TOKEN), 'ls-remote', `${base}/git/two`])), /not found|404/);
+  assert.equal(await hub.stop('SIGTERM'), 0);
+});
+
+test('spokes fetching one publish together share one pack (the pack cache); a symlink planted as the cache folder is not written through', async (t) => {
+  const s = await serveRepos(t, { app: { 'a.txt': 'one\n', 'b.txt': 'two\n' } });
+  await writeFile(s.listing, JSON.stringify([{ name: 'app', path: join(s.data, 'app'), repo: s.git.url('app'), branch: 'main' }]));
+  const tokenFile = join(s.root, 'serve-token');
+  await writeFile(tokenFile, `${TOKEN}\n`);
+  const hub = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '300', SERVE_GIT: 'true', SERVE_TOKEN_FILE: tokenFile });
+  const base = await hub.httpUrl();
+  await hub.waitForLog((l) => l.message === 'published' && l.commit === s.heads.app, 'published', 60_000);
+  const work = await makeTempDir(t);
+  const cloneOne = async (i: number) => {
+    const dest = join(work, `c${i}`);
+    await git(work, [...auth(TOKEN), 'clone', '--quiet', '--depth', '1', `${base}/git/app`, dest]);
+    await git(dest, ['fsck', '--no-progress']);
+    return { head: (await git(dest, ['rev-parse', 'HEAD'])).trim(), b: await readFile(join(dest, 'b.txt'), 'utf8') };
+  };
+  const cache = join(s.data, '.app.git-autosync', 'repo.git', 'git-autosync-packs');
+  const cached = async () => (await readdir(cache)).filter((f) => f.endsWith('.pack'));
+  const clones = [await cloneOne(0)];
+  const [pack] = await cached();
+  assert.ok(pack !== undefined, 'the first fetch made a pack and kept it');
+  const made = (await stat(join(cache, pack))).ino;
+  clones.push(...(await Promise.all(Array.from({ length: 7 }, (_, i) => cloneOne(i + 1)))));
+  for (const c of clones) assert.deepEqual(c, { head: s.heads.app, b: 'two\n' }, 'every clone is whole and right');
+  assert.deepEqual(await cached(), [pack], 'seven more identical fetches made no other pack');
+  // A pack made again would have been renamed over the kept one: the same inode says it was served, not remade.
+  assert.equal((await stat(join(cache, pack))).ino, made, 'the kept pack was served to the seven');
+  assert.deepEqual((await readdir(cache)).filter((f) => !f.endsWith('.pack')), [], 'no temporary file left');
+
+  // Someone with write access to the volume plants a symlink where the cache is.
+  const elsewhere = join(work, 'elsewhere');
+  await mkdir(elsewhere);
+  await rm(cache, { recursive: true });
+  await symlink(elsewhere, cache);
+  const dest = join(work, 'after');
+  await git(work, [...auth(TOKEN), 'clone', '--quiet', '--depth', '1', `${base}/git/app`, dest]);
+  assert.equal((await git(dest, ['rev-parse', 'HEAD'])).trim(), s.heads.app, 'fetches still work, uncached');
+  assert.deepEqual(await readdir(elsewhere), [], 'nothing was written through the symlink');
   assert.equal(await hub.stop('SIGTERM'), 0);
 });
