@@ -99,6 +99,12 @@ export class Metrics {
     labelNames: ['endpoint', 'result'] as const,
     registers: [this.registry],
   });
+  readonly serveUploadPacks = new Gauge({
+    name: 'git_autosync_serve_upload_packs',
+    help: 'Fetches served by upload-pack now (SERVE_GIT), running and waiting for a slot: size the hub by how often they wait.',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
   readonly followStreamConnected = new Gauge({
     name: 'git_autosync_follow_stream_connected',
     help: "1 while the hub's event stream (FOLLOW_EVENTS) is open, 0 while it is down.",

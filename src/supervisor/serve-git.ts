@@ -63,11 +63,15 @@ type Answer = { status: number; result: string; message: string; headers?: Recor
 
 export class GitServer {
   readonly refs: ServedRefs;
-  private readonly queue = new ServeQueue(SERVE_RUNNING, SERVE_WAITING);
+  private readonly queue: ServeQueue;
   /** Protocol v2's capability advertisement, by git dir: upload-pack's own, asked once. */
   private readonly capabilities = new Map<string, Promise<Buffer>>();
 
   constructor(private readonly options: GitServeOptions) {
+    this.queue = new ServeQueue(SERVE_RUNNING, SERVE_WAITING, ({ active, queued }) => {
+      options.metrics.serveUploadPacks.set({ state: 'running' }, active);
+      options.metrics.serveUploadPacks.set({ state: 'waiting' }, queued);
+    });
     this.refs = new ServedRefs(async (args) => {
       const { execa } = await import('execa');
       await execa('git', args, { env: serveGitEnv({}), extendEnv: false, timeout: 30_000, stdin: 'ignore' });

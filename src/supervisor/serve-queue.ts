@@ -14,6 +14,8 @@ export class ServeQueue {
   constructor(
     readonly running: number,
     readonly waiting: number,
+    /** Told the sizes after every change (for a gauge). */
+    private readonly onChange: (size: { active: number; queued: number }) => void = () => undefined,
   ) {}
 
   get size(): { active: number; queued: number } {
@@ -24,8 +26,11 @@ export class ServeQueue {
   async run<T>(job: () => Promise<T>): Promise<T> {
     if (this.active >= this.running) {
       if (this.queue.length >= this.waiting) throw new QueueFull(`${this.active} fetches are running and ${this.queue.length} waiting`);
-      await new Promise<void>((resolve) => this.queue.push(resolve));
+      const turn = new Promise<void>((resolve) => this.queue.push(resolve));
+      this.onChange(this.size);
+      await turn;
     } else this.active++;
+    this.onChange(this.size);
     try {
       return await job();
     } finally {
@@ -33,6 +38,7 @@ export class ServeQueue {
       // The slot passes straight to the next in line; `active` only falls when nobody waits.
       if (next !== undefined) next();
       else this.active--;
+      this.onChange(this.size);
     }
   }
 }

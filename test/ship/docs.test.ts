@@ -202,7 +202,7 @@ test("hub and spokes: the limits and timings the README quotes are the code's (#
   assert.ok(readme.includes(`reconnects\n  after ${FOLLOW_BACKOFF.baseMs / 1000} s, doubling to ${FOLLOW_BACKOFF.capMs / 1000} s`) || readme.includes(`reconnects after ${FOLLOW_BACKOFF.baseMs / 1000} s, doubling to ${FOLLOW_BACKOFF.capMs / 1000} s`), 'README: reconnection backoff');
   assert.ok(readme.includes(`silent for ${FOLLOW_SILENCE_MS / 1000} s (three heartbeats)`) && FOLLOW_SILENCE_MS === 3 * EVENTS_HEARTBEAT_MS, 'README: silence before reopening');
   const metrics = (await new Metrics().registry.getMetricsAsJSON()).map((m) => m.name);
-  for (const name of ['git_autosync_serve_requests_total', 'git_autosync_event_subscribers', 'git_autosync_follow_stream_connected']) {
+  for (const name of ['git_autosync_serve_requests_total', 'git_autosync_event_subscribers', 'git_autosync_serve_upload_packs', 'git_autosync_follow_stream_connected']) {
     assert.ok(metrics.includes(name) && readme.includes(`\`${name}`), `${name}: exported and in the README`);
   }
 });

@@ -25,7 +25,8 @@ test('a malformed or truncated request is an error, never a guess', () => {
 });
 
 test('the upload-pack queue runs at most `running` jobs, queues `waiting` more, refuses beyond, and hands slots on in order', async () => {
-  const q = new ServeQueue(2, 1);
+  const sizes: string[] = [];
+  const q = new ServeQueue(2, 1, ({ active, queued }) => sizes.push(`${active}/${queued}`));
   const releases: (() => void)[] = [];
   const order: number[] = [];
   const job = (i: number) => q.run(() => new Promise<void>((resolve) => releases.push(() => (order.push(i), resolve()))));
@@ -41,6 +42,8 @@ test('the upload-pack queue runs at most `running` jobs, queues `waiting` more, 
   await Promise.all(running);
   assert.deepEqual(q.size, { active: 0, queued: 0 });
   assert.deepEqual(order, [1, 2, 3]);
+  assert.equal(sizes.at(-1), '0/0', 'the gauge ends at zero');
+  assert.ok(sizes.includes('2/1'), `the gauge saw the queue full: ${sizes.join(' ')}`);
 });
 
 test('the event parser reads events split anywhere, skips comments, and refuses an endless line', () => {
