@@ -179,6 +179,8 @@ function errors(s: RepoStatus): Html[] {
     out.push(html`<div class="${recovered ? 'old' : ''}" title="${e.at}"><span class="kind">${e.kind}</span> ${redact(e.message)}</div>`);
   }
   if (s.agentError !== null) out.push(html`<div class="sub" title="${s.agentError.at}">agent: ${redact(s.agentError.message)}</div>`);
+  // A spoke: while its hub's event stream is down, it learns of publishes only by polling the hub.
+  if (s.hub?.stream === 'down') out.push(html`<div class="sub" title="${s.hub.since}">hub stream down, polling the hub: ${redact(s.hub.reason ?? '')}</div>`);
   return out;
 }
 

@@ -133,3 +133,11 @@ test('GET / answers the page with a strict CSP and nosniff; HEAD too; other meth
   const post = await fetch(base, { method: 'POST', body: 'x' });
   assert.deepEqual([post.status, post.headers.get('allow')], [405, 'GET']);
 });
+
+test("a spoke whose hub stream is down says so, with the reason as text; a connected one says nothing", () => {
+  const down = { ...synced('app'), hub: { events: 'http://hub:8080/events', stream: 'down' as const, since: new Date(NOW - 5000).toISOString(), reason: 'the hub answered HTTP 502 <b>x</b>' } };
+  const up = { ...synced('other'), hub: { events: 'http://hub:8080/events', stream: 'connected' as const, since: new Date(NOW - 5000).toISOString(), reason: null } };
+  const body = page([down, up]);
+  assert.match(body, /hub stream down, polling the hub: the hub answered HTTP 502 &lt;b&gt;x&lt;\/b&gt;/);
+  assert.equal(body.match(/hub stream down/g)?.length, 1, 'only the entry whose stream is down');
+});
