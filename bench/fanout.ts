@@ -19,7 +19,7 @@
 // is stopped by its pid and the temp dir removed, on success, failure and Ctrl-C alike.
 
 import { createHmac } from 'node:crypto';
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -36,7 +36,7 @@ import { readSyncCounts, type SyncCounts } from './support/counters.js';
 import { countsBetween, startCountingProxy, type CountingProxy, type ProxyCounts } from './support/counting-proxy.js';
 import { benchEnvironment } from './support/environment.js';
 import { forEachLimited } from './support/limited.js';
-import { clockTicksPerSecond } from './support/proc.js';
+import { childrenOf, clockTicksPerSecond } from './support/proc.js';
 import { peakMemory, treeMemory, treeTicks, type TreeMemory } from './support/process-tree.js';
 import { progressPrinter, requireBuilt } from './support/progress.js';
 import { createSmallRepo } from './support/repos.js';
@@ -639,6 +639,23 @@ function notes(o: Options, a: HubRun, b: DirectRun, fig: ReturnType<typeof figur
   return out;
 }
 
+/**
+ * `git daemon` runs git-daemon as its child. On Ctrl-C the tests' children.ts SIGKILLs what we
+ * spawned (the `git` parent) and exits at once, which would leave that child listening: it is
+ * killed on the way out too, by pid, if its command line still names our folder (not a reused pid).
+ */
+function killOnExit(pids: readonly number[], mark: string): void {
+  process.once('exit', () => {
+    for (const pid of pids) {
+      try {
+        if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(mark)) process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  });
+}
+
 // ---- main -------------------------------------------------------------------------------------
 
 async function main(scope: Scope, o: Options): Promise<void> {
@@ -658,6 +675,7 @@ async function main(scope: Scope, o: Options): Promise<void> {
   const serveRoot = join(root, 'remotes');
   await mkdir(serveRoot);
   const origin = await startGitDaemon(scope, serveRoot);
+  killOnExit(childrenOf(origin.pid), serveRoot);
   const names = Array.from({ length: o.repos }, (_, i) => `repo-${String(i).padStart(2, '0')}`);
   const repos: RemoteRepo[] = [];
   await forEachLimited(o.repos, REPO_CREATION_CONCURRENCY, async (i) => {
