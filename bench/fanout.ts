@@ -112,7 +112,7 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-/** What the run should take, from its settings: start-up measured at about 4 s per batch of 20 agents on 2 cores. */
+/** What the run should take, from its settings. Start-up per batch is a guess from small runs on 2 cores (3 daemons of 2 repos: 3-5 s): 4 s plus 0.1 s per agent. */
 function plan(o: Options) {
   const batches = Math.ceil(o.spokes / o.batch);
   const startupS = 8 + batches * (4 + (o.batch * o.repos) / 10);
@@ -121,7 +121,9 @@ function plan(o: Options) {
   // A polling push waits up to an interval for its moment, then up to an interval for the last daemon.
   const b = startupS + settleS + o.windowS + o.directPushes * 1.5 * o.intervalS + 25;
   const processes = 1 + o.repos + o.spokes * (1 + o.repos);
-  return { batches, expectedS: a + b + 10, processesA: processes, processesB: o.spokes * (1 + o.repos) };
+  const expectedS = a + b + 10;
+  // Every wait has its own bound; the watchdog catches whatever slips through them all.
+  return { batches, expectedS, watchdogS: Math.max(600, 3 * expectedS), processesA: processes, processesB: o.spokes * (1 + o.repos) };
 }
 
 // ---- reading what is published -------------------------------------------------------------------
@@ -668,7 +670,7 @@ async function main(scope: Scope, o: Options): Promise<void> {
   progress(
     `${env.cpus} cpus, load ${env.loadAverageAtStart.join(' ')}, ${env.memoryMb} MB; ${o.repos} repos, ${o.spokes} spokes, interval ${o.intervalS} s, window ${o.windowS} s, ` +
       `${o.pushes} pushes (+${o.memoryPushes} for memory), ${o.directPushes} direct polling pushes; ${p.batches} batches of ${o.batch}; ` +
-      `up to ${p.processesA} node processes at once (A), ${p.processesB} (B); expected about ${Math.ceil(p.expectedS / 60)} min`,
+      `up to ${p.processesA} node processes at once (A), ${p.processesB} (B); expected about ${Math.ceil(p.expectedS / 60)} min, stopped at ${Math.ceil(p.watchdogS / 60)} min at the latest`,
   );
 
   const root = await makeTempDir(scope, 'gas-fanout-');
@@ -715,7 +717,5 @@ async function main(scope: Scope, o: Options): Promise<void> {
 }
 
 const opts = parseOptions(process.argv.slice(2));
-const expected = plan(opts).expectedS;
 const scope = new Scope();
-// Every wait has its own bound; the watchdog catches whatever slips through them all.
-runToCompletion(scope, 'fanout', Math.max(10 * 60_000, 3 * expected * 1000), () => main(scope, opts));
+runToCompletion(scope, 'fanout', plan(opts).watchdogS * 1000, () => main(scope, opts));
