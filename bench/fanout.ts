@@ -541,6 +541,11 @@ function figures(o: Options, a: HubRun, b: DirectRun) {
       ratioHubToOneDaemon: oneDirectPerMin > 0 ? originPerMinA / oneDirectPerMin : Number.NaN,
       bytesPerMin: { hubSetup: perMin(hubOrigin.bytesFromTarget, a.window.windowS), directSetup: perMin(b.window.origin.reduce((s, x) => s + x.bytesFromTarget, 0), b.window.windowS) },
       hubServedPerMin: a.window.hubServedRequests === null ? null : perMin(a.window.hubServedRequests, a.window.windowS),
+      // Free of the polls' phase in a short window: what each poll costs the origin.
+      perPoll: {
+        hub: a.window.syncs.hub === null || a.window.syncs.hub.polls === 0 ? Number.NaN : hubOrigin.connections / a.window.syncs.hub.polls,
+        direct: b.window.syncs.others.polls === 0 ? Number.NaN : directTotal / b.window.syncs.others.polls,
+      },
     },
     latency: {
       slowestSpoke: pcts(slowest),
@@ -576,6 +581,7 @@ function rows(o: Options, a: HubRun, b: DirectRun, fig: ReturnType<typeof figure
       `A <= ${TARGET_ORIGIN_RATIO}x one daemon`,
       `${org.ratioHubToOneDaemon.toFixed(2)}x ${org.ratioHubToOneDaemon <= TARGET_ORIGIN_RATIO ? 'PASS' : 'FAIL'}`,
     ],
+    ['origin requests per poll (hub / direct daemons)', `${org.perPoll.hub.toFixed(2)}`, `${org.perPoll.direct.toFixed(2)}`, 'spokes poll the hub, never the origin', '-', 'info'],
     ['bytes from the origin', `${(org.bytesPerMin.hubSetup / 1024).toFixed(0)} KB/min`, `${(org.bytesPerMin.directSetup / 1024).toFixed(0)} KB/min`, '-', '-', 'info'],
     ['git requests served by the hub (spokes polling it)', org.hubServedPerMin === null ? '-' : per(org.hubServedPerMin), '-', `${o.spokes} spokes x ${o.repos} repos @ ${o.intervalS} s`, '-', 'info'],
     [
