@@ -116,6 +116,11 @@ export class AgentLoop {
     this.sync.close();
   }
 
+  /** A group member: the trees its group's generations still link, kept until let go. */
+  hold(commits: readonly string[]): void {
+    this.sync.holds.set(commits);
+  }
+
   /** Folders whose git processes belong to this agent. */
   ownedDirs(): string[] {
     return this.sync.ownedDirs();
@@ -341,6 +346,9 @@ export function runSupervisedAgent(): void {
       }
       case 'sync-now':
         loop?.trigger('sync-now');
+        break;
+      case 'hold':
+        loop?.hold(msg.commits);
         break;
       case 'shutdown':
         if (shutdown !== null) shutdown();
