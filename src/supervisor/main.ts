@@ -17,7 +17,8 @@ import { Children } from './children.js';
 import { refusedStatus, type RepoStatus } from './status.js';
 import { runStepsInTurns } from './steps.js';
 import { DEFAULT_POLICY, SupervisedAgent, type RestartPolicy } from './supervision.js';
-import { Triggers } from './triggers.js';
+import { Triggers, type Triggerable } from './triggers.js';
+import { Groups } from './group-sets.js';
 import { PublishEvents } from './events.js';
 import { watchListing } from './watch.js';
 
@@ -36,6 +37,8 @@ export class Supervisor {
   readonly children = new Children(this.metrics);
   /** GET /events: each publish, told to whoever listens. */
   readonly events: PublishEvents;
+  /** Entries published as consistent sets (`group`), each run here from its members' reports. */
+  readonly groups: Groups;
   /** Refused entries no agent runs (never valid), shown in /status as `invalid`. */
   private refused = new Map<string, RepoStatus>();
   /** What was last logged about each refused entry: a re-read logs only what changed. */
@@ -54,10 +57,21 @@ export class Supervisor {
     private readonly options: SupervisorOptions = {},
   ) {
     this.events = new PublishEvents(config.serveTokenFile, this.metrics, log);
+    this.groups = new Groups((name) => this.children.get(name)?.agent, log, config.defaults.syncRoot);
   }
 
   statuses(): RepoStatus[] {
-    return [...this.children.statuses(), ...this.refused.values()];
+    // A member's status carries its group's: what readers see is the group's generation.
+    const withGroup = (s: RepoStatus): RepoStatus => {
+      const group = this.groups.groupOf(s.name);
+      return group === undefined ? s : { ...s, group };
+    };
+    return [...this.children.statuses().map(withGroup), ...this.refused.values()];
+  }
+
+  /** What triggers see of agents: a sync asked of a group member is its group's (every member syncs). */
+  triggerables(): Triggerable[] {
+    return this.children.agents().map((a) => ({ name: a.name, desired: a.desired, syncNow: (reason: string) => this.groups.syncNow(a, reason) }));
   }
 
   /** Re-read the listing and apply it; reloads never overlap. */
@@ -169,6 +183,8 @@ export class Supervisor {
         }
       }),
     );
+    // Before any member starts: each group reads the generation on disk first.
+    await this.groups.apply(desired.map((d) => d.entry));
     const starts = startOrder(actions.filter((a): a is StartAction => a.kind !== 'stop'));
     // Thousands of starts (a record, series and a queued fork each) would hold the event loop
     // for seconds: /healthz answers between slices.
@@ -188,6 +204,7 @@ export class Supervisor {
       log: this.log,
       onMessage: (a, m) => {
         const status = this.children.onMessage(a, m);
+        if (status !== undefined) this.groups.onMessage(a, m);
         if (status !== undefined && m.type === 'synced') this.events.announce({ name: a.name, commit: m.commit, previousCommit: m.previousCommit, at: status.lastSyncAt ?? new Date().toISOString() });
       },
       onStateChange: (a, c) => this.children.onStateChange(a, c),
@@ -206,13 +223,14 @@ export class Supervisor {
   /** A signal asks every entry to sync now: said once, here, rather than once per agent. */
   syncOnSignal(signal: string): void {
     this.log.info('sync requested by signal', { signal, repos: this.children.size });
-    for (const agent of this.children.agents()) agent.syncNow(signal);
+    for (const agent of this.triggerables()) agent.syncNow(signal);
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     await this.reloading;
     await Promise.all(this.children.agents().map((a) => a.stop()));
+    this.groups.close();
   }
 }
 
@@ -236,8 +254,9 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
       statuses: () => supervisor.statuses(),
       listingLoadedAt: () => supervisor.listingLoadedAt,
       metrics: async () => ({ contentType: supervisor.metrics.registry.contentType, body: await supervisor.metrics.registry.metrics() }),
-      triggers: new Triggers(config, () => supervisor.children.agents(), supervisor.metrics, log),
+      triggers: new Triggers(config, () => supervisor.triggerables(), supervisor.metrics, log),
       events: supervisor.events,
+      groups: supervisor.groups,
     },
     log,
   );

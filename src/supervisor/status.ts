@@ -7,6 +7,7 @@ import type { AgentMessage, FetchProgress, HookName, WireError } from '../shared
 import { displayUrl } from '../shared/redact.js';
 import { shownState, type AgentState, type RepoState, type SyncState } from './child-state.js';
 import type { StateChange } from './supervision.js';
+import type { GroupStatus } from './groups.js';
 
 export type { RepoState } from './child-state.js';
 
@@ -75,6 +76,8 @@ export interface RepoStatus {
   progress: FetchProgress | null;
   /** The last HISTORY_LENGTH sync outcomes, newest first. */
   history: SyncRecord[];
+  /** A group member: its group, whose generation is what readers see (publishedCommit is the member's own, not yet shown until the group publishes). */
+  group?: GroupStatus;
 }
 
 export function initialStatus(entry: StatusSubject): RepoStatus {
