@@ -219,7 +219,11 @@ export class AgentLoop {
       const reason = this.pending;
       this.pending = null;
       if (Date.now() >= this.notBefore) {
-        queueMicrotask(() => this.trigger(reason));
+        // A macrotask, not a microtask: this runs inside the sync, and `running` is cleared only
+        // by its promise's finally, after every microtask queued here. A microtask found the sync
+        // still running, set `pending` again and returned: the sync-now was lost, and with it the
+        // next interval's timer (group rounds asked members twice within one sync and saw it).
+        setImmediate(() => this.trigger(reason));
         return;
       }
       this.logDeferred(reason);
