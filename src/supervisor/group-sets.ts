@@ -42,7 +42,8 @@ class Group {
   private readonly onDisk = new Map<number, MemberCommits>();
   private readonly retiring = new Map<number, NodeJS.Timeout>();
   private vetoed: { key: string; commits: MemberCommits; message: string; at: string } | null = null;
-  private held: Array<{ name: string; reason: string }> = [];
+  /** What the last round that ended held found (logged once per change). */
+  private held = '';
   private waitingFor: string[] = [];
   private lastError: { message: string; at: string } | null = null;
   private failures = 0;
@@ -142,15 +143,17 @@ class Group {
   }
 
   status(): GroupStatus {
+    // Live, not the last round's: a member failing now holds every set that would need it.
+    const heldBy = [...this.members.values()].filter((m) => m.failing !== null).map((m) => ({ name: m.name, reason: m.failing as string }));
     return {
       name: this.name,
       path: this.path,
       members: this.memberNames,
-      state: this.held.length > 0 ? 'held' : this.round !== null || this.publishing ? 'waiting' : this.generation === null ? 'waiting' : 'published',
+      state: heldBy.length > 0 ? 'held' : this.round !== null || this.publishing ? 'waiting' : this.generation === null ? 'waiting' : 'published',
       generation: this.generation?.n ?? null,
       commits: this.generation?.commits ?? null,
       publishedAt: this.generation?.at ?? null,
-      heldBy: this.held,
+      heldBy,
       waitingFor: this.round === null ? [] : this.waitingFor,
       vetoed: this.vetoed === null ? null : { commits: this.vetoed.commits, message: this.vetoed.message, at: this.vetoed.at },
       lastError: this.lastError,
@@ -189,18 +192,18 @@ class Group {
         return;
       case 'held': {
         this.round = null;
-        const said = JSON.stringify(this.held);
-        this.held = d.by;
-        if (JSON.stringify(d.by) !== said) this.log.warn('group held on its last good generation', { group: this.name, generation: this.generation?.n ?? null, heldBy: d.by });
+        const said = this.held;
+        this.held = JSON.stringify(d.by);
+        if (this.held !== said) this.log.warn('group held on its last good generation', { group: this.name, generation: this.generation?.n ?? null, heldBy: d.by });
         return;
       }
       case 'current':
         this.round = null;
-        this.held = [];
+        this.held = '';
         return;
       case 'publish':
         this.round = null;
-        this.held = [];
+        this.held = '';
         this.publishing = true;
         void this.publish(d.commits).finally(() => {
           this.publishing = false;
