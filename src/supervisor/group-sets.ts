@@ -135,6 +135,19 @@ class Group {
     this.evaluate();
   }
 
+  /**
+   * A member's agent died (restarting, crash-looping, gave up): it holds the group, and its
+   * sync under way never finishes. Its next agent reports afresh.
+   */
+  onAgentDown(member: string, why: string): void {
+    const m = this.members.get(member);
+    if (m === undefined || this.closed) return;
+    m.failing = `agent down: ${why}`;
+    m.syncedFrom = ++this.tick;
+    m.startedAt = null;
+    this.evaluate();
+  }
+
   /** A webhook, /sync or signal for any member: every member looks at its remote. */
   trigger(reason: string): void {
     if (this.closed) return;
@@ -205,7 +218,11 @@ class Group {
         this.round = null;
         this.held = '';
         this.publishing = true;
-        void this.publish(d.commits).finally(() => {
+        void this.publish(d.commits).catch((err: unknown) => {
+          // A bug, not a failed publish: said loudly, and the daemon keeps serving the shown generation.
+          this.lastError = { message: redact(err instanceof Error ? err.message : String(err)), at: new Date().toISOString() };
+          this.log.error('group publish broke', { group: this.name, error: this.lastError.message });
+        }).finally(() => {
           this.publishing = false;
           this.evaluate();
         });
@@ -358,6 +375,11 @@ export class Groups {
 
   onMessage(agent: MemberAgent, msg: AgentMessage): void {
     this.memberOf.get(agent.name)?.onMessage(agent, msg);
+  }
+
+  /** A member's agent is no longer running (restarting, crash-looping, gave up). */
+  onAgentDown(member: string, why: string): void {
+    this.memberOf.get(member)?.onAgentDown(member, why);
   }
 
   /** A trigger for `agent`: its group's, when it is a member. */

@@ -207,7 +207,10 @@ export class Supervisor {
         if (status !== undefined) this.groups.onMessage(a, m);
         if (status !== undefined && m.type === 'synced') this.events.announce({ name: a.name, commit: m.commit, previousCommit: m.previousCommit, at: status.lastSyncAt ?? new Date().toISOString() });
       },
-      onStateChange: (a, c) => this.children.onStateChange(a, c),
+      onStateChange: (a, c) => {
+        this.children.onStateChange(a, c);
+        if (c.to === 'restarting' || c.to === 'crash-looping' || c.to === 'gave-up') this.groups.onAgentDown(a.name, c.failure ?? c.to);
+      },
       policy: { ...DEFAULT_POLICY, heartbeatTimeoutMs: this.config.heartbeatTimeoutMs, ...this.options.policy },
       script: this.options.agentScript,
     });
