@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { waitFor, type Cleanup } from '../support/tmp.js';
 const MEMBERS = ['dags', 'lib', 'web'] as const;
 type Member = (typeof MEMBERS)[number];
 const TOKEN = 'group-sync-token';
+const SECRET = 'group-webhook-secret';
 
 // Resolves the group once per read (realpath), then reads every member's release.txt inside what
 // it found: two different values in one read are a mixed set.
@@ -71,11 +73,12 @@ async function startGroup(t: Cleanup, opts: { entries?: (s: ServedRepos<Member>,
   const s = await serveRepos(t, { dags: { 'release.txt': '0\n' }, lib: { 'release.txt': '0\n' }, web: { 'release.txt': '0\n' } }, { prefix: 'gas-group-' });
   const set = join(s.data, 'set');
   await writeFile(join(s.root, 'sync-token'), TOKEN);
+  await writeFile(join(s.root, 'webhook-secret'), SECRET);
   const entries = opts.entries?.(s, set) ?? MEMBERS.map((m) => ({ path: join(set, m), repo: s.git.url(m), branch: 'main', group: 'set' }));
   await writeFile(s.listing, JSON.stringify(entries));
   await mkdir(s.data, { recursive: true }); // SYNC_ROOT
   await opts.beforeStart?.(s);
-  const daemon = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '600000', STALE_AFTER: '1000', SYNC_TOKEN_FILE: join(s.root, 'sync-token'), SYNC_ROOT: s.data });
+  const daemon = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '600000', STALE_AFTER: '1000', SYNC_TOKEN_FILE: join(s.root, 'sync-token'), WEBHOOK_SECRET_FILE: join(s.root, 'webhook-secret'), SYNC_ROOT: s.data });
   const base = await daemon.httpUrl();
   return { s, set, daemon, base };
 }
@@ -90,6 +93,14 @@ async function pushRelease(s: ServedRepos<Member>, k: string, members: readonly 
 /** Ask for one member only: its group syncs as a whole. */
 async function syncOne(base: string, name: string): Promise<void> {
   const res = await fetch(`${base}/sync/${name}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(res.status, 202);
+}
+
+/** A GitHub push webhook for one member's repository: its group syncs as a whole. */
+async function pushHook(base: string, url: string): Promise<void> {
+  const body = JSON.stringify({ ref: 'refs/heads/main', repository: { clone_url: url.replace('git://', 'https://'), html_url: 'https://example.invalid/x' } });
+  const sig = createHmac('sha256', SECRET).update(body).digest('hex');
+  const res = await fetch(`${base}/webhook/github`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': `sha256=${sig}` } });
   assert.equal(res.status, 202);
 }
 
@@ -115,8 +126,10 @@ test('a reader that resolves the group once never sees two releases while coordi
   const RELEASES = 6;
   for (let k = 1; k <= RELEASES; k++) {
     last = await pushRelease(s, String(k));
-    // One member's /sync: the group reads every member's remote (each has its own agent).
-    await syncOne(base, MEMBERS[k % MEMBERS.length]!);
+    // One member's /sync or push webhook: the group reads every member's remote (each has its own agent).
+    const one = MEMBERS[k % MEMBERS.length]!;
+    if (k % 2 === 0) await pushHook(base, s.git.url(one));
+    else await syncOne(base, one);
     await waitFor(() => shows(set, String(k)), { message: () => `release ${k} published; daemon said:\n${daemon.output().slice(-5000)}`, timeoutMs: 30_000 });
   }
   const counts = await reader.stop();
@@ -137,7 +150,7 @@ test('a reader that resolves the group once never sees two releases while coordi
   await waitFor(() => readFileSync(join(s.data, '.set.git-autosync-group', 'generations', String(generation), 'web', 'release.txt'), 'utf8') === `${RELEASES}\n`);
 
   assert.equal(await daemon.stop('SIGTERM'), 0);
-  const again = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '600000', STALE_AFTER: '1000', SYNC_TOKEN_FILE: join(s.root, 'sync-token'), SYNC_ROOT: s.data });
+  const again = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '600000', STALE_AFTER: '1000', SYNC_TOKEN_FILE: join(s.root, 'sync-token'), WEBHOOK_SECRET_FILE: join(s.root, 'webhook-secret'), SYNC_ROOT: s.data });
   const base2 = await again.httpUrl();
   await again.waitForLog((l) => l.message === 'group adopted its generation' && l.generation === generation, 'generation adopted');
   await waitFor(async () => (await getJson(`${base2}/readyz/set`)).status === 200, { message: 'ready after restart' });
