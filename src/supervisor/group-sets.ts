@@ -162,6 +162,7 @@ class Group {
       name: this.name,
       path: this.path,
       members: this.memberNames,
+      required: [...this.members.values()].some((m) => m.entry.required),
       state: heldBy.length > 0 ? 'held' : this.round !== null || this.publishing ? 'waiting' : this.generation === null ? 'waiting' : 'published',
       generation: this.generation?.n ?? null,
       commits: this.generation?.commits ?? null,

@@ -121,6 +121,8 @@ export interface GroupStatus {
   /** The members' shared folder: the group's link. */
   path: string;
   members: string[];
+  /** Some member is `required`: the daemon's /readyz waits for the group's first generation. */
+  required: boolean;
   /** published: a generation is shown and nothing holds it; waiting: a round is under way; held: a member fails. */
   state: 'waiting' | 'published' | 'held';
   /** The generation readers see; null before the first. */

@@ -90,7 +90,7 @@ export function createOperationsServer(view: OperationsView, log: Log): Server {
           const r = readiness(view.statuses(), Date.now());
           if (view.listingLoadedAt() === null) r.failing.unshift({ name: '(listing)', reason: 'no valid listing has been read yet' });
           for (const g of view.groups?.statuses() ?? []) {
-            const reason = groupNotReadyReason(g);
+            const reason = g.required ? groupNotReadyReason(g) : null;
             if (reason !== null) r.failing.push({ name: g.name, reason });
           }
           const ready = r.failing.length === 0;

@@ -75,7 +75,7 @@ test('a recovered member opens a round only when the set it completes is new', (
 });
 
 test('a group is ready once a generation is shown, and otherwise says what holds it', () => {
-  const base: GroupStatus = { name: 'set', path: '/x/set', members: ['dags', 'lib'], state: 'waiting', generation: null, commits: null, publishedAt: null, heldBy: [], waitingFor: [], vetoed: null, lastError: null };
+  const base: GroupStatus = { name: 'set', path: '/x/set', members: ['dags', 'lib'], required: true, state: 'waiting', generation: null, commits: null, publishedAt: null, heldBy: [], waitingFor: [], vetoed: null, lastError: null };
   assert.equal(groupNotReadyReason(base), 'no generation published yet');
   assert.match(groupNotReadyReason({ ...base, heldBy: [{ name: 'lib', reason: 'network: refused' }] }) ?? '', /held by "lib" \(network: refused\)/);
   assert.equal(groupNotReadyReason({ ...base, generation: 1 }), null);
