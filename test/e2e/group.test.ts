@@ -183,6 +183,9 @@ test('a member whose remote is gone holds the group on its last good generation,
   const notReady = await getJson(`${base}/readyz/set`);
   assert.equal(notReady.status, 503);
   assert.match(String(notReady.body.reason), /held by "lib"/);
+  const daemonReady = await getJson(`${base}/readyz`);
+  assert.equal(daemonReady.status, 503);
+  assert.ok((daemonReady.body.failing as Array<{ name: string }>).some((f) => f.name === 'set'), 'the daemon waits for the group too');
 
   await rename(away(s), s.repos.lib.bareDir);
   await syncOne(base, 'web');
@@ -232,4 +235,22 @@ test("the group's pre-publish hook sees the whole candidate set and its veto kee
   await syncOne(base, 'lib');
   await waitFor(() => shows(set, '2'), { message: 'a later set passes', timeoutMs: 30_000 });
   assert.equal((await getJson(`${base}/status/set`)).body.vetoed, null);
+});
+
+test("a member whose agent is killed holds the group until its next agent reports; the others' pushes wait for it", async (t) => {
+  const { s, set, daemon, base } = await startGroup(t);
+  await waitFor(async () => (await getJson(`${base}/readyz/set`)).status === 200, { message: 'first generation' });
+  const started = daemon.lines.filter((l) => l.message === 'agent process started' && l.repo === 'lib').at(-1);
+  assert.ok(started !== undefined);
+  process.kill(started.pid as number, 'SIGKILL');
+  await waitFor(async () => {
+    const g = (await getJson(`${base}/status/set`)).body;
+    return (g.heldBy as Array<{ name: string; reason: string }>).some((h) => h.name === 'lib' && h.reason.startsWith('agent down'));
+  }, { message: 'held while lib\'s agent is down' });
+  await pushRelease(s, '1');
+  await syncOne(base, 'dags');
+  // lib's next agent starts after a backoff, syncs at start-up, and the round completes with it.
+  await waitFor(() => shows(set, '1'), { message: 'release 1 once lib is back', timeoutMs: 30_000 });
+  const g = (await getJson(`${base}/status/set`)).body;
+  assert.deepEqual(g.heldBy, []);
 });
