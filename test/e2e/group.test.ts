@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -147,7 +147,12 @@ test('a reader that resolves the group once never sees two releases while coordi
   assert.equal((member.group as { generation: number }).generation, generation, 'a member shows its group');
 
   // Replaced generations go once readers are done (staleAfter 1 s); the shown one stays.
-  await waitFor(() => readFileSync(join(s.data, '.set.git-autosync-group', 'generations', String(generation), 'web', 'release.txt'), 'utf8') === `${RELEASES}\n`);
+  const generations = join(s.data, '.set.git-autosync-group', 'generations');
+  await waitFor(() => readdirSync(generations).join() === String(generation), { message: () => `only generation ${generation} left (${readdirSync(generations).join()})` });
+  assert.equal(readFileSync(join(generations, String(generation), 'web', 'release.txt'), 'utf8'), `${RELEASES}\n`);
+  // And the members' trees no generation links any more went with them.
+  const worktrees = join(s.data, '.set.git-autosync-group', 'members', '.web.git-autosync', 'worktrees');
+  await waitFor(() => readdirSync(worktrees).join() === last.web, { message: () => `only web's current tree left (${readdirSync(worktrees).join()})` });
 
   assert.equal(await daemon.stop('SIGTERM'), 0);
   const again = startDaemon(t, { LISTING_PATH: s.listing, SCRAPE_INTERVAL: '600000', STALE_AFTER: '1000', SYNC_TOKEN_FILE: join(s.root, 'sync-token'), WEBHOOK_SECRET_FILE: join(s.root, 'webhook-secret'), SYNC_ROOT: s.data });
