@@ -58,6 +58,7 @@ export class Supervisor {
   ) {
     this.events = new PublishEvents(config.serveTokenFile, this.metrics, log);
     this.groups = new Groups((name) => this.children.get(name)?.agent, log, config.defaults.syncRoot);
+    this.metrics.groups = () => this.groups.statuses();
   }
 
   statuses(): RepoStatus[] {

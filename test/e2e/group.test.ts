@@ -207,6 +207,9 @@ test('a member whose remote is gone holds the group on its last good generation,
   assert.match((held.heldBy as Array<{ reason: string }>)[0]!.reason, /\S/);
   assert.deepEqual(releasesAt(set), ['0', '0', '0']);
   assert.equal((await getJson(`${base}/readyz/set`)).status, 200, 'a group held on a generation is still served');
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  assert.match(metrics, /^git_autosync_group_held_members\{group="set"\} 1$/m);
+  assert.match(metrics, new RegExp(`^git_autosync_group_generation\\{group="set"\\} ${String(generation)}$`, 'm'));
 
   await rename(away(s), s.repos.lib.bareDir);
   await pushRelease(s, '1', ['lib']);
