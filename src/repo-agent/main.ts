@@ -116,6 +116,11 @@ export class AgentLoop {
     this.sync.close();
   }
 
+  /** A group member: the trees its group's generations still link, kept until let go. */
+  hold(commits: readonly string[]): void {
+    this.sync.holds.set(commits);
+  }
+
   /** Folders whose git processes belong to this agent. */
   ownedDirs(): string[] {
     return this.sync.ownedDirs();
@@ -214,7 +219,11 @@ export class AgentLoop {
       const reason = this.pending;
       this.pending = null;
       if (Date.now() >= this.notBefore) {
-        queueMicrotask(() => this.trigger(reason));
+        // A macrotask, not a microtask: this runs inside the sync, and `running` is cleared only
+        // by its promise's finally, after every microtask queued here. A microtask found the sync
+        // still running, set `pending` again and returned: the sync-now was lost, and with it the
+        // next interval's timer (group rounds asked members twice within one sync and saw it).
+        setImmediate(() => this.trigger(reason));
         return;
       }
       this.logDeferred(reason);
@@ -341,6 +350,9 @@ export function runSupervisedAgent(): void {
       }
       case 'sync-now':
         loop?.trigger('sync-now');
+        break;
+      case 'hold':
+        loop?.hold(msg.commits);
         break;
       case 'shutdown':
         if (shutdown !== null) shutdown();

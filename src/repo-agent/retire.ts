@@ -7,6 +7,7 @@ import type { ResolvedEntry } from '../shared/listing-schema.js';
 import { worktreeDir, type Layout } from '../shared/layout.js';
 import type { Log } from '../shared/log.js';
 import type { EntryGit } from './entry-git.js';
+import type { Holds } from './holds.js';
 import type { GitRunner } from './git.js';
 import { readPublished } from './publish.js';
 import type { Repository } from './repositories/repository.js';
@@ -33,6 +34,8 @@ export class Retirement {
     private readonly exclusive: Exclusive,
     /** Called before a tree is deleted, to drop what records it (exchange mode's tree record). */
     private readonly forget: (commit: string) => Promise<void> = async () => undefined,
+    /** Trees a group's generation still links (group members): removed only once let go. */
+    private readonly holds: Holds | null = null,
   ) {}
 
   /** Previously published commits still on disk (`keep`), newest first. */
@@ -123,6 +126,13 @@ export class Retirement {
   private async removeTree(commit: string): Promise<void> {
     const published = await readPublished(this.layout);
     if (published.kind === 'ours' && published.commit === commit) return; // republished meanwhile
+    // A reader that resolved the group's link before its last swap may be reading this tree.
+    if (this.holds?.has(commit) === true) {
+      this.holds.defer(commit, () =>
+        void this.exclusive(() => this.removeTree(commit)).catch((err: unknown) => this.log.warn('could not remove a replaced tree', { commit, error: (err as Error).message })),
+      );
+      return;
+    }
     await this.forget(commit);
     await rm(worktreeDir(this.layout, commit), { recursive: true, force: true });
     const git = this.repository.runner();

@@ -6,6 +6,7 @@ import type { Layout } from '../shared/layout.js';
 import type { Log } from '../shared/log.js';
 import { Checkouts } from './checkout.js';
 import type { EntryGit } from './entry-git.js';
+import type { Holds } from './holds.js';
 import type { Publisher } from './publishers/publisher.js';
 import type { Repository } from './repositories/repository.js';
 import type { Exclusive } from './retire.js';
@@ -19,8 +20,9 @@ export interface Strategies {
  * Only the chosen strategies' modules are loaded, as with execa in hooks.ts: every loaded
  * module stays in each agent's private memory (bench/agent.ts, figure 4).
  * `exclusive`: runs a removal of replaced trees after everything queued before it (RepoSync's queue).
+ * `holds`: the trees a group member must keep while its group's generations link them.
  */
-export async function chooseStrategies(entry: ResolvedEntry, layout: Layout, log: Log, git: EntryGit, exclusive: Exclusive): Promise<Strategies> {
+export async function chooseStrategies(entry: ResolvedEntry, layout: Layout, log: Log, git: EntryGit, exclusive: Exclusive, holds: Holds): Promise<Strategies> {
   if (entry.publish === 'in-place') {
     // The clone at `path` is the repository; a shared store is for symlink entries only.
     const [{ CloneAtPath }, { InPlacePublisher }] = await Promise.all([import('./repositories/clone-at-path.js'), import('./publishers/in-place.js')]);
@@ -42,6 +44,7 @@ export async function chooseStrategies(entry: ResolvedEntry, layout: Layout, log
     return { repository, publisher };
   }
   const { SymlinkPublisher } = await import('./publishers/symlink.js');
-  const retirement = new Retirement(entry, layout, log, git, repository, exclusive);
+  // Only a group member's trees are ever held (its generations link them).
+  const retirement = new Retirement(entry, layout, log, git, repository, exclusive, undefined, entry.group === null ? null : holds);
   return { repository, publisher: new SymlinkPublisher(entry, layout, log, git, repository, checkouts, retirement) };
 }

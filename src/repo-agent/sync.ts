@@ -9,7 +9,8 @@ import type { ResolvedEntry } from '../shared/listing-schema.js';
 import { isInside } from '../shared/paths.js';
 import type { Log } from '../shared/log.js';
 import type { FetchProgress } from '../shared/protocol.js';
-import { layoutFor, type Layout } from '../shared/layout.js';
+import { entryLayout, type Layout } from '../shared/layout.js';
+import { Holds } from './holds.js';
 import { loadCredentials } from './credentials.js';
 import { EntryGit } from './entry-git.js';
 import { hookEnv, runCommand } from './hooks.js';
@@ -45,6 +46,8 @@ export class RepoSync {
   private entryLock: EntryLock | null = null;
 
   private readonly git: EntryGit;
+  /** A group member: the trees its group still links (the supervisor's `hold`). */
+  readonly holds = new Holds();
   private readonly remote: Remote;
   /** Chosen by the first prepare(), once: see strategies.ts. */
   private strategies: Strategies | null = null;
@@ -55,7 +58,7 @@ export class RepoSync {
     /** Hears how far each fetch is. */
     onProgress?: (p: FetchProgress) => void,
   ) {
-    this.layout = layoutFor(entry.path, entry.publish);
+    this.layout = entryLayout(entry);
     this.git = new EntryGit(entry, this.layout);
     this.remote = new Remote(entry, log, this.git, onProgress);
   }
@@ -105,7 +108,7 @@ export class RepoSync {
       this.strategies ??= await chooseStrategies(this.entry, this.layout, this.log, this.git, (fn) => this.exclusive(async () => {
         await this.checkConfinement();
         await fn();
-      }));
+      }), this.holds);
       // First of all: git processes and lock files in our folders may be another live daemon's,
       // not a dead predecessor's. Refused (EntryLockedError), we touch nothing and retry later.
       // The lock's folder is made only where SYNC_ROOT allows writing.

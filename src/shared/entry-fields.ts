@@ -176,6 +176,10 @@ const VERIFY: Checks<NonNullable<ResolvedEntry['verify']>> = {
   sshAllowedSignersFile: optional(isPath),
   gpgKeysFile: optional(isPath),
 };
+const GROUP: Checks<NonNullable<ResolvedEntry['group']>> = {
+  name: (v) => isStr(v) && NAME_PATTERN.test(v),
+  prePublish: optional((h) => matches(h, COMMAND_HOOK)),
+};
 const ENTRY: Checks<ResolvedEntry> = {
   name: (v) => isStr(v) && NAME_PATTERN.test(v),
   path: (v) => isPath(v) && v !== '/',
@@ -208,6 +212,8 @@ const ENTRY: Checks<ResolvedEntry> = {
   credentials: (v) => matches(v, CREDENTIALS),
   credentialsFile: optional(isPath),
   store: (v, e) => v === null || isStore(v, e.path),
+  // A member publishes into the group's folder (layout.ts memberPath), in symlink mode only.
+  group: (v, e) => v === null || (e.publish === 'symlink' && matches(v, GROUP)),
   verify: nullable((v) => matches(v, VERIFY) && verifyKeysProblem(v as Record<string, unknown>) === null),
 };
 

@@ -41,6 +41,52 @@ export function layoutFor(path: string, publish: PublishMode): Layout {
   };
 }
 
+/**
+ * A group's folders (entries sharing `group` and one parent folder). The parent, `link`, is what
+ * readers open: a relative symlink to one generation folder holding a link per member. Nothing
+ * of ours lives inside it: members' state and the generations are in `stateDir`, beside it.
+ */
+export interface GroupLayout {
+  /** The members' shared parent folder: a symlink to `generations/<n>`. */
+  readonly link: string;
+  /** The folder holding `link` and `stateDir`: it must resolve inside SYNC_ROOT. */
+  readonly outer: string;
+  /** `.<basename(link)>.git-autosync-group`, beside `link`. */
+  readonly stateDir: string;
+  readonly generationsDir: string;
+  /** Each member's own link and state folder, as an ungrouped entry would keep them beside its path. */
+  readonly membersDir: string;
+}
+
+export function groupLayout(link: string): GroupLayout {
+  const stateDir = join(dirname(link), `.${basename(link)}.git-autosync-group`);
+  return { link, outer: dirname(link), stateDir, generationsDir: join(stateDir, 'generations'), membersDir: join(stateDir, 'members') };
+}
+
+/** Where a member's agent publishes (its own link, never seen by readers) and keeps its state. */
+export function memberPath(path: string): string {
+  return join(groupLayout(dirname(path)).membersDir, basename(path));
+}
+
+/** An entry's layout: a group member's lives in its group's state folder (memberPath). */
+export function entryLayout(entry: { path: string; publish: PublishMode; group: { name: string } | null }): Layout {
+  return layoutFor(entry.group === null ? entry.path : memberPath(entry.path), entry.publish);
+}
+
+export function generationDir(g: GroupLayout, generation: number): string {
+  return join(g.generationsDir, String(generation));
+}
+
+/** The group link's target, relative to its folder so that other mounts of the volume resolve it. */
+export function generationTarget(g: GroupLayout, generation: number): string {
+  return join(basename(g.stateDir), 'generations', String(generation));
+}
+
+/** A member's link inside a generation folder, relative to it: the member's worktree of `commit`. */
+export function memberTarget(memberPathInListing: string, commit: string): string {
+  return join('..', '..', 'members', `.${basename(memberPathInListing)}.git-autosync`, 'worktrees', commit);
+}
+
 /** In in-place mode, a file in stateDir that marks a clone as ours (so it may be reset or pruned). */
 export const OWNER_MARKER = 'owner';
 

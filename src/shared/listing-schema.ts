@@ -153,6 +153,7 @@ const entryShape = documented({
         if (reason !== null) ctx.addIssue({ code: 'custom', message: reason });
       })
       .optional(),
+    group: z.string().regex(NAME_PATTERN, 'group must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit').optional(),
     touchFile: absolutePath('touchFile').optional(),
     prune: z.boolean().optional(),
     serve: z.boolean().optional(),
@@ -210,6 +211,10 @@ export const listingEntrySchema = z
     }
     if (entry.prePublishHook !== undefined && entry.publish === 'in-place') {
       ctx.addIssue({ code: 'custom', path: ['prePublishHook'], message: 'needs "publish": "symlink" or "exchange" (in place there is no tree to check before readers see it)' });
+    }
+    if (entry.group !== undefined && entry.publish !== undefined && entry.publish !== 'symlink') {
+      // A member's tree is linked into the group's generations; the atomic swap is the group's link.
+      ctx.addIssue({ code: 'custom', path: ['group'], message: `needs "publish": "symlink" (the group's folder is the one atomic link), not "${entry.publish}"` });
     }
     if ((entry.usernameFile === undefined) !== (entry.passwordFile === undefined)) {
       ctx.addIssue({
@@ -381,7 +386,8 @@ function resolveFields(e: ListingEntry, name: string, defaults: AgentDefaults) {
     hooks: {
       webhook: e.webhook && { url: e.webhook.url, method: e.webhook.method ?? 'POST', timeoutMs: e.webhook.timeoutMs ?? 10_000 },
       exec: e.execHook && { command: e.execHook.command, timeoutMs: e.execHook.timeoutMs ?? 60_000 },
-      prePublish: e.prePublishHook && { command: e.prePublishHook.command, timeoutMs: e.prePublishHook.timeoutMs ?? 60_000 },
+      // A group member's pre-publish hook is the group's: it runs on the whole candidate set (supervisor/groups.ts).
+      prePublish: e.group === undefined ? prePublishOf(e) : undefined,
       touchFile: e.touchFile,
     },
     /** Holds the daemon's readiness back until published (and fresh, with maxStalenessMs). */
@@ -424,9 +430,15 @@ function resolveFields(e: ListingEntry, name: string, defaults: AgentDefaults) {
     credentialsFile: defaults.credentialsFile,
     /** The object store this entry shares with others of the same remote (set by the supervisor). */
     store: null as SharedStore | null,
+    /** The consistent set this entry is published in (its path's parent is the group's link), or null. */
+    group: e.group === undefined ? null : { name: e.group, prePublish: prePublishOf(e) },
     /** Signatures a commit (and tag) must carry to be published; key files read on every check. */
     verify: e.verify === undefined ? null : { mode: e.verify.mode ?? 'head', sshAllowedSignersFile: e.verify.sshAllowedSignersFile, gpgKeysFile: e.verify.gpgKeysFile },
   };
+}
+
+function prePublishOf(e: ListingEntry): { command: string[]; timeoutMs: number } | undefined {
+  return e.prePublishHook && { command: e.prePublishHook.command, timeoutMs: e.prePublishHook.timeoutMs ?? 60_000 };
 }
 
 /**

@@ -8,8 +8,8 @@ import { isObjectId } from './object-id.js';
 import { parseResolvedEntry } from './entry-fields.js';
 
 // 5: `progress` messages while a fetch runs, `unverified` failures carry the commit, and
-// synced/unchanged carry the tag a semver ref resolved to.
-export const PROTOCOL_VERSION = 5;
+// synced/unchanged carry the tag a semver ref resolved to. 6: `hold` (group members).
+export const PROTOCOL_VERSION = 6;
 
 /** Exit status an agent uses for an entry it refuses: restarting it would not help. */
 export const EXIT_CONFIG = 78;
@@ -85,6 +85,8 @@ export type SupervisorMessage =
   | { type: 'configure'; protocolVersion: number; entry: ResolvedEntry; mode: AgentMode; heartbeatMs: number }
   | { type: 'sync-now'; reason: string }
   | { type: 'shutdown' }
+  /** A group member's commits whose trees a generation still links: keep them past staleAfter (supervisor/groups.ts). */
+  | { type: 'hold'; commits: string[] }
   /** The answer to a credential-request: a grant, or why there is none. */
   | { type: 'credential'; id: number; grant: CredentialGrant | null; error: WireError | null };
 
@@ -183,6 +185,9 @@ export function parseSupervisorMessage(raw: unknown): SupervisorMessage | null {
       return { type: 'sync-now', reason: isStr(m.reason) ? m.reason : 'unspecified' };
     case 'shutdown':
       return { type: 'shutdown' };
+    case 'hold':
+      // A group has a handful of members and generations: a long list is not a hold.
+      return Array.isArray(m.commits) && m.commits.length <= 1024 && m.commits.every(isCommit) ? { type: 'hold', commits: [...m.commits] } : null;
     case 'credential': {
       const g = m.grant;
       const e = m.error;

@@ -10,6 +10,7 @@ import type { Triggers } from './triggers.js';
 import { PROVIDERS, type Provider } from './webhooks.js';
 import type { PublishEvents } from './events.js';
 import type { GitServer } from './serve-git.js';
+import { groupNotReadyReason, type GroupStatus } from './groups.js';
 
 export interface OperationsView {
   statuses(): RepoStatus[];
@@ -18,6 +19,8 @@ export interface OperationsView {
   metrics(): Promise<{ contentType: string; body: string }>;
   triggers: Triggers;
   events: Pick<PublishEvents, 'handle'>;
+  /** Consistent sets (`group`): /status/{group} and /readyz/{group} when no entry has that name. */
+  groups?: { statuses(): GroupStatus[]; get(name: string): GroupStatus | undefined };
   /** With SERVE_GIT: each entry's published commit over smart HTTP. */
   git?: Pick<GitServer, 'handle'>;
 }
@@ -103,6 +106,10 @@ export function createOperationsServer(view: OperationsView, log: Log, options: 
         GET: (_q, res) => {
           const r = readiness(view.statuses(), Date.now());
           if (view.listingLoadedAt() === null) r.failing.unshift({ name: '(listing)', reason: 'no valid listing has been read yet' });
+          for (const g of view.groups?.statuses() ?? []) {
+            const reason = g.required ? groupNotReadyReason(g) : null;
+            if (reason !== null) r.failing.push({ name: g.name, reason });
+          }
           const ready = r.failing.length === 0;
           json(res, ready ? 200 : 503, ready ? { status: 'ready' } : { status: 'not ready', failing: r.failing });
         },
@@ -113,6 +120,12 @@ export function createOperationsServer(view: OperationsView, log: Log, options: 
       methods: {
         GET: (_q, res, name) => {
           const s = byName(name);
+          const group = s === undefined ? view.groups?.get(name ?? '') : undefined;
+          if (group !== undefined) {
+            // The whole set: ready once a generation holding every member is shown.
+            const why = groupNotReadyReason(group);
+            return json(res, why === null ? 200 : 503, why === null ? { status: 'ready', generation: group.generation } : { status: 'not ready', reason: why });
+          }
           if (s === undefined) return json(res, 404, { error: `no entry named "${name}"` });
           const reason = notReadyReason(s, Date.now());
           // A refused entry kept on its last good definition says so, ready or not.
@@ -169,7 +182,7 @@ export function createOperationsServer(view: OperationsView, log: Log, options: 
       pattern: /^\/status\/([^/]+)$/,
       methods: {
         GET: (_q, res, name) => {
-          const s = byName(name);
+          const s = byName(name) ?? view.groups?.get(name ?? '');
           if (s === undefined) json(res, 404, { error: `no entry named "${name}"` });
           else json(res, 200, s);
         },

@@ -4,6 +4,7 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { findJsonFault } from './json-position.js';
+import { checkGroups } from './group-claims.js';
 import { PathClaims } from './path-claims.js';
 import { runSteps, runStepsInTurns } from './steps.js';
 import { assignStoresSteps } from './stores.js';
@@ -187,12 +188,16 @@ function* validationSteps(data: unknown, defaults: AgentDefaults, file: string, 
     errors.push(new EntryError(c.index, c.entry.name, why[0], why[1]!));
   }
   entries.sort((a, b) => a.index - b.index);
+  const grouped = checkGroups(entries, defaults.syncRoot);
+  entries.splice(0, entries.length, ...grouped.kept);
+  errors.push(...grouped.errors);
   errors.sort((a, b) => a.index - b.index);
   yield;
   const stores = yield* assignStoresSteps(entries.map((d) => d.entry), options.sharedStores ?? true);
   entries.forEach((d, i) => {
     const store = stores[i] ?? null;
-    if (store === null) return;
+    // A member's state is in its group's folder (layout.ts memberPath), not beside its path.
+    if (store === null || d.entry.group !== null) return;
     d.entry = { ...d.entry, store };
     // Joining or leaving a store changes where the agent fetches: it restarts.
     d.fingerprint = JSON.stringify([d.raw, store.dir]);

@@ -18,7 +18,8 @@ import { Children } from './children.js';
 import { refusedStatus, type RepoStatus } from './status.js';
 import { runStepsInTurns } from './steps.js';
 import { DEFAULT_POLICY, SupervisedAgent, type RestartPolicy } from './supervision.js';
-import { Triggers } from './triggers.js';
+import { Triggers, type Triggerable } from './triggers.js';
+import { Groups } from './group-sets.js';
 import { PublishEvents } from './events.js';
 import type { HubFollower } from './follow.js';
 import type { GitServer } from './serve-git.js';
@@ -43,6 +44,8 @@ export class Supervisor {
   git: GitServer | null = null;
   /** FOLLOW_EVENTS: the hub's event stream; set by runSupervisor when following. */
   follower: HubFollower | null = null;
+  /** Entries published as consistent sets (`group`), each run here from its members' reports. */
+  readonly groups: Groups;
   /** Refused entries no agent runs (never valid), shown in /status as `invalid`. */
   private refused = new Map<string, RepoStatus>();
   /** What was last logged about each refused entry: a re-read logs only what changed. */
@@ -61,12 +64,25 @@ export class Supervisor {
     private readonly options: SupervisorOptions = {},
   ) {
     this.events = new PublishEvents(config.serveTokenFile, this.metrics, log);
+    this.groups = new Groups((name) => this.children.get(name)?.agent, log, config.defaults.syncRoot);
+    this.metrics.groups = () => this.groups.statuses();
   }
 
   statuses(): RepoStatus[] {
+    // A member's status carries its group's: what readers see is the group's generation. A spoke's
+    // entry carries its hub's event stream.
     const follower = this.follower;
-    const running = follower === null ? this.children.statuses() : this.children.statuses().map((s) => (follower.follows(s.repo) ? { ...s, hub: follower.status } : s));
-    return [...running, ...this.refused.values()];
+    const decorate = (s: RepoStatus): RepoStatus => {
+      const group = this.groups.groupOf(s.name);
+      const withGroup = group === undefined ? s : { ...s, group };
+      return follower !== null && follower.follows(s.repo) ? { ...withGroup, hub: follower.status } : withGroup;
+    };
+    return [...this.children.statuses().map(decorate), ...this.refused.values()];
+  }
+
+  /** What triggers see of agents: a sync asked of a group member is its group's (every member syncs). */
+  triggerables(): Triggerable[] {
+    return this.children.agents().map((a) => ({ name: a.name, desired: a.desired, syncNow: (reason: string) => this.groups.syncNow(a, reason) }));
   }
 
   /** Re-read the listing and apply it; reloads never overlap. */
@@ -179,6 +195,8 @@ export class Supervisor {
         }
       }),
     );
+    // Before any member starts: each group reads the generation on disk first.
+    await this.groups.apply(desired.map((d) => d.entry));
     const starts = startOrder(actions.filter((a): a is StartAction => a.kind !== 'stop'));
     // Thousands of starts (a record, series and a queued fork each) would hold the event loop
     // for seconds: /healthz answers between slices.
@@ -199,11 +217,15 @@ export class Supervisor {
       onMessage: (a, m) => {
         const status = this.children.onMessage(a, m);
         if (status === undefined) return;
+        this.groups.onMessage(a, m);
         // Before the announcement: a spoke told of a publish finds the hub serving it.
         if (status.publishedCommit !== null) this.git?.published(a.desired.entry, status.publishedCommit);
         if (m.type === 'synced') this.events.announce({ name: a.name, commit: m.commit, previousCommit: m.previousCommit, at: status.lastSyncAt ?? new Date().toISOString() });
       },
-      onStateChange: (a, c) => this.children.onStateChange(a, c),
+      onStateChange: (a, c) => {
+        this.children.onStateChange(a, c);
+        if (c.to === 'restarting' || c.to === 'crash-looping' || c.to === 'gave-up') this.groups.onAgentDown(a.name, c.failure ?? c.to);
+      },
       policy: { ...DEFAULT_POLICY, heartbeatTimeoutMs: this.config.heartbeatTimeoutMs, ...this.options.policy },
       script: this.options.agentScript,
     });
@@ -219,13 +241,14 @@ export class Supervisor {
   /** A signal asks every entry to sync now: said once, here, rather than once per agent. */
   syncOnSignal(signal: string): void {
     this.log.info('sync requested by signal', { signal, repos: this.children.size });
-    for (const agent of this.children.agents()) agent.syncNow(signal);
+    for (const agent of this.triggerables()) agent.syncNow(signal);
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     await this.reloading;
     await Promise.all(this.children.agents().map((a) => a.stop()));
+    this.groups.close();
   }
 }
 
@@ -271,15 +294,16 @@ export async function runSupervisor(env: NodeJS.ProcessEnv): Promise<void> {
     statuses: () => supervisor.statuses(),
     listingLoadedAt: () => supervisor.listingLoadedAt,
     metrics: async () => ({ contentType: supervisor.metrics.registry.contentType, body: await supervisor.metrics.registry.metrics() }),
-    triggers: new Triggers(config, () => supervisor.children.agents(), supervisor.metrics, log),
+    triggers: new Triggers(config, () => supervisor.triggerables(), supervisor.metrics, log),
     events: supervisor.events,
+    groups: supervisor.groups,
     ...(supervisor.git === null ? {} : { git: supervisor.git }),
   };
   const server = await listen(createOperationsServer(view, log), config.http, 'HTTP_BIND', log);
   const openServer = config.serveOpenBind === undefined ? null : await listen(createOperationsServer(view, log, { servedOnly: true }), config.serveOpenBind, 'SERVE_OPEN_BIND', log);
   if (config.follow !== undefined) {
     const { HubFollower } = await import('./follow.js');
-    supervisor.follower = new HubFollower(config.follow.url, config.follow.tokenFile, () => supervisor.children.agents(), supervisor.metrics, log);
+    supervisor.follower = new HubFollower(config.follow.url, config.follow.tokenFile, () => supervisor.triggerables(), supervisor.metrics, log);
   }
   await supervisor.reload('startup');
   supervisor.follower?.start();

@@ -6,11 +6,35 @@ import { SYNC_ERROR_KINDS } from '../shared/errors.js';
 import type { AgentMessage } from '../shared/protocol.js';
 import type { AgentState } from './child-state.js';
 import type { StateChange } from './supervision.js';
+import type { GroupStatus } from './groups.js';
 
 const EVENT_LOOP_SAMPLE_MS = 1000;
 
 export class Metrics {
   readonly registry = new Registry();
+  /** The supervisor's groups, read at each scrape (group-sets.ts owns their state). */
+  groups: () => readonly GroupStatus[] = () => [];
+
+  readonly groupGeneration = new Gauge({
+    name: 'git_autosync_group_generation',
+    help: 'The generation a group (`group`) shows readers; absent before its first.',
+    labelNames: ['group'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.groupGeneration.reset();
+      for (const g of this.groups()) if (g.generation !== null) this.groupGeneration.set({ group: g.name }, g.generation);
+    },
+  });
+  readonly groupHeld = new Gauge({
+    name: 'git_autosync_group_held_members',
+    help: 'Members failing now, which hold their group on its last good generation; 0 when none.',
+    labelNames: ['group'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.groupHeld.reset();
+      for (const g of this.groups()) this.groupHeld.set({ group: g.name }, g.heldBy.length);
+    },
+  });
 
   readonly syncs = new Counter({
     name: 'git_autosync_sync_total',

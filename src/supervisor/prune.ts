@@ -4,12 +4,12 @@
 
 import { readlink, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { layoutFor, linkTarget, OWNER_MARKER, readStoreMembers } from '../shared/layout.js';
+import { entryLayout, linkTarget, OWNER_MARKER, readStoreMembers } from '../shared/layout.js';
 import type { ResolvedEntry } from '../shared/listing-schema.js';
 import { recordedCommitAt } from '../shared/tree-record.js';
 
 export async function pruneEntry(entry: ResolvedEntry): Promise<string[]> {
-  const layout = layoutFor(entry.path, entry.publish);
+  const layout = entryLayout(entry);
   const removed: string[] = [];
   if (entry.publish !== 'in-place') {
     const target = await readlink(layout.path).catch(() => null);

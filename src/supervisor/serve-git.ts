@@ -80,7 +80,7 @@ export class GitServer {
 
   /** A publish: the entry's namespace follows it at once, so the next spoke is served the new commit. */
   published(entry: ResolvedEntry, commit: string): void {
-    if (entry.serve) void this.refs.follow(entry, commit);
+    if (entry.serve && entry.group === null) void this.refs.follow(entry, commit);
   }
 
   /** The entry left the listing: nothing of it stays advertised, or pinned in a shared store. */
@@ -112,6 +112,9 @@ export class GitServer {
     }
     const served = this.options.entry(name);
     if (served === undefined || !served.entry.serve) return answer({ status: 404, result: 'not-found', message: `no served entry named "${name}"` });
+    // A member's own commit may not be in its group's generation yet: serving it would put a spoke
+    // ahead of what readers here see. Members are not served (yet).
+    if (served.entry.group !== null) return answer({ status: 404, result: 'not-found', message: `"${name}" is a member of group "${served.entry.group.name}"; group members are not served` });
     if (served.publishedCommit === null) {
       return answer({ status: 503, result: 'unpublished', message: `"${name}" has not published a commit yet`, headers: { 'Retry-After': '5' } });
     }

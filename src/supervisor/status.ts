@@ -8,6 +8,7 @@ import { displayUrl } from '../shared/redact.js';
 import { shownState, type AgentState, type RepoState, type SyncState } from './child-state.js';
 import type { StreamState } from './follow.js';
 import type { StateChange } from './supervision.js';
+import type { GroupStatus } from './groups.js';
 
 export type { RepoState } from './child-state.js';
 
@@ -78,6 +79,8 @@ export interface RepoStatus {
   history: SyncRecord[];
   /** For an entry fetched from the hub this daemon follows (FOLLOW_EVENTS): the hub's event stream. */
   hub?: StreamState;
+  /** A group member: its group, whose generation is what readers see (publishedCommit is the member's own, not yet shown until the group publishes). */
+  group?: GroupStatus;
 }
 
 export function initialStatus(entry: StatusSubject): RepoStatus {

@@ -334,6 +334,11 @@ export class SupervisedAgent {
     if (this.child !== null && this.state === 'running') this.send(this.child, { type: 'sync-now', reason });
   }
 
+  /** A group member: the commits whose trees its group's generations still link (groups.ts). */
+  hold(commits: string[]): void {
+    if (this.child !== null && this.state === 'running') this.send(this.child, { type: 'hold', commits });
+  }
+
   /** Stop for good: shutdown message, then SIGTERM, then SIGKILL after the grace period. */
   async stop(): Promise<void> {
     this.setState('stopping');
