@@ -52,6 +52,11 @@ function privateByMapping(pid: number): Record<string, number> {
   return out;
 }
 
+/** Private MB (2^20 bytes) of each process measured: the figures the docs quote. */
+function privateMbOf(memory: Record<string, Memory>): Record<string, { privateMb: number; pssMb: number }> {
+  return Object.fromEntries(Object.entries(memory).map(([k, m]) => [k, { privateMb: privateKb(m) / 1024, pssMb: m.pssKb / 1024 }]));
+}
+
 function spawnIdleNode(scope: Scope, args: string[]): number {
   const child = spawn(process.execPath, args, { stdio: 'ignore' });
   scope.after(stopper(child));
@@ -140,7 +145,7 @@ async function main(scope: Scope): Promise<void> {
   const probe = inside as { memoryUsage: Record<string, number>; heapSpaces: unknown; builtins: string[]; commonJs: string[]; codeStatistics: unknown };
   console.log('agent B from inside:', { memoryUsage: probe.memoryUsage, heapSpaces: probe.heapSpaces, codeStatistics: probe.codeStatistics });
   console.log(`agent B: ${probe.builtins.length} of node's own modules, ${probe.commonJs.length} CommonJS files:`, probe.commonJs.map((f) => f.replace(/^.*node_modules\//, '')).join(' '));
-  const results = { generatedAt: new Date().toISOString(), durationS: (performance.now() - startedAt) / 1000, environment: env, settings: { agentExecArgv: EXEC_ARGV, mallocEnv: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('MALLOC_'))), pollIntervalMs: POLL_INTERVAL_MS, idlePolls: IDLE_POLLS, memoryUnit: 'kB' }, memory, privateByMappingKb: mappings, helpers: helpersA, inside };
+  const results = { generatedAt: new Date().toISOString(), durationS: (performance.now() - startedAt) / 1000, environment: env, figures: privateMbOf(memory), settings: { agentExecArgv: EXEC_ARGV, mallocEnv: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('MALLOC_'))), pollIntervalMs: POLL_INTERVAL_MS, idlePolls: IDLE_POLLS, memoryUnit: 'kB' }, memory, privateByMappingKb: mappings, helpers: helpersA, inside };
   await mkdir(join(RESULTS, '..'), { recursive: true });
   await writeFile(RESULTS, `${JSON.stringify(roundDeep(results), null, 2)}\n`);
   console.log(`results written to ${RESULTS}`);
