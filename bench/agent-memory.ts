@@ -4,7 +4,8 @@
 // carries bench/support/memory-probe.mjs and reports from inside (process.memoryUsage, V8 heap
 // spaces, code, Node's own modules and CommonJS modules loaded at idle). The helper processes an
 // agent keeps (the entry lock's flock → sh → cat) are measured too. Results:
-// bench/results/agent-memory-latest.json. Run: `npm run build && npx tsx bench/agent-memory.ts`.
+// bench/results/agent-memory-latest.json. Last, the sync of a push after simple-git was let go
+// against one while it is loaded (what the release costs a push). Run: `npm run build && npx tsx bench/agent-memory.ts`.
 
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -24,6 +25,8 @@ import { benchEnvironment } from './support/environment.js';
 import { childrenOf, privateKb, readMemory, type Memory } from './support/proc.js';
 import { progressPrinter, requireBuilt } from './support/progress.js';
 import { createSmallRepo } from './support/repos.js';
+import { RELEASE_AFTER_MS } from '../src/repo-agent/simple-git-module.js';
+import { setTimeout as delay } from 'node:timers/promises';
 import { runToCompletion, Scope } from './support/scope.js';
 import { roundDeep } from './support/stats.js';
 import { renderTable } from './support/table.js';
@@ -94,7 +97,7 @@ async function main(scope: Scope): Promise<void> {
   const serveRoot = join(root, 'remotes');
   await mkdir(serveRoot);
   const server = await startGitDaemon(scope, serveRoot);
-  await createSmallRepo(serveRoot, 'mem-a');
+  const remoteA = (await createSmallRepo(serveRoot, 'mem-a')).repo;
   await createSmallRepo(serveRoot, 'mem-b');
 
   const bareNode = spawnIdleNode(scope, ['-e', 'setInterval(() => {}, 1000)']);
@@ -128,8 +131,27 @@ async function main(scope: Scope): Promise<void> {
     },
     { timeoutMs: 10_000, message: 'the probed agent reporting its memory' },
   );
-  await a.stop();
   await b.stop();
+
+  // What letting simple-git go costs a push: the sync of a push that comes after the release
+  // (simple-git loaded again) against one that comes right after another sync (still loaded).
+  const syncMs = async (i: number) => {
+    const from = a.arrivals.length;
+    const sha = await remoteA.commit({ 'src/main.txt': `push ${i}\n` }, `push ${i}`);
+    return (await a.find('synced', { from, pred: (m) => m.commit === sha, timeoutMs: 60_000 })).message.durationMs;
+  };
+  const afterRelease: number[] = [];
+  const whileLoaded: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    if (round > 0) {
+      progress(`push round ${round + 1}: waiting ${RELEASE_AFTER_MS + 2_000} ms for the release`);
+      await delay(RELEASE_AFTER_MS + 2_000);
+    }
+    afterRelease.push(await syncMs(2 * round));
+    whileLoaded.push(await syncMs(2 * round + 1));
+  }
+  await a.stop();
+  const pushSync = { afterReleaseMs: afterRelease, whileLoadedMs: whileLoaded };
 
   const mb = (kb: number) => (kb / 1024).toFixed(1);
   const rows = [
@@ -140,12 +162,13 @@ async function main(scope: Scope): Promise<void> {
     ...helpersA.map((h) => [`agent A's child ${h.comm}`, `${mb(privateKb(h.memory))} MB`, `Pss ${mb(h.memory.pssKb)} MB`]),
   ];
   console.log(`\n${renderTable(['process', 'private', 'PSS'], rows)}\n`);
+  console.log(`sync of a push, agent A (synced.durationMs): after simple-git was let go ${afterRelease.join(', ')} ms; while loaded ${whileLoaded.join(', ')} ms`);
   console.log('agent A private by mapping (kB):', mappings.agentA);
   console.log('bare node private by mapping (kB):', mappings.bareNode);
   const probe = inside as { memoryUsage: Record<string, number>; heapSpaces: unknown; builtins: string[]; commonJs: string[]; codeStatistics: unknown };
   console.log('agent B from inside:', { memoryUsage: probe.memoryUsage, heapSpaces: probe.heapSpaces, codeStatistics: probe.codeStatistics });
   console.log(`agent B: ${probe.builtins.length} of node's own modules, ${probe.commonJs.length} CommonJS files:`, probe.commonJs.map((f) => f.replace(/^.*node_modules\//, '')).join(' '));
-  const results = { generatedAt: new Date().toISOString(), durationS: (performance.now() - startedAt) / 1000, environment: env, figures: privateMbOf(memory), settings: { agentExecArgv: EXEC_ARGV, mallocEnv: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('MALLOC_'))), pollIntervalMs: POLL_INTERVAL_MS, idlePolls: IDLE_POLLS, memoryUnit: 'kB' }, memory, privateByMappingKb: mappings, helpers: helpersA, inside };
+  const results = { generatedAt: new Date().toISOString(), durationS: (performance.now() - startedAt) / 1000, environment: env, figures: privateMbOf(memory), settings: { agentExecArgv: EXEC_ARGV, mallocEnv: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('MALLOC_'))), pollIntervalMs: POLL_INTERVAL_MS, idlePolls: IDLE_POLLS, memoryUnit: 'kB' }, memory, privateByMappingKb: mappings, helpers: helpersA, pushSync, inside };
   await mkdir(join(RESULTS, '..'), { recursive: true });
   await writeFile(RESULTS, `${JSON.stringify(roundDeep(results), null, 2)}\n`);
   console.log(`results written to ${RESULTS}`);
