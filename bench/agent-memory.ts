@@ -142,7 +142,7 @@ async function main(scope: Scope): Promise<void> {
   };
   const afterRelease: number[] = [];
   const whileLoaded: number[] = [];
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < Number(process.env.BENCH_PUSH_ROUNDS ?? 3); round++) {
     if (round > 0) {
       progress(`push round ${round + 1}: waiting ${RELEASE_AFTER_MS + 2_000} ms for the release`);
       await delay(RELEASE_AFTER_MS + 2_000);

@@ -12,7 +12,8 @@
 // --depth 1` run as many at a time as the machine has cores, and /healthz latency while the agents
 // start against a bare node HTTP server probed at the same moments; and validating a 5,000-entry
 // listing (first, warm, one entry edited) against JSON.parse of it. Default 500 repos: on a 2-core
-// machine a run takes about 10 minutes.
+// machine a run takes about 10 minutes (bench/results/scale-500-latest.json is such a run, kept
+// beside the 100-repo one).
 //
 // `--part supervisor` measures the supervisor instead (bench/figures/supervisor-scale.ts): listing
 // validation of --listing-entries entries (default 5000) against JSON.parse, /healthz latency while
