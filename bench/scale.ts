@@ -8,6 +8,13 @@
 // processes that use about one tick a minute. Memory is PSS, so pages that N node processes share
 // are counted once, split among them.
 //
+// Start-up is measured too: the time until every entry is published against N raw `git clone
+// --depth 1` run as many at a time as the machine has cores, and /healthz latency while the agents
+// start against a bare node HTTP server probed at the same moments; and validating a 5,000-entry
+// listing (first, warm, one entry edited) against JSON.parse of it. Default 500 repos: on a 2-core
+// machine a run takes about 10 minutes (bench/results/scale-500-latest.json is such a run, kept
+// beside the 100-repo one).
+//
 // `--part supervisor` measures the supervisor instead (bench/figures/supervisor-scale.ts): listing
 // validation of --listing-entries entries (default 5000) against JSON.parse, /healthz latency while
 // --entries idle agents (default 100) start and while one of them is edited, against a bare node
@@ -34,7 +41,9 @@ import { childrenOf, clockTicksPerSecond, readCpuTicks, readMemory } from './sup
 import { readSyncCounts, type SyncCounts } from './support/counters.js';
 import { forEachLimited } from './support/limited.js';
 import { renderTable } from './support/table.js';
-import { startupFigures, validationFigures } from './figures/supervisor-scale.js';
+import { probeUntil, startBareNode, startupFigures, validationFigures, type Latency, type ValidationFigures } from './figures/supervisor-scale.js';
+import { cpus } from 'node:os';
+import { execFile } from 'node:child_process';
 
 const TARGETS = {
   /** Supervisor + N idle agents, PSS: 1.2 GB, as 1200 MB of 2^20 bytes, the unit every memory figure here is printed in. */
@@ -63,7 +72,7 @@ function parseOptions(argv: string[]): Options {
       part: { type: 'string', default: 'idle' },
       entries: { type: 'string', default: '100' },
       'listing-entries': { type: 'string', default: '5000' },
-      repos: { type: 'string', default: '100' },
+      repos: { type: 'string', default: '500' },
       seconds: { type: 'string', default: '60' },
       interval: { type: 'string', default: '10000' },
     },
@@ -407,6 +416,9 @@ async function statusStates(baseUrl: string): Promise<Record<string, number>> {
 
 interface DaemonResult {
   startupS: number;
+  /** /healthz while the agents started, and a bare node server probed at the same moments. */
+  startupHealthz: Latency;
+  startupHealthzBaseline: Latency;
   windowS: number;
   agents: number;
   /**
@@ -451,10 +463,13 @@ async function runDaemon(scope: Scope, root: string, server: GitServer, names: s
   const listing = names.map((name) => ({ path: join(syncRoot, name), repo: server.url(name), branch: BRANCH }));
   await writeFile(listingPath, `${JSON.stringify(listing, null, 2)}\n`);
 
+  const bare = await startBareNode(scope);
   const started = performance.now();
   const daemon = startDaemon(scope, { LISTING_PATH: listingPath, SCRAPE_INTERVAL: String(opts.intervalMs), LOG_LEVEL: 'info' });
   const baseUrl = await daemon.httpUrl();
-  await waitForAllPublished(daemon, names.length, Math.max(180_000, names.length * 2_000), progress);
+  const allPublished = waitForAllPublished(daemon, names.length, Math.max(180_000, names.length * 2_000), progress);
+  const [startupHealthz, startupHealthzBaseline] = await Promise.all([probeUntil(baseUrl, allPublished), probeUntil(bare, allPublished)]);
+  await allPublished;
   const startupS = (performance.now() - started) / 1000;
   progress(`daemon: all ${names.length} published after ${startupS.toFixed(1)} s; letting the first polls pass (${opts.intervalMs} ms)`);
   await delay(opts.intervalMs);
@@ -478,6 +493,8 @@ async function runDaemon(scope: Scope, root: string, server: GitServer, names: s
   const [sup, agents, git] = treeCpu(tree0, tree1, 3) as [LevelCpu, LevelCpu, LevelCpu];
   return {
     startupS,
+    startupHealthz,
+    startupHealthzBaseline,
     windowS: (t1 - t0) / 1000,
     agents: agents1.length,
     cpu: { supervisor: sup.self / hz, reapedAgents: sup.children / hz, agentsNode: agents.self / hz, git: (agents.children + git.self + git.children) / hz },
@@ -534,6 +551,52 @@ function figures(d: DaemonResult, raw: LoopsResult) {
   };
 }
 
+/** N `git clone --depth 1` of the same repos, as many at a time as there are cores: what the daemon's start-up is compared with. */
+async function rawClones(root: string, server: GitServer, names: string[]): Promise<number> {
+  const into = join(root, 'raw-clones');
+  await mkdir(into);
+  const started = performance.now();
+  await forEachLimited(names.length, cpus().length, (i) =>
+    new Promise<void>((resolve, reject) => {
+      execFile('git', ['clone', '--quiet', '--depth', '1', '--branch', BRANCH, server.url(names[i]!), join(into, names[i]!)], { timeout: 60_000 }, (err, _o, stderr) =>
+        err ? reject(new Error(`git clone ${names[i]}: ${stderr || err.message}`)) : resolve(),
+      );
+    }),
+  );
+  return (performance.now() - started) / 1000;
+}
+
+const latencyText = (l: Latency) => `p99 ${l.p99Ms.toFixed(0)} ms (p50 ${l.p50Ms.toFixed(0)}, max ${l.maxMs.toFixed(0)}; ${l.probes} probes, ${l.failed} failed)`;
+
+function startRows(d: DaemonResult, clonesS: number, v: ValidationFigures, n: number): Row[] {
+  return [
+    {
+      figure: `time until all ${n} entries are published (daemon start -> last 'published')`,
+      daemon: `${d.startupS.toFixed(1)} s`,
+      baseline: `${n} git clone --depth 1, ${cpus().length} at a time: ${clonesS.toFixed(1)} s`,
+      ratio: ratioOf(d.startupS, clonesS),
+      target: '<= 20 s at 100 entries',
+      pass: null,
+    },
+    {
+      figure: `/healthz while ${n} agents start`,
+      daemon: latencyText(d.startupHealthz),
+      baseline: `bare node, same moments: ${latencyText(d.startupHealthzBaseline)}`,
+      ratio: ratioOf(d.startupHealthz.p99Ms, d.startupHealthzBaseline.p99Ms),
+      target: 'p99 <= 100 ms',
+      pass: d.startupHealthz.p99Ms <= 100,
+    },
+    {
+      figure: `validate a ${v.entries}-entry listing: first / warm / one entry edited`,
+      daemon: `${v.firstValidationMs.toFixed(0)} / ${v.validationMs.toFixed(0)} / ${v.reloadOneMs.toFixed(0)} ms`,
+      baseline: `JSON.parse ${v.jsonParseMs.toFixed(1)} ms`,
+      ratio: ratioOf(v.validationMs, v.jsonParseMs),
+      target: '< 1000 ms',
+      pass: v.firstValidationMs < 1000,
+    },
+  ];
+}
+
 function rowsFor(d: DaemonResult, raw: LoopsResult, f: ReturnType<typeof figures>, opts: Options): Row[] {
   const n = opts.repos;
   const perPoll = (x: number | null) => (x === null ? '-' : `${x.toFixed(1)} ms`);
@@ -549,8 +612,8 @@ function rowsFor(d: DaemonResult, raw: LoopsResult, f: ReturnType<typeof figures
       pass: mb(f.totalPssKb) <= TARGETS.totalPssMb,
     },
     {
-      figure: 'supervisor PSS',
-      daemon: `${mb(d.supervisorMemory.pssKb).toFixed(1)} MB`,
+      figure: 'supervisor PSS / private',
+      daemon: `${mb(d.supervisorMemory.pssKb).toFixed(1)} / ${mb(d.supervisorMemory.privateKb).toFixed(1)} MB`,
       baseline: '-',
       ratio: null,
       target: '-',
@@ -646,12 +709,16 @@ async function main(scope: Scope, opts: Options): Promise<void> {
   progress(`creating ${opts.repos} repositories`);
   const names = await createRepos(serveRoot, opts.repos);
 
-  // The baseline first, then the daemon: never both at once, so neither competes with the other.
+  progress('validating a 5000-entry listing');
+  const validation = validationFigures(5000);
+  // The baselines first, then the daemon: never both at once, so neither competes with the other.
+  progress(`raw clones: ${names.length}, ${cpus().length} at a time`);
+  const clonesS = await rawClones(root, server, names);
   const raw = await runRawLoops(scope, root, server, names, opts, hz, progress);
   const daemon = await runDaemon(scope, root, server, names, opts, hz, progress);
 
   const f = figures(daemon, raw);
-  const rows = rowsFor(daemon, raw, f, opts);
+  const rows = [...rowsFor(daemon, raw, f, opts), ...startRows(daemon, clonesS, validation, names.length)];
   const table = renderTable(
     ['figure', 'git-autosync', 'raw git loops', 'ratio', 'target', 'pass'],
     rows.map((r) => [r.figure, r.daemon, r.baseline, r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`, r.target, r.pass === null ? 'info' : r.pass ? 'PASS' : 'FAIL']),
@@ -679,6 +746,8 @@ async function main(scope: Scope, opts: Options): Promise<void> {
         agentAveragePrivateMb: mb(daemon.agentMemory.privateKb / Math.max(1, daemon.agentMemory.processes)),
       },
       polls: { daemon: daemon.polls, rawLoops: raw.iterations },
+      startup: { daemonS: daemon.startupS, rawClonesS: clonesS, healthz: daemon.startupHealthz, healthzBaseline: daemon.startupHealthzBaseline },
+      validation,
     },
     raw: { daemon, rawLoops: raw, clockTicksPerSecond: hz },
   };

@@ -84,7 +84,7 @@ async function probe(base: string, more: (probes: number) => boolean): Promise<L
 }
 
 /** Probes until `until` settles. */
-function probeUntil(base: string, until: Promise<unknown>): Promise<Latency> {
+export function probeUntil(base: string, until: Promise<unknown>): Promise<Latency> {
   let done = false;
   void until.then(
     () => (done = true),
@@ -98,7 +98,7 @@ function probeUntil(base: string, until: Promise<unknown>): Promise<Latency> {
  * daemon, so it shares the machine's load with it (the agents starting included): what any node
  * process would answer in those moments.
  */
-async function startBareNode(scope: Scope): Promise<string> {
+export async function startBareNode(scope: Scope): Promise<string> {
   const code = `require('http').createServer((q, s) => { s.writeHead(200, {'Content-Type': 'application/json'}); s.end('{"status":"ok"}\\n'); }).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   scope.after(stopper(child));

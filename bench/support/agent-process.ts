@@ -41,7 +41,9 @@ import { AGENT_ENV_DEFAULTS, AGENT_EXEC_ARGV } from '../../src/supervisor/superv
  * memory; the supervisor forks agents with plain node and its own flags, so the bench does too.
  */
 function forkAsProductionDoes(): void {
-  process.execArgv.splice(0, process.execArgv.length, ...AGENT_EXEC_ARGV);
+  // BENCH_AGENT_EXEC_ARGV (space-separated) tries other node flags than the supervisor's.
+  const flags = process.env.BENCH_AGENT_EXEC_ARGV?.split(' ').filter((f) => f !== '') ?? AGENT_EXEC_ARGV;
+  process.execArgv.splice(0, process.execArgv.length, ...flags);
 }
 
 export async function launchAgent(
@@ -54,7 +56,7 @@ export async function launchAgent(
   // info is the production default; the tests' debug level would log every unchanged poll.
   const env: NodeJS.ProcessEnv = { ...AGENT_ENV_DEFAULTS, LOG_LEVEL: 'info', ...opts.env };
   const nodeOptions = process.env.BENCH_AGENT_NODE_OPTIONS;
-  if (nodeOptions !== undefined) env.NODE_OPTIONS = nodeOptions;
+  if (nodeOptions !== undefined) env.NODE_OPTIONS = [nodeOptions, opts.env?.NODE_OPTIONS].filter((o) => o !== undefined).join(' ');
   const agent = await startAgent(scope, entry, { defaults: { ...BENCH_DEFAULTS, ...opts.defaults }, env });
   const { child, pid } = agent;
 

@@ -2,7 +2,6 @@
 // kills git's whole process group, a locked-down environment, and failures turned into typed,
 // redacted errors with the argv, exit code and stderr.
 
-import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SimpleGit } from 'simple-git';
@@ -11,11 +10,7 @@ import type { FetchProgress } from '../shared/protocol.js';
 import { redact } from '../shared/redact.js';
 import { TRANSPORTS } from '../shared/ref-and-url.js';
 import { ProgressReader, withoutProgress } from './git-progress.js';
-
-// simple-git's CommonJS build, required rather than imported: an ES import of it (its ESM build
-// imports the CommonJS `debug`, which boots the ES-to-CommonJS bridge) cost an idle agent 3.5 MB
-// private, the CommonJS build 2.4 MB (measured with the agents' node flags, Node 20).
-const { GitError, simpleGit } = createRequire(import.meta.url)('simple-git') as typeof import('simple-git');
+import { simpleGitFor, usingSimpleGit } from './simple-git-module.js';
 
 const DEADLINE_WRAPPER = fileURLToPath(new URL('../../libexec/git-with-deadline', import.meta.url));
 const DEADLINE_EXIT = 124;
@@ -75,7 +70,7 @@ export interface RunOptions {
 
 /** Runs git commands in one directory. */
 export class GitRunner {
-  private readonly git: SimpleGit;
+  private readonly policy: { allowFileTransport: boolean; extraConfig?: string[]; gitDir?: string };
   /**
    * A repository outside `cwd` (a shared object store): git runs in the agent's own folder, where
    * a restarted agent looks for leftover processes, and is pointed at the store by GIT_DIR.
@@ -89,8 +84,18 @@ export class GitRunner {
     policy: { allowFileTransport: boolean; extraConfig?: string[]; gitDir?: string } = { allowFileTransport: false },
   ) {
     this.gitDir = policy.gitDir;
-    this.git = simpleGit({
-      baseDir: cwd,
+    this.policy = policy;
+  }
+
+  /** This runner's simple-git instance: built on first use, and again after simple-git was let go (simple-git-module.ts). */
+  private git(): SimpleGit {
+    return simpleGitFor(this, (module) => this.build(module));
+  }
+
+  private build({ GitError, simpleGit }: typeof import('simple-git')): SimpleGit {
+    const policy = this.policy;
+    const git = simpleGit({
+      baseDir: this.cwd,
       binary: DEADLINE_WRAPPER,
       // The entry's own (allowlisted) settings first, so ours always win.
       config: [...(policy.extraConfig ?? []), ...protocolConfig(policy.allowFileTransport)],
@@ -120,10 +125,11 @@ export class GitRunner {
     });
     // simple-git hands each spawned git's streams here; only a command that asked for progress
     // (maxConcurrentProcesses 1: the one under way) is read, beside simple-git's own buffering.
-    this.git.outputHandler((_command, _stdout, stderr, args) => {
+    git.outputHandler((_command, _stdout, stderr, args) => {
       const reader = this.progressReader;
       if (reader !== null && args.includes('--progress')) stderr.on('data', (chunk: Buffer) => reader.write(chunk));
     });
+    return git;
   }
 
   async run(args: string[], options: RunOptions): Promise<string> {
@@ -146,7 +152,7 @@ export class GitRunner {
     const argv = onProgress === undefined ? args : [args[0] ?? '', '--progress', ...args.slice(1)];
     if (onProgress !== undefined) this.progressReader = new ProgressReader(onProgress);
     try {
-      return await this.git.env(env).raw(argv);
+      return await usingSimpleGit(() => this.git().env(env).raw(argv));
     } catch (err) {
       throw toGitCommandError(argv, err, options.timeoutMs, Date.now() - started);
     } finally {

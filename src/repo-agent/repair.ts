@@ -1,7 +1,8 @@
 // Heals what a killed agent or git leaves behind: git processes still running in our folders,
 // stale lock files, and git state too damaged to use.
 
-import { readdir, readlink, readFile, rm } from 'node:fs/promises';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 
 /**
@@ -11,19 +12,29 @@ import { join, sep } from 'node:path';
  */
 export async function killLeftoverGit(dirs: string[]): Promise<number[]> {
   const killed: number[] = [];
+  if (dirs.length === 0) return killed;
+  // Every agent walks every process when it starts, so the walk grows with the number of agents
+  // (each agent and its entry lock's two helpers): read synchronously, /proc answers from memory.
+  // Measured with 1,594 processes (what 500 entries run), agents' flags, load 4-7: awaiting each
+  // read, 78-187 ms of CPU per walk; synchronous, 14.5-15.4 ms (held loop included).
   let pids: string[];
   try {
-    pids = (await readdir('/proc')).filter((p) => /^\d+$/.test(p));
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
   } catch {
     return killed; // no /proc: nothing we can do safely
   }
-  const ownGroup = await processGroup(process.pid);
+  const ownGroup = processGroup(process.pid);
   for (const pidText of pids) {
     const pid = Number(pidText);
     if (pid === process.pid) continue;
-    const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => null);
-    if (cwd === null || !dirs.some((d) => cwd === d || cwd.startsWith(d + sep))) continue;
-    const group = await processGroup(pid);
+    let cwd: string;
+    try {
+      cwd = readlinkSync(`/proc/${pid}/cwd`);
+    } catch {
+      continue; // gone meanwhile, or not ours to look at
+    }
+    if (!dirs.some((d) => cwd === d || cwd.startsWith(d + sep))) continue;
+    const group = processGroup(pid);
     try {
       // The deadline wrapper gives each git command its own group: kill the whole of it.
       if (group !== null && group !== ownGroup && group > 1) process.kill(-group, 'SIGKILL');
@@ -36,9 +47,13 @@ export async function killLeftoverGit(dirs: string[]): Promise<number[]> {
   return killed;
 }
 
-async function processGroup(pid: number): Promise<number | null> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
-  if (stat === null) return null;
+function processGroup(pid: number): number | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
   // Fields after the parenthesised command name: state ppid pgrp ...
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const pgrp = Number(rest[2]);
