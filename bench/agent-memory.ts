@@ -7,7 +7,6 @@
 // bench/results/agent-memory-latest.json. Last, the sync of a push after simple-git was let go
 // against one while it is loaded (what the release costs a push). Run: `npm run build && npx tsx bench/agent-memory.ts`.
 
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,9 +14,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CLI } from '../test/support/agent.js';
 import { startGitDaemon } from '../test/support/git-daemon.js';
-import { stopper } from '../test/support/process.js';
 import { makeTempDir, waitFor } from '../test/support/tmp.js';
 import { AGENT_EXEC_ARGV, launchAgent, type AgentProcess } from './support/agent-process.js';
+import { spawnMemoryBaselines } from './support/memory-baselines.js';
 
 /** The flags the agents are forked with (BENCH_AGENT_EXEC_ARGV tries others: agent-process.ts). */
 const EXEC_ARGV = process.env.BENCH_AGENT_EXEC_ARGV?.split(' ').filter((f) => f !== '') ?? [...AGENT_EXEC_ARGV];
@@ -36,7 +35,6 @@ const POLL_INTERVAL_MS = 500;
 const IDLE_POLLS = 80;
 const RESULTS = fileURLToPath(new URL('./results/agent-memory-latest.json', import.meta.url));
 const PROBE = fileURLToPath(new URL('./support/memory-probe.mjs', import.meta.url));
-const AGENT_MAIN = new URL('../dist/repo-agent/main.js', import.meta.url).href;
 
 /** Private kB of one process by kind of mapping (smaps): what the kernel charges it alone. */
 function privateByMapping(pid: number): Record<string, number> {
@@ -58,13 +56,6 @@ function privateByMapping(pid: number): Record<string, number> {
 /** Private MB (2^20 bytes) of each process measured: the figures the docs quote. */
 function privateMbOf(memory: Record<string, Memory>): Record<string, { privateMb: number; pssMb: number }> {
   return Object.fromEntries(Object.entries(memory).map(([k, m]) => [k, { privateMb: privateKb(m) / 1024, pssMb: m.pssKb / 1024 }]));
-}
-
-function spawnIdleNode(scope: Scope, args: string[]): number {
-  const child = spawn(process.execPath, args, { stdio: 'ignore' });
-  scope.after(stopper(child));
-  if (child.pid === undefined) throw new Error(`node ${args.join(' ')} did not start`);
-  return child.pid;
 }
 
 /** Every process below `pid` (the lock holders, a git in flight), with its memory. */
@@ -100,14 +91,7 @@ async function main(scope: Scope): Promise<void> {
   const remoteA = (await createSmallRepo(serveRoot, 'mem-a')).repo;
   await createSmallRepo(serveRoot, 'mem-b');
 
-  const bareNode = spawnIdleNode(scope, ['-e', 'setInterval(() => {}, 1000)']);
-  const loadOnly = [
-    `process.argv.splice(0, process.argv.length, process.execPath, ${JSON.stringify(CLI)}, '--help');`,
-    `await import(${JSON.stringify(pathToFileURL(CLI).href)});`,
-    `await import(${JSON.stringify(AGENT_MAIN)});`,
-    'setInterval(() => {}, 1000);',
-  ].join(' ');
-  const withModules = spawnIdleNode(scope, [...EXEC_ARGV, '--input-type=module', '-e', loadOnly]);
+  const { bareNode, withModules } = spawnMemoryBaselines(scope, EXEC_ARGV);
 
   const entry = (name: string) => ({ path: join(root, name), repo: server.url(name), branch: 'main', interval: POLL_INTERVAL_MS });
   const a = await launchAgent(scope, entry('mem-a'));

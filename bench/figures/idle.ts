@@ -3,16 +3,15 @@
 // its private memory against a bare node process. A second agent on another repository runs at
 // the same time, since with several agents the node binary's text pages are shared between them.
 
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CLI } from '../../test/support/agent.js';
+import { fileURLToPath } from 'node:url';
 import { fixtureGitEnv } from '../../test/support/git-repo.js';
 import type { GitServer } from '../../test/support/git-daemon.js';
-import { stopper } from '../../test/support/process.js';
 import { makeTempDir } from '../../test/support/tmp.js';
 import { AGENT_EXEC_ARGV, launchAgent, type AgentProcess } from '../support/agent-process.js';
+import { spawnMemoryBaselines } from '../support/memory-baselines.js';
 import { readCpuTicks, readMemory, type CpuTicks, type Memory } from '../support/proc.js';
 import { createSmallRepo } from '../support/repos.js';
 import type { Scope } from '../support/scope.js';
@@ -21,7 +20,6 @@ import { median } from '../support/stats.js';
 const POLL_INTERVAL_MS = 200;
 const WARMUP_POLLS = 5;
 const BASELINE_BATCHES = 3;
-const AGENT_MAIN = new URL('../../dist/repo-agent/main.js', import.meta.url).href;
 const DEADLINE_WRAPPER = fileURLToPath(new URL('../../libexec/git-with-deadline', import.meta.url));
 
 export interface AgentPolls {
@@ -94,13 +92,6 @@ async function childCpuMsPerRun(command: string, args: string[], count: number, 
   return ((children() - before) * 1000) / hz / count;
 }
 
-function spawnIdleNode(scope: Scope, args: string[]): number {
-  const child = spawn(process.execPath, args, { stdio: 'ignore' });
-  scope.after(stopper(child));
-  if (child.pid === undefined) throw new Error(`node ${args.join(' ')} did not start`);
-  return child.pid;
-}
-
 export async function benchIdle(parent: Scope, serveRoot: string, daemon: GitServer, polls: number, hz: number): Promise<IdleResult> {
   const scope = parent.child();
   try {
@@ -108,18 +99,8 @@ export async function benchIdle(parent: Scope, serveRoot: string, daemon: GitSer
     await createSmallRepo(serveRoot, 'idle-b');
     const dir = await makeTempDir(scope, 'gas-bench-idle-');
 
-    // Memory baselines, alive as long as the agents: node alone, and node with what an agent loads
-    // before its first sync (cli.js's static imports, via --help, which only prints the usage, then
-    // the agent's modules, with the agents' node flags), to split the agent's memory into node,
-    // code, and running.
-    const bareNode = spawnIdleNode(scope, ['-e', 'setInterval(() => {}, 1000)']);
-    const loadOnly = [
-      `process.argv.splice(0, process.argv.length, process.execPath, ${JSON.stringify(CLI)}, '--help');`,
-      `await import(${JSON.stringify(pathToFileURL(CLI).href)});`,
-      `await import(${JSON.stringify(AGENT_MAIN)});`,
-      'setInterval(() => {}, 1000);',
-    ].join(' ');
-    const withModules = spawnIdleNode(scope, [...AGENT_EXEC_ARGV, '--input-type=module', '-e', loadOnly]);
+    // Memory baselines, alive as long as the agents (see memory-baselines.ts).
+    const { bareNode, withModules } = spawnMemoryBaselines(scope, AGENT_EXEC_ARGV);
 
     const entry = (name: string) => ({ path: join(dir, name), repo: daemon.url(name), branch: 'main', interval: POLL_INTERVAL_MS });
     const a = await launchAgent(scope, entry('idle-a'));

@@ -2,7 +2,6 @@
 // 127.0.0.1, a reader in its own process resolving the group's link once per read.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
@@ -12,6 +11,7 @@ import { startDaemon, type RunningDaemon } from '../support/daemon.js';
 import { getJson } from '../support/http-client.js';
 import { serveRepos, type ServedRepos } from '../support/served-repos.js';
 import { waitFor, type Cleanup } from '../support/tmp.js';
+import { startReaderProcess } from '../support/torn-reader.js';
 
 const MEMBERS = ['dags', 'lib', 'web'] as const;
 type Member = (typeof MEMBERS)[number];
@@ -46,19 +46,7 @@ interface ReaderCounts {
 }
 
 function startReleaseReader(t: Cleanup, link: string, stopFile: string): { stop(): Promise<ReaderCounts> } {
-  const reader = spawn(process.execPath, ['-e', READER, link, stopFile, ...MEMBERS], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => reader.kill('SIGKILL'));
-  reader.stderr.resume();
-  let out = '';
-  reader.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const done = new Promise<void>((resolve) => reader.on('exit', () => resolve()));
-  return {
-    async stop() {
-      await writeFile(stopFile, '');
-      await done;
-      return JSON.parse(out) as ReaderCounts;
-    },
-  };
+  return startReaderProcess<ReaderCounts>(t, READER, [link, stopFile, ...MEMBERS], stopFile);
 }
 
 interface GroupFixture {

@@ -44,9 +44,18 @@ export interface TornReadCounts {
 }
 
 export function startTornReader(t: Cleanup, path: string, stopFile: string, how: 'realpath' | 'chdir'): { stop(): Promise<TornReadCounts> } {
+  return startReaderProcess<TornReadCounts>(t, READER, [path, stopFile, how], stopFile);
+}
+
+/**
+ * Runs `script` (node -e) with `args` until `stopFile` exists; stop() creates it and resolves with
+ * the JSON the script printed. A reader in a process of its own reads as an app would, unslowed
+ * by the test's event loop.
+ */
+export function startReaderProcess<T>(t: Cleanup, script: string, args: readonly string[], stopFile: string): { stop(): Promise<T> } {
   // stderr not inherited: a reader left behind must never hold the runner's output open (it once
   // hung `npm test` after its summary); support/children.ts kills it by pid should the test time out.
-  const reader = spawn(process.execPath, ['-e', READER, path, stopFile, how], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const reader = spawn(process.execPath, ['-e', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => reader.kill('SIGKILL'));
   reader.stderr.resume();
   let out = '';
@@ -56,7 +65,7 @@ export function startTornReader(t: Cleanup, path: string, stopFile: string, how:
     async stop() {
       await writeFile(stopFile, '');
       await done;
-      return JSON.parse(out) as TornReadCounts;
+      return JSON.parse(out) as T;
     },
   };
 }
