@@ -218,9 +218,11 @@ export class Supervisor {
         const status = this.children.onMessage(a, m);
         if (status === undefined) return;
         this.groups.onMessage(a, m);
-        // Before the announcement: a spoke told of a publish finds the hub serving it.
-        if (status.publishedCommit !== null) this.git?.published(a.desired.entry, status.publishedCommit);
-        if (m.type === 'synced') this.events.announce({ name: a.name, commit: m.commit, previousCommit: m.previousCommit, at: status.lastSyncAt ?? new Date().toISOString() });
+        if (m.type !== 'synced') return;
+        // Before the announcement: a spoke told of a publish finds the hub serving it. (Only on a
+        // publish, not on every heartbeat; a request brings the refs up to date after a restart.)
+        this.git?.published(a.desired.entry, m.commit);
+        this.events.announce({ name: a.name, commit: m.commit, previousCommit: m.previousCommit, at: status.lastSyncAt ?? new Date().toISOString() });
       },
       onStateChange: (a, c) => {
         this.children.onStateChange(a, c);

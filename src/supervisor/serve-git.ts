@@ -62,7 +62,7 @@ export interface GitServeOptions {
 type Answer = { status: number; result: string; message: string; headers?: Record<string, string> };
 
 export class GitServer {
-  readonly refs: ServedRefs;
+  private readonly refs: ServedRefs;
   private readonly queue: ServeQueue;
   /** Protocol v2's capability advertisement, by git dir: upload-pack's own, asked once. */
   private readonly capabilities = new Map<string, Promise<Buffer>>();
@@ -118,15 +118,17 @@ export class GitServer {
     if (served.publishedCommit === null) {
       return answer({ status: 503, result: 'unpublished', message: `"${name}" has not published a commit yet`, headers: { 'Retry-After': '5' } });
     }
+    // Also mends what a restart of this daemon left: the namespace is brought to the published commit.
     await this.refs.follow(served.entry, served.publishedCommit);
-    if ((await this.refs.current(name)) === null) return answer({ status: 503, result: 'unpublished', message: `"${name}" cannot be served yet`, headers: { 'Retry-After': '5' } });
+    const commit = await this.refs.current(name);
+    if (commit === null) return answer({ status: 503, result: 'unpublished', message: `"${name}" cannot be served yet`, headers: { 'Retry-After': '5' } });
     const protocol = headerValue(req.headers['git-protocol']);
     const gitProtocol = protocol !== undefined && protocol.length <= 256 && GIT_PROTOCOL_HEADER.test(protocol) ? protocol : undefined;
+    const v2 = gitProtocol?.split(':').includes('version=2') === true;
 
     if (route === 'info/refs') {
       if (req.method !== 'GET') return answer({ status: 405, result: 'refused', message: 'GET only' });
       if (service !== 'git-upload-pack') return answer({ status: 403, result: 'refused', message: 'only the smart protocol is served (service=git-upload-pack)' });
-      const v2 = gitProtocol?.split(':').includes('version=2') === true;
       // A spoke's every poll starts here and goes on with ls-refs: v2 answers both without git
       // (the capabilities are upload-pack's own, asked once per git dir), so polls cost the hub no process.
       if (v2) return this.answered(res, 'application/x-git-upload-pack-advertisement', await this.capabilitiesOf(served.entry));
@@ -150,8 +152,7 @@ export class GitServer {
     } catch (err) {
       return answer({ status: 400, result: 'invalid', message: err instanceof PktLineError ? err.message : 'malformed request' });
     }
-    if (gitProtocol?.split(':').includes('version=2') === true && isV2Command(packets, 'ls-refs')) {
-      const commit = (await this.refs.current(name))!;
+    if (v2 && isV2Command(packets, 'ls-refs')) {
       return this.answered(res, 'application/x-git-upload-pack-result', lsRefsAnswer(packets, commit, servedBranches(served.entry)));
     }
     const wanted = wantedObjects(packets);
@@ -235,13 +236,16 @@ export class GitServer {
           if (!res.writableFinished) child.kill();
         });
         let started = false;
+        // The answer begins with git's first bytes (or its success, if it wrote none): a failure before then is a 500.
+        const begin = () => {
+          if (started) return;
+          started = true;
+          this.options.metrics.serveRequests.inc({ endpoint: 'git', result: 'served' });
+          res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-cache' });
+          if (head.length > 0) res.write(head);
+        };
         child.stdout.on('data', (chunk: Buffer) => {
-          if (!started) {
-            started = true;
-            this.options.metrics.serveRequests.inc({ endpoint: 'git', result: 'served' });
-            res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-cache' });
-            if (head.length > 0) res.write(head);
-          }
+          begin();
           if (!res.write(chunk)) {
             child.stdout.pause();
             res.once('drain', () => child.stdout.resume());
@@ -249,11 +253,7 @@ export class GitServer {
         });
         const result = await child;
         if (result.exitCode === 0 || started) {
-          if (!started) {
-            this.options.metrics.serveRequests.inc({ endpoint: 'git', result: 'served' });
-            res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-cache' });
-            if (head.length > 0) res.write(head);
-          }
+          begin();
           // A failure after the answer began cannot be told in a status: the spoke sees a cut pack.
           if (result.exitCode === 0) res.end();
           else res.destroy();
